@@ -1,0 +1,136 @@
+//! Bulk inserts: multi-row INSERT on SQLite, COPY on PostgreSQL (imports, demo data).
+use std::io::Write;
+
+use chrono::SecondsFormat;
+use sea_query::Value;
+
+use super::{DbError, Tx, TxConn, value::SqliteParam};
+
+/// Most rows in one SQLite statement; bounded by SQLite's 32,766 parameters.
+const SQLITE_ROWS_PER_STATEMENT: usize = 500;
+
+impl Tx<'_> {
+    /// Inserts many rows into `table`; every row has one value per column, in order.
+    /// Returns the number of rows written.
+    pub fn insert_rows(&mut self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64, DbError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
+            return Err(DbError::Column {
+                column: table.to_owned(),
+                message: format!("a row has {} values for {} columns", bad.len(), columns.len()),
+            });
+        }
+        let column_list = columns.join(", ");
+        match &mut self.conn {
+            TxConn::Sqlite(tx) => {
+                let per_statement = SQLITE_ROWS_PER_STATEMENT.min(32_000 / columns.len().max(1)).max(1);
+                let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
+                for chunk in rows.chunks(per_statement) {
+                    let sql = format!(
+                        "INSERT INTO {table} ({column_list}) VALUES {}",
+                        vec![placeholders.as_str(); chunk.len()].join(", ")
+                    );
+                    let mut stmt = tx.prepare_cached(&sql)?;
+                    stmt.execute(rusqlite::params_from_iter(chunk.iter().flatten().map(SqliteParam)))?;
+                }
+                Ok(rows.len() as u64)
+            }
+            TxConn::Postgres(tx, _) => {
+                let mut writer = tx.copy_in(&format!("COPY {table} ({column_list}) FROM STDIN"))?;
+                let mut line = String::new();
+                for row in rows {
+                    line.clear();
+                    for (i, value) in row.iter().enumerate() {
+                        if i > 0 {
+                            line.push('\t');
+                        }
+                        copy_text(value, &mut line)?;
+                    }
+                    line.push('\n');
+                    writer
+                        .write_all(line.as_bytes())
+                        .map_err(|e| DbError::Column { column: table.to_owned(), message: e.to_string() })?;
+                }
+                Ok(writer.finish()?)
+            }
+            TxConn::PgAuto(..) => Err(DbError::Config("bulk insert needs a write transaction".into())),
+        }
+    }
+}
+
+fn escape_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// One value in COPY's text format.
+fn copy_text(value: &Value, out: &mut String) -> Result<(), DbError> {
+    use std::fmt::Write as _;
+    let _ = match value {
+        Value::Bool(Some(b)) => write!(out, "{}", if *b { "t" } else { "f" }),
+        Value::TinyInt(Some(n)) => write!(out, "{n}"),
+        Value::SmallInt(Some(n)) => write!(out, "{n}"),
+        Value::Int(Some(n)) => write!(out, "{n}"),
+        Value::BigInt(Some(n)) => write!(out, "{n}"),
+        Value::TinyUnsigned(Some(n)) => write!(out, "{n}"),
+        Value::SmallUnsigned(Some(n)) => write!(out, "{n}"),
+        Value::Unsigned(Some(n)) => write!(out, "{n}"),
+        Value::BigUnsigned(Some(n)) => write!(out, "{n}"),
+        Value::Float(Some(n)) => write!(out, "{n}"),
+        Value::Double(Some(n)) => write!(out, "{n}"),
+        Value::String(Some(s)) => {
+            escape_into(s, out);
+            Ok(())
+        }
+        Value::Char(Some(c)) => {
+            escape_into(&c.to_string(), out);
+            Ok(())
+        }
+        Value::Json(Some(j)) => {
+            escape_into(&j.to_string(), out);
+            Ok(())
+        }
+        Value::ChronoDate(Some(d)) => write!(out, "{}", d.format("%Y-%m-%d")),
+        Value::ChronoDateTimeUtc(Some(t)) => write!(out, "{}", t.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        Value::Bytes(Some(b)) => {
+            out.push_str("\\\\x");
+            for byte in b {
+                let _ = write!(out, "{byte:02x}");
+            }
+            Ok(())
+        }
+        Value::Bool(None)
+        | Value::TinyInt(None)
+        | Value::SmallInt(None)
+        | Value::Int(None)
+        | Value::BigInt(None)
+        | Value::TinyUnsigned(None)
+        | Value::SmallUnsigned(None)
+        | Value::Unsigned(None)
+        | Value::BigUnsigned(None)
+        | Value::Float(None)
+        | Value::Double(None)
+        | Value::String(None)
+        | Value::Char(None)
+        | Value::Bytes(None)
+        | Value::Json(None)
+        | Value::ChronoDate(None)
+        | Value::ChronoDateTimeUtc(None) => {
+            out.push_str("\\N");
+            Ok(())
+        }
+        other => {
+            return Err(DbError::Column { column: "copy".into(), message: format!("unsupported value {other:?}") });
+        }
+    };
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! Rapport's kernel: what every business area stands on.
+//!
+//! * [`db`]: `Db` and `Tx`, one unit of work over SQLite or PostgreSQL, and migrations;
+//! * [`id`], [`error`], [`paging`]: ids, the one error type, cursor pages;
+//! * [`principal`]: who is asking, their permissions and data scope;
+//! * [`audit`]: the append-only audit log;
+//! * [`identity`]: branches, roles, users, sessions, API tokens, login;
+//! * [`jobs`] and [`events`]: durable background jobs and live events.
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod id;
+
+pub use db::{Backend, Db, DbError, Tx};
+pub use error::{Error, FieldError, Result};
+pub use id::Id;
+pub mod setup;
+pub mod testing;
