@@ -1,18 +1,25 @@
 //! Rapport's kernel: what every business area stands on.
 //!
 //! * [`db`]: `Db` and `Tx`, one unit of work over SQLite or PostgreSQL, and migrations;
-//! * [`id`], [`error`], [`paging`]: ids, the one error type, cursor pages;
+//! * [`id`], [`error`], [`paging`], [`values`]: ids, the one error type, cursor pages,
+//!   validated domain values;
 //! * [`principal`]: who is asking, their permissions and data scope;
 //! * [`audit`]: the append-only audit log;
 //! * [`identity`]: branches, roles, users, sessions, API tokens, login;
-//! * [`jobs`] and [`events`]: durable background jobs and live events.
+//! * [`events`]: live events, published when a unit of work commits.
+pub mod audit;
 pub mod db;
 pub mod error;
 pub mod events;
 pub mod id;
+pub mod identity;
+pub mod paging;
+pub mod principal;
+pub mod setup;
+pub mod testing;
+pub mod values;
 
 pub use db::{Backend, Db, DbError, Tx};
 pub use error::{Error, FieldError, Result};
 pub use id::Id;
-pub mod setup;
-pub mod testing;
+pub use principal::{Channel, DataScope, Principal};

@@ -168,7 +168,6 @@ enum Store {
         readers: Pool<SqliteConn>,
     },
     Postgres {
-        config: postgres::Config,
         pool: Pool<PgConn>,
     },
 }
@@ -197,7 +196,20 @@ fn open_sqlite(path: &Path) -> Result<SqliteConn, DbError> {
 }
 
 pub(crate) fn connect_pg(config: &postgres::Config) -> Result<postgres::Client, DbError> {
-    Ok(config.connect(postgres::NoTls)?)
+    off_runtime(|| Ok(config.connect(postgres::NoTls)?))
+}
+
+/// Runs blocking database work on a plain thread when called from inside an async
+/// runtime: the synchronous PostgreSQL client starts its own runtime and panics there.
+pub fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| match s.spawn(work).join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    } else {
+        work()
+    }
 }
 
 impl Db {
@@ -239,7 +251,7 @@ impl Db {
                 );
                 pool.seed(first);
                 let listener = crate::events::PgListener::start(config.clone(), hub.clone());
-                (Store::Postgres { config, pool }, Some(listener))
+                (Store::Postgres { pool }, Some(listener))
             }
         };
         Ok(Db { inner: Arc::new(Inner { store, hub, listener }) })
@@ -261,13 +273,6 @@ impl Db {
         match &self.inner.store {
             Store::Sqlite { path, .. } => Some(path),
             Store::Postgres { .. } => None,
-        }
-    }
-
-    pub(crate) fn pg_config(&self) -> Option<&postgres::Config> {
-        match &self.inner.store {
-            Store::Postgres { config, .. } => Some(config),
-            Store::Sqlite { .. } => None,
         }
     }
 
@@ -303,7 +308,8 @@ impl Db {
             .map_err(|e| E::from(DbError::Join(e.to_string())))?
     }
 
-    /// [`Db::read`] for code that already runs on a blocking thread (CLI, jobs).
+    /// [`Db::read`] for code that already runs on a blocking thread (CLI, jobs). Never call
+    /// it on an async thread: use [`Db::read`] there (or wrap it in [`off_runtime`]).
     pub fn read_blocking<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T, E>,
@@ -378,12 +384,12 @@ impl Db {
 
     /// Applies every pending migration. Safe to call from several nodes at once.
     pub fn migrate(&self) -> Result<Vec<&'static str>, DbError> {
-        migrate::run(self)
+        off_runtime(|| migrate::run(self))
     }
 
     /// Whether every migration this binary knows is applied.
     pub fn migration_status(&self) -> Result<MigrationStatus, DbError> {
-        migrate::status(self)
+        off_runtime(|| migrate::status(self))
     }
 
     /// A consistent online copy of an SQLite database into `dest`.

@@ -146,7 +146,21 @@ macro_rules! native_column {
         }
     )*};
 }
-native_column!(i64, bool, f64, String, Vec<u8>);
+native_column!(bool, f64, String, Vec<u8>);
+
+impl Column for i64 {
+    fn from_sqlite(value: ValueRef<'_>) -> Result<Self, String> {
+        <i64 as rusqlite::types::FromSql>::column_result(value).map_err(|e| e.to_string())
+    }
+    fn from_pg(row: &postgres::Row, index: usize) -> Result<Self, postgres::Error> {
+        // Our columns are BIGINT, but literals and some functions yield INT4.
+        match row.columns().get(index).map(|c| c.type_().clone()) {
+            Some(Type::INT4) => row.try_get::<_, i32>(index).map(i64::from),
+            Some(Type::INT2) => row.try_get::<_, i16>(index).map(i64::from),
+            _ => row.try_get(index),
+        }
+    }
+}
 
 impl Column for i32 {
     fn from_sqlite(value: ValueRef<'_>) -> Result<Self, String> {
@@ -154,11 +168,7 @@ impl Column for i32 {
         i32::try_from(n).map_err(|e| e.to_string())
     }
     fn from_pg(row: &postgres::Row, index: usize) -> Result<Self, postgres::Error> {
-        // Integer columns are BIGINT on PostgreSQL; accept INT4 too (e.g. count casts).
-        match row.try_get::<_, i32>(index) {
-            Ok(n) => Ok(n),
-            Err(_) => row.try_get::<_, i64>(index).map(|n| n as i32),
-        }
+        i64::from_pg(row, index).map(|n| n as i32)
     }
 }
 

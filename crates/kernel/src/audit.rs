@@ -1,0 +1,211 @@
+//! The append-only audit log: who changed what, when, through which channel, from where.
+//! Rows are written in the same transaction as the change they describe, and the
+//! database itself refuses to update or delete them (triggers in the migration).
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_query::{Expr, ExprTrait, Iden, Order, Query, Value};
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+
+use crate::db::{DbError, FromRow, Row, Tx};
+use crate::error::Result;
+use crate::id::Id;
+use crate::paging::{Page, PageRequest, id_cursor};
+use crate::principal::Principal;
+
+#[derive(Iden)]
+pub enum AuditLog {
+    Table,
+    Id,
+    At,
+    ActorId,
+    Channel,
+    Ip,
+    RequestId,
+    Action,
+    RecordType,
+    RecordId,
+    Changes,
+}
+
+/// Field-by-field changes, old → new. Fields whose value did not change are left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes(BTreeMap<String, (Json, Json)>);
+
+impl Changes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `field` if `old` and `new` differ.
+    pub fn field<T: Serialize + PartialEq>(mut self, field: &str, old: &T, new: &T) -> Self {
+        if old != new {
+            self.0.insert(field.to_owned(), (json!(old), json!(new)));
+        }
+        self
+    }
+
+    /// Records a field of a newly created record (old is null).
+    pub fn created<T: Serialize>(mut self, field: &str, new: &T) -> Self {
+        self.0.insert(field.to_owned(), (Json::Null, json!(new)));
+        self
+    }
+
+    /// Records a secret's change without its value.
+    pub fn redacted(mut self, field: &str) -> Self {
+        self.0.insert(field.to_owned(), (json!("***"), json!("***")));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn to_json(&self) -> Json {
+        Json::Object(self.0.iter().map(|(k, (old, new))| (k.clone(), json!({"old": old, "new": new}))).collect())
+    }
+}
+
+/// Appends one entry for `who` doing `action` (`create`, `update`, `delete`, `restore`,
+/// `login`, `login_failed`, …) to a record.
+pub fn record(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    action: &str,
+    record_type: &str,
+    record_id: Option<Id>,
+    changes: &Changes,
+) -> Result<()> {
+    let insert = Query::insert()
+        .into_table(AuditLog::Table)
+        .columns([
+            AuditLog::Id,
+            AuditLog::At,
+            AuditLog::ActorId,
+            AuditLog::Channel,
+            AuditLog::Ip,
+            AuditLog::RequestId,
+            AuditLog::Action,
+            AuditLog::RecordType,
+            AuditLog::RecordId,
+            AuditLog::Changes,
+        ])
+        .values_panic([
+            Id::new().into(),
+            Utc::now().into(),
+            who.actor().map(|a| a.get()).into(),
+            who.channel.as_str().into(),
+            who.ip.clone().into(),
+            who.request_id.clone().into(),
+            action.into(),
+            record_type.into(),
+            record_id.map(|r| r.get()).into(),
+            Value::Json(Some(Box::new(changes.to_json()))).into(),
+        ])
+        .to_owned();
+    tx.execute(&insert)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub id: Id,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<Id>,
+    pub actor_name: Option<String>,
+    /// `ui`, `api`, `cli`, `import` or `job`.
+    pub channel: String,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub action: String,
+    pub record_type: String,
+    pub record_id: Option<Id>,
+    /// `{"field": {"old": …, "new": …}}`
+    #[schema(value_type = Object)]
+    pub changes: Json,
+}
+
+impl FromRow for AuditEntry {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(AuditEntry {
+            id: row.get("id")?,
+            at: row.get("at")?,
+            actor_id: row.get("actor_id")?,
+            actor_name: row.get("actor_name")?,
+            channel: row.get("channel")?,
+            ip: row.get("ip")?,
+            request_id: row.get("request_id")?,
+            action: row.get("action")?,
+            record_type: row.get("record_type")?,
+            record_id: row.get("record_id")?,
+            changes: row.get("changes")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub record_type: Option<String>,
+    pub record_id: Option<Id>,
+    pub actor_id: Option<Id>,
+    pub action: Option<String>,
+}
+
+/// The newest entries first. Needs `audit.log.read`; [`history`] serves a record's own
+/// history tab to whoever may read that record.
+pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>> {
+    who.require("audit.log.read")?;
+    query(tx, filter, page)
+}
+
+/// The history of one record. The caller must already have checked the caller may read
+/// the record (its area's get function does that).
+pub fn history(tx: &mut Tx<'_>, record_type: &str, record_id: Id, page: &PageRequest) -> Result<Page<AuditEntry>> {
+    let filter =
+        AuditFilter { record_type: Some(record_type.to_owned()), record_id: Some(record_id), ..Default::default() };
+    query(tx, &filter, page)
+}
+
+fn query(tx: &mut Tx<'_>, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>> {
+    use crate::identity::users::Users;
+    let mut select = Query::select()
+        .columns([
+            (AuditLog::Table, AuditLog::Id),
+            (AuditLog::Table, AuditLog::At),
+            (AuditLog::Table, AuditLog::ActorId),
+            (AuditLog::Table, AuditLog::Channel),
+            (AuditLog::Table, AuditLog::Ip),
+            (AuditLog::Table, AuditLog::RequestId),
+            (AuditLog::Table, AuditLog::Action),
+            (AuditLog::Table, AuditLog::RecordType),
+            (AuditLog::Table, AuditLog::RecordId),
+            (AuditLog::Table, AuditLog::Changes),
+        ])
+        .expr_as(Expr::col((Users::Table, Users::Name)), "actor_name")
+        .from(AuditLog::Table)
+        .left_join(
+            Users::Table,
+            Expr::col((Users::Table, Users::Id)).equals((AuditLog::Table, AuditLog::ActorId)),
+        )
+        .order_by((AuditLog::Table, AuditLog::Id), Order::Desc)
+        .limit(page.fetch_limit())
+        .to_owned();
+    if let Some(t) = &filter.record_type {
+        select.and_where(Expr::col((AuditLog::Table, AuditLog::RecordType)).eq(t.as_str()));
+    }
+    if let Some(id) = filter.record_id {
+        select.and_where(Expr::col((AuditLog::Table, AuditLog::RecordId)).eq(id.get()));
+    }
+    if let Some(id) = filter.actor_id {
+        select.and_where(Expr::col((AuditLog::Table, AuditLog::ActorId)).eq(id.get()));
+    }
+    if let Some(a) = &filter.action {
+        select.and_where(Expr::col((AuditLog::Table, AuditLog::Action)).eq(a.as_str()));
+    }
+    if let Some(cursor) = &page.cursor {
+        select.and_where(Expr::col((AuditLog::Table, AuditLog::Id)).lt(cursor.id));
+    }
+    let rows: Vec<AuditEntry> = tx.fetch_all(&select)?;
+    Ok(Page::from_rows(rows, page, |e| id_cursor(e.id)))
+}

@@ -1,0 +1,392 @@
+//! Store tests of the foundation, run on SQLite and (when configured) PostgreSQL.
+use std::collections::BTreeMap;
+
+use kernel::audit::{self, AuditFilter};
+use kernel::identity::{branches, login, passwords, roles, sessions, tokens, users};
+use kernel::paging::PageRequest;
+use kernel::testing::{TestDb, test_databases};
+use kernel::{Backend, Channel, Error, Id, Principal};
+
+fn admin() -> Principal {
+    Principal::system(Channel::Cli)
+}
+
+fn hq(db: &TestDb) -> Id {
+    db.read_blocking(|tx| kernel::setup::head_office(tx)).unwrap()
+}
+
+fn new_branch(db: &TestDb, parent: Id, name: &str) -> branches::Branch {
+    db.write_blocking(|tx| {
+        branches::create(tx, &admin(), branches::NewBranch { name: name.into(), parent_id: Some(parent), ..Default::default() })
+    })
+    .unwrap()
+}
+
+fn new_user(db: &TestDb, email: &str, role: &str, branch: Id) -> users::User {
+    let hash = passwords::hash("password123").unwrap();
+    db.write_blocking(|tx| {
+        users::create(
+            tx,
+            &admin(),
+            users::NewUser {
+                email: email.into(),
+                name: format!("User {email}"),
+                password: "password123".into(),
+                role: role.into(),
+                branch_id: branch,
+                ..Default::default()
+            },
+            hash,
+        )
+    })
+    .unwrap()
+}
+
+fn principal(db: &TestDb, id: Id) -> Principal {
+    db.read_blocking(|tx| kernel::identity::principal_for_user(tx, id)).unwrap()
+}
+
+#[test]
+fn both_backends_have_the_same_tables_and_columns() {
+    let dbs = test_databases();
+    if dbs.len() < 2 {
+        eprintln!("skipped: RAPPORT_TEST_DATABASE_URL is not set");
+        return;
+    }
+    let mut shapes = Vec::new();
+    for db in &dbs {
+        let columns: Vec<(String, String)> = db
+            .read_blocking(|tx| {
+                let sql = match tx.backend() {
+                    Backend::Sqlite => {
+                        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY 1, 2"
+                    }
+                    Backend::Postgres => {
+                        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                         WHERE table_schema = current_schema() ORDER BY 1, 2"
+                    }
+                };
+                tx.query_sql::<Pair>(sql, &[]).map(|rows| rows.into_iter().map(|p| (p.0, p.1)).collect())
+            })
+            .unwrap();
+        let mut by_table: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (t, c) in columns {
+            by_table.entry(t).or_default().push(c);
+        }
+        shapes.push(by_table);
+    }
+    assert!(shapes[0].contains_key("users"));
+    assert_eq!(shapes[0], shapes[1]);
+}
+
+struct Pair(String, String);
+impl kernel::db::FromRow for Pair {
+    fn from_row(row: &kernel::db::Row<'_>) -> Result<Self, kernel::DbError> {
+        match row {
+            kernel::db::Row::Sqlite(r) => Ok(Pair(r.get(0)?, r.get(1)?)),
+            kernel::db::Row::Postgres(r) => Ok(Pair(r.try_get(0)?, r.try_get(1)?)),
+        }
+    }
+}
+
+#[test]
+fn migrations_are_idempotent_and_current() {
+    for db in test_databases() {
+        assert!(db.migrate().unwrap().is_empty(), "{:?}", db.backend());
+        assert!(db.migration_status().unwrap().is_current());
+        kernel::setup::ensure_defaults(&db).unwrap();
+        let roles = db.read_blocking(|tx| roles::list(tx, &admin())).unwrap();
+        assert_eq!(roles.len(), roles::BUILT_IN.len());
+    }
+}
+
+#[test]
+fn branch_tree_moves_and_scopes() {
+    for db in test_databases() {
+        let hq = hq(&db);
+        let east = new_branch(&db, hq, "华东贸易公司");
+        let north = new_branch(&db, hq, "华北贸易公司");
+        let store = new_branch(&db, east.id, "上海南京路店");
+        assert_eq!(store.depth, 2);
+        assert_eq!(store.region, "CN");
+
+        // A manager of the east branch sees east and its store, not north.
+        let manager = new_user(&db, "mgr@example.com", "manager", east.id);
+        let mgr = principal(&db, manager.id);
+        let visible: Vec<Id> = db.read_blocking(|tx| branches::tree(tx, &mgr)).unwrap().iter().map(|b| b.id).collect();
+        assert_eq!(visible, vec![east.id, store.id]);
+        let err = db.read_blocking(|tx| branches::get(tx, &mgr, north.id)).unwrap_err();
+        assert!(matches!(err, Error::NotFound(_)));
+
+        // Moving the store under north rewrites its path; a cycle is refused.
+        let moved = db
+            .write_blocking(|tx| {
+                branches::update(tx, &admin(), store.id, branches::BranchPatch { parent_id: Some(north.id), ..Default::default() })
+            })
+            .unwrap();
+        assert_eq!(moved.parent_id, Some(north.id));
+        let visible: Vec<Id> = db.read_blocking(|tx| branches::tree(tx, &mgr)).unwrap().iter().map(|b| b.id).collect();
+        assert_eq!(visible, vec![east.id]);
+        let err = db
+            .write_blocking(|tx| {
+                branches::update(tx, &admin(), north.id, branches::BranchPatch { parent_id: Some(store.id), ..Default::default() })
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::Validation(ref e) if e[0].field == "parent_id"), "{err:?}");
+
+        // A stale version is refused and writes nothing.
+        let err = db
+            .write_blocking(|tx| {
+                branches::update(
+                    tx,
+                    &admin(),
+                    east.id,
+                    branches::BranchPatch { name: Some("X".into()), version: Some(99), ..Default::default() },
+                )
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::StaleVersion { current: 1 }));
+
+        // Deleting a branch with users is refused; an empty one is deleted and restored.
+        assert!(matches!(db.write_blocking(|tx| branches::delete(tx, &admin(), east.id)), Err(Error::Conflict { .. })));
+        db.write_blocking(|tx| branches::delete(tx, &admin(), store.id)).unwrap();
+        assert!(db.read_blocking(|tx| branches::get(tx, &admin(), store.id)).is_err());
+        db.write_blocking(|tx| branches::restore(tx, &admin(), store.id)).unwrap();
+
+        let history = db
+            .read_blocking(|tx| audit::history(tx, "branch", store.id, &PageRequest::default()))
+            .unwrap();
+        let actions: Vec<&str> = history.items.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, vec!["restore", "delete", "update", "create"]);
+        assert_eq!(history.items[2].changes["parent_id"]["new"], serde_json::json!(north.id));
+    }
+}
+
+#[test]
+fn users_scope_roles_and_validation() {
+    for db in test_databases() {
+        let hq = hq(&db);
+        let east = new_branch(&db, hq, "East");
+        let west = new_branch(&db, hq, "West");
+        let boss = new_user(&db, "boss@example.com", "manager", east.id);
+        let rep = new_user(&db, "rep@example.com", "sales", east.id);
+        let other = new_user(&db, "other@example.com", "sales", west.id);
+        let boss_p = principal(&db, boss.id);
+        let rep_p = principal(&db, rep.id);
+
+        // Branch scope: the manager sees east's users only.
+        let page = db
+            .read_blocking(|tx| users::list(tx, &boss_p, &users::UserFilter::default(), &PageRequest::default()))
+            .unwrap();
+        let ids: Vec<Id> = page.items.iter().map(|u| u.id).collect();
+        assert!(ids.contains(&rep.id) && !ids.contains(&other.id));
+        assert!(matches!(db.read_blocking(|tx| users::get(tx, &boss_p, other.id)), Err(Error::NotFound(_))));
+        // Own scope: a rep sees only themself.
+        let page = db
+            .read_blocking(|tx| users::list(tx, &rep_p, &users::UserFilter::default(), &PageRequest::default()))
+            .unwrap();
+        assert_eq!(page.items.iter().map(|u| u.id).collect::<Vec<_>>(), vec![rep.id]);
+        // A rep cannot create users; a manager cannot hand out admin.
+        let input = users::NewUser {
+            email: "new@example.com".into(),
+            name: "New".into(),
+            password: "password123".into(),
+            role: "admin".into(),
+            branch_id: east.id,
+            ..Default::default()
+        };
+        assert!(matches!(
+            db.read_blocking(|tx| users::validate_new(tx, &rep_p, &input)),
+            Err(Error::Forbidden(_))
+        ));
+        // Bad input names every bad field.
+        let bad = users::NewUser {
+            email: "not-an-email".into(),
+            name: " ".into(),
+            password: "short".into(),
+            role: "nope".into(),
+            branch_id: Id(12345),
+            ..Default::default()
+        };
+        match db.read_blocking(|tx| users::validate_new(tx, &admin(), &bad)) {
+            Err(Error::Validation(errors)) => {
+                let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(fields, vec!["email", "name", "password", "role", "branch_id"]);
+            }
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+        // A duplicate e-mail is a conflict naming the field, and nothing is written.
+        let dup = users::NewUser { email: "REP@example.com".into(), ..input.clone() };
+        let err = db
+            .write_blocking(|tx| users::create(tx, &admin(), users::NewUser { role: "sales".into(), ..dup }, "x".into()))
+            .unwrap_err();
+        assert!(matches!(err, Error::Conflict { field: Some(ref f), .. } if f == "email"), "{err:?}");
+
+        // Users may rename themselves but not promote themselves.
+        let renamed = db
+            .write_blocking(|tx| users::update(tx, &rep_p, rep.id, users::UserPatch { name: Some("김민준".into()), ..Default::default() }))
+            .unwrap();
+        assert_eq!(renamed.version, 2);
+        assert!(matches!(
+            db.write_blocking(|tx| users::update(tx, &rep_p, rep.id, users::UserPatch { role: Some("admin".into()), ..Default::default() })),
+            Err(Error::Forbidden(_))
+        ));
+    }
+}
+
+#[test]
+fn tokens_sessions_and_login_throttle() {
+    for db in test_databases() {
+        let hq = hq(&db);
+        let user = new_user(&db, "wang.fang@example.com", "sales", hq);
+        let who = principal(&db, user.id);
+        let created = db
+            .write_blocking(|tx| tokens::create(tx, &who, tokens::NewToken { name: "laptop".into(), user_id: None }))
+            .unwrap();
+        assert!(created.secret.starts_with(&created.token.prefix));
+        let (p, stale) = db.read_blocking(|tx| tokens::resolve(tx, &created.secret)).unwrap().unwrap();
+        assert_eq!(p.user_id, user.id);
+        assert!(stale);
+        db.write_blocking(|tx| tokens::touch(tx, &p)).unwrap();
+        db.write_blocking(|tx| tokens::touch(tx, &p)).unwrap();
+        let uses = db
+            .read_blocking(|tx| {
+                audit::list(
+                    tx,
+                    &admin(),
+                    &AuditFilter { action: Some("token_use".into()), ..Default::default() },
+                    &PageRequest::default(),
+                )
+            })
+            .unwrap();
+        assert_eq!(uses.items.len(), 1, "token use is audited once per interval");
+        assert!(db.read_blocking(|tx| tokens::resolve(tx, "rap_nope_nope")).unwrap().is_none());
+        db.write_blocking(|tx| tokens::revoke(tx, &who, created.token.id)).unwrap();
+        assert!(db.read_blocking(|tx| tokens::resolve(tx, &created.secret)).unwrap().is_none());
+
+        // Login: wrong passwords lock the account after five tries, and every try is audited.
+        let ip = Some("192.0.2.7");
+        for attempt in 1..=login::ACCOUNT_FAILURES_BEFORE_LOCK {
+            let a = db.read_blocking(|tx| login::prepare(tx, "Wang.Fang@example.com", ip)).unwrap();
+            let ok = passwords::verify("wrong", &a.password_hash);
+            let outcome = db.write_blocking(|tx| login::finish(tx, &a, ok, Channel::Ui, None, None)).unwrap();
+            match outcome {
+                login::Outcome::Refused(Error::Unauthenticated) if attempt < login::ACCOUNT_FAILURES_BEFORE_LOCK => {}
+                login::Outcome::Refused(Error::TooManyAttempts { .. }) if attempt == login::ACCOUNT_FAILURES_BEFORE_LOCK => {}
+                _ => panic!("attempt {attempt}: unexpected outcome"),
+            }
+        }
+        assert!(matches!(
+            db.read_blocking(|tx| login::prepare(tx, "wang.fang@example.com", ip)),
+            Err(Error::TooManyAttempts { .. })
+        ));
+        let failed = db
+            .read_blocking(|tx| {
+                audit::list(tx, &admin(), &AuditFilter { action: Some("login_failed".into()), ..Default::default() }, &PageRequest::default())
+            })
+            .unwrap();
+        assert_eq!(failed.items.len() as i64, login::ACCOUNT_FAILURES_BEFORE_LOCK);
+
+        // An admin reset unlocks; the right password then opens a session.
+        let hash = passwords::hash("new password 1").unwrap();
+        db.write_blocking(|tx| users::set_password(tx, &admin(), user.id, hash, None)).unwrap();
+        let a = db.read_blocking(|tx| login::prepare(tx, "wang.fang@example.com", ip)).unwrap();
+        let ok = passwords::verify("new password 1", &a.password_hash);
+        let login::Outcome::LoggedIn(session, _) =
+            db.write_blocking(|tx| login::finish(tx, &a, ok, Channel::Ui, Some("test"), None)).unwrap()
+        else {
+            panic!("login refused")
+        };
+        let live = db.read_blocking(|tx| sessions::resolve(tx, &session.secret)).unwrap().unwrap();
+        assert_eq!(live.principal.user_id, user.id);
+        assert_eq!(live.csrf_token, session.csrf_token);
+        // Deactivating the user ends the session.
+        db.write_blocking(|tx| users::update(tx, &admin(), user.id, users::UserPatch { active: Some(false), ..Default::default() }))
+            .unwrap();
+        assert!(db.read_blocking(|tx| sessions::resolve(tx, &session.secret)).unwrap().is_none());
+    }
+}
+
+#[test]
+fn audit_log_is_append_only() {
+    for db in test_databases() {
+        let hq = hq(&db);
+        new_branch(&db, hq, "Somewhere");
+        for sql in ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"] {
+            let result = db.write_blocking(|tx| tx.execute_sql(sql, &[]));
+            assert!(result.is_err(), "{sql} must fail on {:?}", db.backend());
+        }
+    }
+}
+
+#[test]
+fn bulk_insert_and_rollback() {
+    for db in test_databases() {
+        let rows: Vec<Vec<sea_query::Value>> = (0..1200)
+            .map(|i| {
+                vec![
+                    Id::new().into(),
+                    "10.0.0.1".into(),
+                    format!("a{i}@x.cn\twith\\tab").into(),
+                    chrono::Utc::now().into(),
+                ]
+            })
+            .collect();
+        let n = db.write_blocking(|tx| tx.insert_rows("login_failures", &["id", "ip", "email", "at"], &rows)).unwrap();
+        assert_eq!(n, 1200);
+        let emails: Vec<String> =
+            db.read_blocking(|tx| tx.query_sql("SELECT email FROM login_failures ORDER BY id LIMIT 1", &[])).unwrap();
+        assert_eq!(emails[0], "a0@x.cn\twith\\tab");
+        // A failed unit of work leaves nothing behind.
+        let result: Result<(), Error> = db.write_blocking(|tx| {
+            tx.execute_sql("DELETE FROM login_failures", &[])?;
+            Err(Error::BadRequest("stop".into()))
+        });
+        assert!(result.is_err());
+        let count: Vec<i64> = db.read_blocking(|tx| tx.query_sql("SELECT COUNT(*) FROM login_failures", &[])).unwrap();
+        assert_eq!(count[0], 1200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_handles_may_be_dropped_on_async_threads() {
+    // The synchronous postgres client panics when dropped inside a runtime unless the
+    // pool moves it elsewhere; this drops a used Db right here, on an async thread.
+    for db in test_databases() {
+        let handle = db.db();
+        let n: Vec<i64> = handle.read(|tx| tx.query_sql("SELECT 1", &[])).await.unwrap();
+        assert_eq!(n, vec![1]);
+        drop(handle);
+        drop(db);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_events_reach_the_hub() {
+    for db in test_databases() {
+        let mut rx = db.events().subscribe();
+        db.write(|tx| {
+            tx.emit(kernel::events::Event::for_everyone("test.ping", serde_json::json!({"n": 1})));
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+        // A rolled-back unit of work publishes nothing.
+        let _ = db
+            .write(|tx| {
+                tx.emit(kernel::events::Event::for_everyone("test.lost", serde_json::json!({})));
+                Err::<(), _>(Error::BadRequest("no".into()))
+            })
+            .await;
+        db.write(|tx| {
+            tx.emit(kernel::events::Event::for_everyone("test.pong", serde_json::json!({})));
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        let second = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        assert_eq!((first.kind.as_str(), second.kind.as_str()), ("test.ping", "test.pong"), "{:?}", db.backend());
+    }
+}
