@@ -1,0 +1,61 @@
+//! `/api/v1`: JSON over the same area functions the pages use.
+pub mod audit;
+pub mod branches;
+pub mod events;
+pub mod me;
+pub mod openapi;
+pub mod roles;
+pub mod tokens;
+pub mod users;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(me::router())
+        .merge(users::router())
+        .merge(branches::router())
+        .merge(roles::router())
+        .merge(tokens::router())
+        .merge(audit::router())
+        .merge(events::router())
+        .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
+        .fallback(not_found)
+}
+
+async fn not_found() -> crate::error::ApiError {
+    crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", "no such endpoint")
+}
+
+/// A record with its version as the ETag.
+pub fn versioned<T: Serialize>(status: StatusCode, version: i64, location: Option<String>, body: &T) -> Response {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        headers.insert(header::ETAG, v);
+    }
+    if let Some(loc) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert(header::LOCATION, loc);
+    }
+    (status, headers, axum::Json(body)).into_response()
+}
+
+/// Query parameters every list accepts.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// At most 500; default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl ListParams {
+    pub fn page(&self) -> Result<kernel::paging::PageRequest, crate::error::ApiError> {
+        Ok(kernel::paging::PageRequest::parse(self.limit, self.cursor.as_deref())?)
+    }
+}
