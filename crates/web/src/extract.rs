@@ -55,8 +55,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let message = inner.to_string();
             // Name the offending field: the path, or the unknown field itself.
             let field = if let Some(rest) = message.strip_prefix("unknown field `") {
-                let name = rest.split('`').next().unwrap_or_default();
-                if path == "." { name.to_owned() } else { format!("{path}.{name}") }
+                // The path already ends with the unknown field's name.
+                if path == "." { rest.split('`').next().unwrap_or_default().to_owned() } else { path }
             } else if let Some(rest) = message.strip_prefix("missing field `") {
                 rest.split('`').next().unwrap_or_default().to_owned()
             } else if path == "." {

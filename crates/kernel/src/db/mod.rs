@@ -19,6 +19,7 @@ use sea_query::{PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder, 
 pub use migrate::{Migration, MIGRATIONS, MigrationStatus};
 pub use value::{Column, FromRow, Row, sqlite_timestamp};
 
+
 use crate::events::{Event, EventHub};
 use pool::{Connection, Pool};
 use value::{PgParam, SqliteParam};

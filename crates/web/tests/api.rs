@@ -1,0 +1,283 @@
+//! Black-box tests of `/api/v1` through the real router, on every test backend.
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use kernel::identity::{branches, passwords, tokens, users};
+use kernel::testing::{TestDb, test_databases};
+use kernel::{Channel, Id, Principal};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct World {
+    db: TestDb,
+    app: Router,
+    hq: Id,
+    east: Id,
+    west: Id,
+    /// role → token of a user with that role in the east branch
+    tokens: Vec<(String, String)>,
+    west_sales: String,
+    east_sales_id: Id,
+}
+
+fn system() -> Principal {
+    Principal::system(Channel::Cli)
+}
+
+fn world(db: TestDb) -> World {
+    // Setup uses the blocking API, which must not run on an async thread.
+    kernel::db::off_runtime(move || build_world(db))
+}
+
+fn build_world(db: TestDb) -> World {
+    let hash = passwords::hash("password123").unwrap();
+    let (hq, east, west) = db
+        .write_blocking(|tx| {
+            let hq = kernel::setup::head_office(tx)?;
+            let east = branches::create(tx, &system(), branches::NewBranch { name: "East".into(), parent_id: Some(hq), ..Default::default() })?.id;
+            let west = branches::create(tx, &system(), branches::NewBranch { name: "West".into(), parent_id: Some(hq), ..Default::default() })?.id;
+            Ok::<_, kernel::Error>((hq, east, west))
+        })
+        .unwrap();
+    let make = |role: &str, branch: Id| -> (Id, String) {
+        let email = format!("{role}.{branch}@example.com");
+        let hash = hash.clone();
+        db.write_blocking(|tx| {
+            let user = users::create(
+                tx,
+                &system(),
+                users::NewUser { email, name: role.into(), password: "password123".into(), role: role.into(), branch_id: branch, ..Default::default() },
+                hash,
+            )?;
+            let token = tokens::create(tx, &system(), tokens::NewToken { name: "t".into(), user_id: Some(user.id) })?;
+            Ok::<_, kernel::Error>((user.id, token.secret))
+        })
+        .unwrap()
+    };
+    let mut tokens = Vec::new();
+    let mut east_sales_id = Id(0);
+    for role in ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"] {
+        let (id, token) = make(role, if role == "admin" { hq } else { east });
+        if role == "sales" {
+            east_sales_id = id;
+        }
+        tokens.push((role.to_owned(), token));
+    }
+    let (_, west_sales) = make("manager", west);
+    let app = web::app(web::AppState::new(db.db(), web::Config::default()));
+    World { db, app, hq, east, west, tokens, west_sales, east_sales_id }
+}
+
+impl World {
+    fn token(&self, role: &str) -> &str {
+        &self.tokens.iter().find(|(r, _)| r == role).unwrap().1
+    }
+}
+
+async fn call(app: &Router, method: Method, uri: &str, token: Option<&str>, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = match body {
+        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, json, headers)
+}
+
+async fn count(db: &TestDb, table: &'static str) -> i64 {
+    db.read(move |tx| tx.query_sql::<i64>(&format!("SELECT COUNT(*) FROM {table}"), &[])).await.map(|v: Vec<i64>| v[0]).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branch_lifecycle_with_versions_and_audit() {
+    for db in test_databases() {
+        let w = world(db);
+        let admin = w.token("admin");
+        let (status, created, headers) =
+            call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(json!({"name": "上海南京路店", "parent_id": w.east.to_string()})), &[]).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!(headers["location"], format!("/api/v1/branches/{id}").as_str());
+        assert_eq!(headers["etag"], "\"1\"");
+
+        let (status, _, _) = call(&w.app, Method::PATCH, &format!("/api/v1/branches/{id}"), Some(admin), Some(json!({"name": "Renamed"})), &[("if-match", "\"1\"")]).await;
+        assert_eq!(status, StatusCode::OK);
+        // A stale If-Match is refused and writes nothing.
+        let audit_before = count(&w.db, "audit_log").await;
+        let (status, problem, headers) =
+            call(&w.app, Method::PATCH, &format!("/api/v1/branches/{id}"), Some(admin), Some(json!({"name": "Lost"})), &[("if-match", "\"1\"")]).await;
+        assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(problem["code"], "stale_version");
+        assert_eq!(count(&w.db, "audit_log").await, audit_before);
+
+        let (status, audit, _) = call(&w.app, Method::GET, &format!("/api/v1/audit?record_type=branch&record_id={id}"), Some(admin), None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        let items = audit["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0]["action"], "update");
+        assert_eq!(items[0]["changes"]["name"], json!({"old": "上海南京路店", "new": "Renamed"}));
+        assert_eq!(items[0]["channel"], "api");
+        assert!(items[0]["actor_id"].is_string() && items[0]["at"].is_string() && items[0]["record_type"] == "branch");
+
+        let (status, _, _) = call(&w.app, Method::DELETE, &format!("/api/v1/branches/{id}"), Some(admin), None, &[]).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _, _) = call(&w.app, Method::GET, &format!("/api/v1/branches/{id}"), Some(admin), None, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, _) = call(&w.app, Method::POST, &format!("/api/v1/branches/{id}/restore"), Some(admin), None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_naming_the_problem_and_writes_nothing() {
+    for db in test_databases() {
+        let w = world(db);
+        let admin = w.token("admin");
+        let before = (count(&w.db, "users").await, count(&w.db, "branches").await, count(&w.db, "audit_log").await);
+        let long = "x".repeat(300);
+        let cases: Vec<(&str, Option<Value>, &str, StatusCode, &str)> = vec![
+            ("/api/v1/branches", None, "{not json", StatusCode::BAD_REQUEST, ""),
+            ("/api/v1/branches", Some(json!({"name": 5})), "", StatusCode::UNPROCESSABLE_ENTITY, "name"),
+            ("/api/v1/branches", Some(json!({"name": "ok", "colour": "red"})), "", StatusCode::UNPROCESSABLE_ENTITY, "colour"),
+            ("/api/v1/branches", Some(json!({"name": long, "parent_id": w.east.to_string()})), "", StatusCode::UNPROCESSABLE_ENTITY, "name"),
+            ("/api/v1/branches", Some(json!({"name": "orphan"})), "", StatusCode::UNPROCESSABLE_ENTITY, "parent_id"),
+            ("/api/v1/users", Some(json!({"email": "nope", "name": "A", "password": "password123", "role": "sales", "branch_id": w.east.to_string()})), "", StatusCode::UNPROCESSABLE_ENTITY, "email"),
+            ("/api/v1/users", Some(json!({"email": "a@b.cn", "name": "A", "password": "short", "role": "sales", "branch_id": w.east.to_string()})), "", StatusCode::UNPROCESSABLE_ENTITY, "password"),
+            ("/api/v1/users", Some(json!({"email": "a@b.cn", "name": "A", "password": "password123", "role": "sales"})), "", StatusCode::UNPROCESSABLE_ENTITY, "branch_id"),
+        ];
+        for (uri, body, raw, expected, field) in cases {
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri(uri)
+                .header("authorization", format!("Bearer {admin}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body.map(|b| b.to_string()).unwrap_or_else(|| raw.to_owned())))
+                .unwrap();
+            let res = w.app.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status(), expected, "{uri} {field}");
+            assert_eq!(res.headers()["content-type"], "application/problem+json");
+            let problem: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+            if !field.is_empty() {
+                assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+            }
+        }
+        // Oversize body.
+        let huge = json!({"name": "x".repeat(2 * 1024 * 1024)});
+        let (status, _, _) = call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(huge), &[]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        // Wrong content type, bad limit, bad cursor, unknown query field.
+        let req = Request::builder().method(Method::POST).uri("/api/v1/branches").header("authorization", format!("Bearer {admin}")).body(Body::from("name=x")).unwrap();
+        assert_eq!(w.app.clone().oneshot(req).await.unwrap().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        for uri in ["/api/v1/users?limit=501", "/api/v1/users?cursor=zzz", "/api/v1/users?colour=red"] {
+            let (status, _, _) = call(&w.app, Method::GET, uri, Some(admin), None, &[]).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}");
+        }
+        assert_eq!(before, (count(&w.db, "users").await, count(&w.db, "branches").await, count(&w.db, "audit_log").await));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursor_pagination_walks_every_row_once() {
+    for db in test_databases() {
+        let w = world(db);
+        let admin = w.token("admin");
+        for i in 0..7 {
+            let (status, _, _) = call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(json!({"name": format!("B{i}"), "parent_id": w.west.to_string()})), &[]).await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let mut seen = Vec::new();
+        let mut uri = format!("/api/v1/branches?limit=3&parent_id={}", w.west);
+        loop {
+            let (status, page, _) = call(&w.app, Method::GET, &uri, Some(admin), None, &[]).await;
+            assert_eq!(status, StatusCode::OK);
+            seen.extend(page["items"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap().to_owned()));
+            match page["next_cursor"].as_str() {
+                Some(c) => uri = format!("/api/v1/branches?limit=3&parent_id={}&cursor={c}", w.west),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (0..7).map(|i| format!("B{i}")).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_replays_the_first_result() {
+    for db in test_databases() {
+        let w = world(db);
+        let admin = w.token("admin");
+        let body = json!({"name": "Once", "parent_id": w.east.to_string()});
+        let (s1, first, _) = call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(body.clone()), &[("idempotency-key", "k-1")]).await;
+        let (s2, second, headers) = call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(body), &[("idempotency-key", "k-1")]).await;
+        assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
+        assert_eq!(first["id"], second["id"]);
+        assert_eq!(headers["idempotent-replayed"], "true");
+        let n: Vec<i64> = w.db.read(|tx| tx.query_sql("SELECT COUNT(*) FROM branches WHERE name = 'Once'", &[])).await.unwrap();
+        assert_eq!(n[0], 1);
+    }
+}
+
+/// Every endpoint × every built-in role, anonymous, and a user of another branch, from
+/// one table: a new endpoint joins by adding a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_matrix() {
+    use StatusCode as S;
+    const OK: S = S::OK;
+    const NO: S = S::FORBIDDEN;
+    for db in test_databases() {
+        let w = world(db);
+        let east = w.east.to_string();
+        let rep = w.east_sales_id.to_string();
+        // (method, path, body, expected per role: admin, manager, sales, service, marketing, finance, viewer)
+        let table: Vec<(Method, String, Option<Value>, [S; 7])> = vec![
+            (Method::GET, "/api/v1/me".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/users".into(), None, [OK, OK, OK, OK, OK, OK, OK]),
+            (Method::GET, format!("/api/v1/users/{rep}"), None, [OK; 7]),
+            (Method::GET, "/api/v1/branches".into(), None, [OK; 7]),
+            (Method::GET, format!("/api/v1/branches/{east}"), None, [OK; 7]),
+            (Method::POST, "/api/v1/branches".into(), Some(json!({"name": "N", "parent_id": east})), [S::CREATED, NO, NO, NO, NO, NO, NO]),
+            (Method::PATCH, format!("/api/v1/branches/{east}"), Some(json!({"code": "E1"})), [OK, NO, NO, NO, NO, NO, NO]),
+            (Method::GET, "/api/v1/roles".into(), None, [OK, OK, NO, NO, NO, OK, OK]),
+            (Method::PATCH, "/api/v1/roles/viewer".into(), Some(json!({"name": "Viewer"})), [OK, NO, NO, NO, NO, NO, NO]),
+            (Method::GET, "/api/v1/permissions".into(), None, [OK, OK, NO, NO, NO, OK, OK]),
+            (Method::GET, "/api/v1/audit".into(), None, [OK, OK, NO, NO, NO, OK, OK]),
+            (Method::POST, "/api/v1/users".into(), Some(json!({"email": "x@y.cn", "name": "X", "password": "password123", "role": "viewer", "branch_id": east})), [S::CREATED, NO, NO, NO, NO, NO, NO]),
+            (Method::PATCH, format!("/api/v1/users/{rep}"), Some(json!({"active": true})), [OK, NO, NO, NO, NO, NO, NO]),
+            (Method::GET, "/api/v1/tokens".into(), None, [OK; 7]),
+        ];
+        let roles = ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"];
+        for (method, path, body, expected) in &table {
+            let (status, _, _) = call(&w.app, method.clone(), path, None, body.clone(), &[]).await;
+            assert_eq!(status, S::UNAUTHORIZED, "anonymous {method} {path}");
+            for (role, want) in roles.iter().zip(expected) {
+                let (status, problem, _) = call(&w.app, method.clone(), path, Some(w.token(role)), body.clone(), &[]).await;
+                assert_eq!(status, *want, "{role} {method} {path}: {problem}");
+            }
+        }
+        // A manager of another branch sees neither the east branch's users nor can act on them.
+        let (status, _, _) = call(&w.app, Method::GET, &format!("/api/v1/users/{rep}"), Some(&w.west_sales), None, &[]).await;
+        assert_eq!(status, S::NOT_FOUND);
+        let (status, _, _) = call(&w.app, Method::GET, &format!("/api/v1/branches/{east}"), Some(&w.west_sales), None, &[]).await;
+        assert_eq!(status, S::NOT_FOUND);
+        let _ = w.hq;
+    }
+}
+
+#[tokio::test]
+async fn openapi_document_is_stable() {
+    let doc: Value = serde_json::from_str(&web::api::openapi::document_json()).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    insta::assert_json_snapshot!("openapi", doc);
+}
