@@ -1,3 +1,4 @@
+#![expect(clippy::expect_used, reason = "a build script reports a broken source tree by failing the build")]
 //! Embeds the migration files of both backends into the binary, so `rapport` runs from any
 //! working directory. A migration must exist for both backends under the same name: the
 //! build fails otherwise, which keeps the two schemas in lockstep.
@@ -15,8 +16,7 @@ fn list(dir: &PathBuf) -> Vec<String> {
 }
 
 fn main() {
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("manifest dir"))
-        .join("../../migrations");
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("manifest dir")).join("../../migrations");
     let sqlite_dir = root.join("sqlite");
     let postgres_dir = root.join("postgres");
     println!("cargo:rerun-if-changed={}", sqlite_dir.display());

@@ -184,10 +184,7 @@ fn query(tx: &mut Tx<'_>, filter: &AuditFilter, page: &PageRequest) -> Result<Pa
         ])
         .expr_as(Expr::col((Users::Table, Users::Name)), "actor_name")
         .from(AuditLog::Table)
-        .left_join(
-            Users::Table,
-            Expr::col((Users::Table, Users::Id)).equals((AuditLog::Table, AuditLog::ActorId)),
-        )
+        .left_join(Users::Table, Expr::col((Users::Table, Users::Id)).equals((AuditLog::Table, AuditLog::ActorId)))
         .order_by((AuditLog::Table, AuditLog::Id), Order::Desc)
         .limit(page.fetch_limit())
         .to_owned();

@@ -7,7 +7,8 @@ use crate::identity::roles;
 
 /// Idempotent: creates what is missing, changes nothing that exists.
 pub fn ensure_defaults(db: &Db) -> Result<(), DbError> {
-    crate::db::off_runtime(|| db.write_blocking(|tx| {
+    crate::db::off_runtime(|| {
+        db.write_blocking(|tx| {
         roles::ensure_built_in(tx)?;
         let roots: Vec<i64> = tx.query_sql("SELECT COUNT(*) FROM branches WHERE parent_id IS NULL", &[])?;
         if roots.first().copied().unwrap_or(0) == 0 {
@@ -28,12 +29,13 @@ pub fn ensure_defaults(db: &Db) -> Result<(), DbError> {
             )?;
         }
         Ok(())
-    }))
+    })
+    })
 }
 
 /// The head office (root branch).
 pub fn head_office(tx: &mut crate::Tx<'_>) -> Result<Id, DbError> {
-    let ids: Vec<i64> =
-        tx.query_sql("SELECT id FROM branches WHERE parent_id IS NULL AND deleted_at IS NULL ORDER BY id LIMIT 1", &[])?;
+    let ids: Vec<i64> = tx
+        .query_sql("SELECT id FROM branches WHERE parent_id IS NULL AND deleted_at IS NULL ORDER BY id LIMIT 1", &[])?;
     ids.first().map(|id| Id(*id)).ok_or(DbError::NoRow)
 }

@@ -25,7 +25,11 @@ impl Email {
             && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && !local.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | ':' | '"' | '@' | '[' | ']' | '\\'));
+            && !local.chars().any(|c| {
+                c.is_whitespace()
+                    || c.is_control()
+                    || matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | ':' | '"' | '@' | '[' | ']' | '\\')
+            });
         if !domain_ok || !local_ok {
             return Err(format!("{input:?} is not an e-mail address"));
         }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Store tests of the foundation, run on SQLite and (when configured) PostgreSQL.
 use std::collections::BTreeMap;
 
@@ -12,12 +13,16 @@ fn admin() -> Principal {
 }
 
 fn hq(db: &TestDb) -> Id {
-    db.read_blocking(|tx| kernel::setup::head_office(tx)).unwrap()
+    db.read_blocking(kernel::setup::head_office).unwrap()
 }
 
 fn new_branch(db: &TestDb, parent: Id, name: &str) -> branches::Branch {
     db.write_blocking(|tx| {
-        branches::create(tx, &admin(), branches::NewBranch { name: name.into(), parent_id: Some(parent), ..Default::default() })
+        branches::create(
+            tx,
+            &admin(),
+            branches::NewBranch { name: name.into(), parent_id: Some(parent), ..Default::default() },
+        )
     })
     .unwrap()
 }
@@ -122,7 +127,12 @@ fn branch_tree_moves_and_scopes() {
         // Moving the store under north rewrites its path; a cycle is refused.
         let moved = db
             .write_blocking(|tx| {
-                branches::update(tx, &admin(), store.id, branches::BranchPatch { parent_id: Some(north.id), ..Default::default() })
+                branches::update(
+                    tx,
+                    &admin(),
+                    store.id,
+                    branches::BranchPatch { parent_id: Some(north.id), ..Default::default() },
+                )
             })
             .unwrap();
         assert_eq!(moved.parent_id, Some(north.id));
@@ -130,7 +140,12 @@ fn branch_tree_moves_and_scopes() {
         assert_eq!(visible, vec![east.id]);
         let err = db
             .write_blocking(|tx| {
-                branches::update(tx, &admin(), north.id, branches::BranchPatch { parent_id: Some(store.id), ..Default::default() })
+                branches::update(
+                    tx,
+                    &admin(),
+                    north.id,
+                    branches::BranchPatch { parent_id: Some(store.id), ..Default::default() },
+                )
             })
             .unwrap_err();
         assert!(matches!(err, Error::Validation(ref e) if e[0].field == "parent_id"), "{err:?}");
@@ -154,9 +169,7 @@ fn branch_tree_moves_and_scopes() {
         assert!(db.read_blocking(|tx| branches::get(tx, &admin(), store.id)).is_err());
         db.write_blocking(|tx| branches::restore(tx, &admin(), store.id)).unwrap();
 
-        let history = db
-            .read_blocking(|tx| audit::history(tx, "branch", store.id, &PageRequest::default()))
-            .unwrap();
+        let history = db.read_blocking(|tx| audit::history(tx, "branch", store.id, &PageRequest::default())).unwrap();
         let actions: Vec<&str> = history.items.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(actions, vec!["restore", "delete", "update", "create"]);
         assert_eq!(history.items[2].changes["parent_id"]["new"], serde_json::json!(north.id));
@@ -196,10 +209,7 @@ fn users_scope_roles_and_validation() {
             branch_id: east.id,
             ..Default::default()
         };
-        assert!(matches!(
-            db.read_blocking(|tx| users::validate_new(tx, &rep_p, &input)),
-            Err(Error::Forbidden(_))
-        ));
+        assert!(matches!(db.read_blocking(|tx| users::validate_new(tx, &rep_p, &input)), Err(Error::Forbidden(_))));
         // Bad input names every bad field.
         let bad = users::NewUser {
             email: "not-an-email".into(),
@@ -219,17 +229,31 @@ fn users_scope_roles_and_validation() {
         // A duplicate e-mail is a conflict naming the field, and nothing is written.
         let dup = users::NewUser { email: "REP@example.com".into(), ..input.clone() };
         let err = db
-            .write_blocking(|tx| users::create(tx, &admin(), users::NewUser { role: "sales".into(), ..dup }, "x".into()))
+            .write_blocking(|tx| {
+                users::create(tx, &admin(), users::NewUser { role: "sales".into(), ..dup }, "x".into())
+            })
             .unwrap_err();
         assert!(matches!(err, Error::Conflict { field: Some(ref f), .. } if f == "email"), "{err:?}");
 
         // Users may rename themselves but not promote themselves.
         let renamed = db
-            .write_blocking(|tx| users::update(tx, &rep_p, rep.id, users::UserPatch { name: Some("김민준".into()), ..Default::default() }))
+            .write_blocking(|tx| {
+                users::update(
+                    tx,
+                    &rep_p,
+                    rep.id,
+                    users::UserPatch { name: Some("김민준".into()), ..Default::default() },
+                )
+            })
             .unwrap();
         assert_eq!(renamed.version, 2);
         assert!(matches!(
-            db.write_blocking(|tx| users::update(tx, &rep_p, rep.id, users::UserPatch { role: Some("admin".into()), ..Default::default() })),
+            db.write_blocking(|tx| users::update(
+                tx,
+                &rep_p,
+                rep.id,
+                users::UserPatch { role: Some("admin".into()), ..Default::default() }
+            )),
             Err(Error::Forbidden(_))
         ));
     }
@@ -273,7 +297,8 @@ fn tokens_sessions_and_login_throttle() {
             let outcome = db.write_blocking(|tx| login::finish(tx, &a, ok, Channel::Ui, None, None)).unwrap();
             match outcome {
                 login::Outcome::Refused(Error::Unauthenticated) if attempt < login::ACCOUNT_FAILURES_BEFORE_LOCK => {}
-                login::Outcome::Refused(Error::TooManyAttempts { .. }) if attempt == login::ACCOUNT_FAILURES_BEFORE_LOCK => {}
+                login::Outcome::Refused(Error::TooManyAttempts { .. })
+                    if attempt == login::ACCOUNT_FAILURES_BEFORE_LOCK => {}
                 _ => panic!("attempt {attempt}: unexpected outcome"),
             }
         }
@@ -283,7 +308,12 @@ fn tokens_sessions_and_login_throttle() {
         ));
         let failed = db
             .read_blocking(|tx| {
-                audit::list(tx, &admin(), &AuditFilter { action: Some("login_failed".into()), ..Default::default() }, &PageRequest::default())
+                audit::list(
+                    tx,
+                    &admin(),
+                    &AuditFilter { action: Some("login_failed".into()), ..Default::default() },
+                    &PageRequest::default(),
+                )
             })
             .unwrap();
         assert_eq!(failed.items.len() as i64, login::ACCOUNT_FAILURES_BEFORE_LOCK);
@@ -302,8 +332,10 @@ fn tokens_sessions_and_login_throttle() {
         assert_eq!(live.principal.user_id, user.id);
         assert_eq!(live.csrf_token, session.csrf_token);
         // Deactivating the user ends the session.
-        db.write_blocking(|tx| users::update(tx, &admin(), user.id, users::UserPatch { active: Some(false), ..Default::default() }))
-            .unwrap();
+        db.write_blocking(|tx| {
+            users::update(tx, &admin(), user.id, users::UserPatch { active: Some(false), ..Default::default() })
+        })
+        .unwrap();
         assert!(db.read_blocking(|tx| sessions::resolve(tx, &session.secret)).unwrap().is_none());
     }
 }

@@ -43,7 +43,8 @@ impl Settings {
     }
 
     pub fn listen(&self, flag: Option<&str>) -> Result<SocketAddr> {
-        let text = flag.map(str::to_owned).or_else(|| self.listen_file.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let text =
+            flag.map(str::to_owned).or_else(|| self.listen_file.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         text.parse().map_err(|_| anyhow!("--listen: {text:?} is not an address like 127.0.0.1:8080"))
     }
 

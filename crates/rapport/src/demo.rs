@@ -13,7 +13,9 @@ pub fn seed(db: &Db, size: &str) -> Result<(String, String)> {
         bail!("--size: use small or large");
     }
     if size == "large" {
-        tracing::warn!("--size large adds bulk customer data once the customers area exists; seeding the organisation only");
+        tracing::warn!(
+            "--size large adds bulk customer data once the customers area exists; seeding the organisation only"
+        );
     }
     let already = db.read_blocking(|tx| users::find_by_email(tx, ADMIN_EMAIL))?;
     if already.is_some() {

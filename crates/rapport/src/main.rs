@@ -134,7 +134,13 @@ fn cli_principal() -> Principal {
 fn kernel_err(e: kernel::Error) -> anyhow::Error {
     match e {
         kernel::Error::Validation(errors) => {
-            anyhow!(errors.iter().map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.message)).collect::<Vec<_>>().join("; "))
+            anyhow!(
+                errors
+                    .iter()
+                    .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
         }
         other => anyhow!(other.to_string()),
     }
@@ -153,7 +159,8 @@ fn run(cli: Cli) -> Result<()> {
             serve(db, settings.listen(listen.as_deref())?, settings, Some(login))
         }
         Command::Migrate => {
-            let db = Db::open(&settings.database_url).with_context(|| format!("opening {}", settings.database_redacted()))?;
+            let db = Db::open(&settings.database_url)
+                .with_context(|| format!("opening {}", settings.database_redacted()))?;
             let applied = db.migrate().context("applying migrations")?;
             kernel::setup::ensure_defaults(&db)?;
             let status = db.migration_status()?;
@@ -167,7 +174,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Token { action: TokenAction::Create { email, name } } => {
             let db = open(&settings)?;
             let created = db.write_blocking(|tx| {
-                let user = users::find_by_email(tx, &email)?.ok_or(kernel::Error::field("email", "no user has this e-mail"))?;
+                let user = users::find_by_email(tx, &email)?
+                    .ok_or(kernel::Error::field("email", "no user has this e-mail"))?;
                 tokens::create(tx, &cli_principal(), tokens::NewToken { name, user_id: Some(user.id) })
             });
             let created = created.map_err(kernel_err)?;
@@ -175,7 +183,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Backup { file } => {
-            let db = Db::open(&settings.database_url).with_context(|| format!("opening {}", settings.database_redacted()))?;
+            let db = Db::open(&settings.database_url)
+                .with_context(|| format!("opening {}", settings.database_redacted()))?;
             if file.exists() {
                 bail!("{} already exists; choose a new file name", file.display());
             }
@@ -197,9 +206,17 @@ fn user_command(db: &Db, action: UserAction) -> Result<()> {
             let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_owned());
             let branch_id = match branch {
                 Some(b) => b.parse().map_err(|e: String| anyhow!("--branch: {e}"))?,
-                None => db.read_blocking(|tx| kernel::setup::head_office(tx))?,
+                None => db.read_blocking(kernel::setup::head_office)?,
             };
-            let input = users::NewUser { email, name, password: password.clone(), role, branch_id, locale, ..Default::default() };
+            let input = users::NewUser {
+                email,
+                name,
+                password: password.clone(),
+                role,
+                branch_id,
+                locale,
+                ..Default::default()
+            };
             db.read_blocking(|tx| users::validate_new(tx, &cli_principal(), &input)).map_err(kernel_err)?;
             let hash = passwords::hash(&password).map_err(kernel_err)?;
             let user = db.write_blocking(|tx| users::create(tx, &cli_principal(), input, hash)).map_err(kernel_err)?;
@@ -213,7 +230,14 @@ fn user_command(db: &Db, action: UserAction) -> Result<()> {
                     .read_blocking(|tx| users::list(tx, &cli_principal(), &users::UserFilter::default(), &page))
                     .map_err(kernel_err)?;
                 for u in &result.items {
-                    println!("{}\t{}\t{}\t{}\t{}", u.id, u.email, u.role, if u.active { "active" } else { "inactive" }, u.name);
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        u.id,
+                        u.email,
+                        u.role,
+                        if u.active { "active" } else { "inactive" },
+                        u.name
+                    );
                 }
                 match result.next_cursor {
                     Some(c) => page.cursor = Some(kernel::paging::Cursor::decode(&c).map_err(kernel_err)?),
@@ -233,7 +257,8 @@ fn user_command(db: &Db, action: UserAction) -> Result<()> {
             passwords::check_policy(&password).map_err(|m| anyhow!("password {m}"))?;
             let hash = passwords::hash(&password).map_err(kernel_err)?;
             db.write_blocking(|tx| {
-                let user = users::find_by_email(tx, &email)?.ok_or(kernel::Error::field("email", "no user has this e-mail"))?;
+                let user = users::find_by_email(tx, &email)?
+                    .ok_or(kernel::Error::field("email", "no user has this e-mail"))?;
                 users::set_password(tx, &cli_principal(), user.id, hash, None)
             })
             .map_err(kernel_err)?;

@@ -62,15 +62,26 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::Validation(errors) => {
-                let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
-                ApiError { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid input", detail) }
+                let detail =
+                    errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
+                ApiError {
+                    errors,
+                    ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid input", detail)
+                }
             }
             Error::BadRequest(m) => Self::bad_request(m),
-            Error::Unauthenticated => {
-                Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", "log in or send a valid API token")
+            Error::Unauthenticated => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+                "log in or send a valid API token",
+            ),
+            Error::Forbidden(p) => {
+                Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", format!("this needs the permission {p}"))
             }
-            Error::Forbidden(p) => Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", format!("this needs the permission {p}")),
-            Error::NotFound(what) => Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("{what} not found")),
+            Error::NotFound(what) => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("{what} not found"))
+            }
             Error::Conflict { field, message } => {
                 let mut e = Self::new(StatusCode::CONFLICT, "conflict", "Conflict", message.clone());
                 if let Some(f) = field {
@@ -107,7 +118,12 @@ impl From<kernel::DbError> for ApiError {
 
 fn internal(message: String) -> ApiError {
     tracing::error!(error = %message, "internal error");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "something went wrong on our side; it has been logged")
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Internal error",
+        "something went wrong on our side; it has been logged",
+    )
 }
 
 impl IntoResponse for ApiError {
@@ -115,10 +131,8 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(v) = self.retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }

@@ -29,7 +29,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "Body too large", "the request body is larger than allowed")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "Body too large",
+                    "the request body is larger than allowed",
+                )
             } else {
                 ApiError::bad_request(e.body_text())
             }
@@ -83,14 +88,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 }
 
 fn serde_urlencoded_compat<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| ApiError::bad_request("bad query string"))?)
-        .map(|q| q.0)
-        .map_err(|e| {
-            let text = e.body_text();
-            let message = text.trim_start_matches("Failed to deserialize query string: ").to_owned();
-            let field = message.split('`').nth(1).unwrap_or("query").to_owned();
-            ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &field, message)
-        })
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}").parse().map_err(|_| ApiError::bad_request("bad query string"))?,
+    )
+    .map(|q| q.0)
+    .map_err(|e| {
+        let text = e.body_text();
+        let message = text.trim_start_matches("Failed to deserialize query string: ").to_owned();
+        let field = message.split('`').nth(1).unwrap_or("query").to_owned();
+        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &field, message)
+    })
 }
 
 /// A path id: a bad one is a 404 (no such record), not a 400.
@@ -103,9 +110,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        raw.parse()
-            .map(PathId)
-            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("{raw:?} is not a record id")))
+        raw.parse().map(PathId).map_err(|_| {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("{raw:?} is not a record id"))
+        })
     }
 }
 

@@ -82,7 +82,10 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         .write(move |tx| {
             if status >= 500 {
                 // The request failed on our side: let the client retry with the same key.
-                tx.execute_sql("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2", &[user_id.into(), key.into()])
+                tx.execute_sql(
+                    "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                    &[user_id.into(), key.into()],
+                )
             } else {
                 tx.execute_sql(
                     "UPDATE idempotency_keys SET status = $1, response = $2 WHERE user_id = $3 AND key = $4",

@@ -76,9 +76,9 @@ async fn security_headers(request: Request, next: Next) -> Response {
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
-    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let request_id =
-        request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
@@ -100,21 +100,22 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let db = state.db.clone();
     let status = tokio::task::spawn_blocking(move || db.migration_status()).await;
     match status {
-        Ok(Ok(s)) if s.is_current() => {
-            axum::Json(serde_json::json!({"status": "ready", "schema_version": s.applied, "events": state.db.events_connected()})).into_response()
-        }
+        Ok(Ok(s)) if s.is_current() => axum::Json(
+            serde_json::json!({"status": "ready", "schema_version": s.applied, "events": state.db.events_connected()}),
+        )
+        .into_response(),
         Ok(Ok(s)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "migrations pending", "schema_version": s.applied, "latest": s.latest})),
+            axum::Json(
+                serde_json::json!({"status": "migrations pending", "schema_version": s.applied, "latest": s.latest}),
+            ),
         )
             .into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "database unreachable"}))).into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "database unreachable"})))
+            .into_response(),
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.db.backend().name()),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(state.db.backend().name()))
 }

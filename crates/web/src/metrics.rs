@@ -3,9 +3,13 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// (method, route, status)
+type RouteKey = (String, String, u16);
+
 #[derive(Default)]
 pub struct Metrics {
-    routes: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    /// Requests served and seconds spent, per route.
+    routes: Mutex<BTreeMap<RouteKey, (u64, f64)>>,
 }
 
 impl Metrics {
@@ -23,12 +27,18 @@ impl Metrics {
         let _ = writeln!(out, "# HELP rapport_http_requests_total HTTP requests served.");
         let _ = writeln!(out, "# TYPE rapport_http_requests_total counter");
         for ((method, route, status), (count, _)) in routes.iter() {
-            let _ = writeln!(out, "rapport_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "rapport_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
+            );
         }
         let _ = writeln!(out, "# HELP rapport_http_request_seconds_sum Time spent serving HTTP requests.");
         let _ = writeln!(out, "# TYPE rapport_http_request_seconds_sum counter");
         for ((method, route, status), (_, seconds)) in routes.iter() {
-            let _ = writeln!(out, "rapport_http_request_seconds_sum{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {seconds:.6}");
+            let _ = writeln!(
+                out,
+                "rapport_http_request_seconds_sum{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {seconds:.6}"
+            );
         }
         let _ = writeln!(out, "# HELP rapport_info Build and backend information.");
         let _ = writeln!(out, "# TYPE rapport_info gauge");

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Black-box tests of `/api/v1` through the real router, on every test backend.
 use axum::Router;
 use axum::body::Body;
@@ -35,8 +36,18 @@ fn build_world(db: TestDb) -> World {
     let (hq, east, west) = db
         .write_blocking(|tx| {
             let hq = kernel::setup::head_office(tx)?;
-            let east = branches::create(tx, &system(), branches::NewBranch { name: "East".into(), parent_id: Some(hq), ..Default::default() })?.id;
-            let west = branches::create(tx, &system(), branches::NewBranch { name: "West".into(), parent_id: Some(hq), ..Default::default() })?.id;
+            let east = branches::create(
+                tx,
+                &system(),
+                branches::NewBranch { name: "East".into(), parent_id: Some(hq), ..Default::default() },
+            )?
+            .id;
+            let west = branches::create(
+                tx,
+                &system(),
+                branches::NewBranch { name: "West".into(), parent_id: Some(hq), ..Default::default() },
+            )?
+            .id;
             Ok::<_, kernel::Error>((hq, east, west))
         })
         .unwrap();
@@ -47,7 +58,14 @@ fn build_world(db: TestDb) -> World {
             let user = users::create(
                 tx,
                 &system(),
-                users::NewUser { email, name: role.into(), password: "password123".into(), role: role.into(), branch_id: branch, ..Default::default() },
+                users::NewUser {
+                    email,
+                    name: role.into(),
+                    password: "password123".into(),
+                    role: role.into(),
+                    branch_id: branch,
+                    ..Default::default()
+                },
                 hash,
             )?;
             let token = tokens::create(tx, &system(), tokens::NewToken { name: "t".into(), user_id: Some(user.id) })?;
@@ -75,7 +93,14 @@ impl World {
     }
 }
 
-async fn call(app: &Router, method: Method, uri: &str, token: Option<&str>, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, Value, axum::http::HeaderMap) {
+async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value, axum::http::HeaderMap) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -97,7 +122,10 @@ async fn call(app: &Router, method: Method, uri: &str, token: Option<&str>, body
 }
 
 async fn count(db: &TestDb, table: &'static str) -> i64 {
-    db.read(move |tx| tx.query_sql::<i64>(&format!("SELECT COUNT(*) FROM {table}"), &[])).await.map(|v: Vec<i64>| v[0]).unwrap()
+    db.read(move |tx| tx.query_sql::<i64>(&format!("SELECT COUNT(*) FROM {table}"), &[]))
+        .await
+        .map(|v: Vec<i64>| v[0])
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,25 +133,55 @@ async fn branch_lifecycle_with_versions_and_audit() {
     for db in test_databases() {
         let w = world(db);
         let admin = w.token("admin");
-        let (status, created, headers) =
-            call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(json!({"name": "上海南京路店", "parent_id": w.east.to_string()})), &[]).await;
+        let (status, created, headers) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/branches",
+            Some(admin),
+            Some(json!({"name": "上海南京路店", "parent_id": w.east.to_string()})),
+            &[],
+        )
+        .await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         let id = created["id"].as_str().unwrap().to_owned();
         assert_eq!(headers["location"], format!("/api/v1/branches/{id}").as_str());
         assert_eq!(headers["etag"], "\"1\"");
 
-        let (status, _, _) = call(&w.app, Method::PATCH, &format!("/api/v1/branches/{id}"), Some(admin), Some(json!({"name": "Renamed"})), &[("if-match", "\"1\"")]).await;
+        let (status, _, _) = call(
+            &w.app,
+            Method::PATCH,
+            &format!("/api/v1/branches/{id}"),
+            Some(admin),
+            Some(json!({"name": "Renamed"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         // A stale If-Match is refused and writes nothing.
         let audit_before = count(&w.db, "audit_log").await;
-        let (status, problem, headers) =
-            call(&w.app, Method::PATCH, &format!("/api/v1/branches/{id}"), Some(admin), Some(json!({"name": "Lost"})), &[("if-match", "\"1\"")]).await;
+        let (status, problem, headers) = call(
+            &w.app,
+            Method::PATCH,
+            &format!("/api/v1/branches/{id}"),
+            Some(admin),
+            Some(json!({"name": "Lost"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
         assert_eq!(status, StatusCode::PRECONDITION_FAILED);
         assert_eq!(headers["content-type"], "application/problem+json");
         assert_eq!(problem["code"], "stale_version");
         assert_eq!(count(&w.db, "audit_log").await, audit_before);
 
-        let (status, audit, _) = call(&w.app, Method::GET, &format!("/api/v1/audit?record_type=branch&record_id={id}"), Some(admin), None, &[]).await;
+        let (status, audit, _) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/audit?record_type=branch&record_id={id}"),
+            Some(admin),
+            None,
+            &[],
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         let items = audit["items"].as_array().unwrap();
         assert_eq!(items.len(), 2);
@@ -132,11 +190,13 @@ async fn branch_lifecycle_with_versions_and_audit() {
         assert_eq!(items[0]["channel"], "api");
         assert!(items[0]["actor_id"].is_string() && items[0]["at"].is_string() && items[0]["record_type"] == "branch");
 
-        let (status, _, _) = call(&w.app, Method::DELETE, &format!("/api/v1/branches/{id}"), Some(admin), None, &[]).await;
+        let (status, _, _) =
+            call(&w.app, Method::DELETE, &format!("/api/v1/branches/{id}"), Some(admin), None, &[]).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let (status, _, _) = call(&w.app, Method::GET, &format!("/api/v1/branches/{id}"), Some(admin), None, &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, _, _) = call(&w.app, Method::POST, &format!("/api/v1/branches/{id}/restore"), Some(admin), None, &[]).await;
+        let (status, _, _) =
+            call(&w.app, Method::POST, &format!("/api/v1/branches/{id}/restore"), Some(admin), None, &[]).await;
         assert_eq!(status, StatusCode::OK);
     }
 }
@@ -151,12 +211,46 @@ async fn bad_input_is_refused_naming_the_problem_and_writes_nothing() {
         let cases: Vec<(&str, Option<Value>, &str, StatusCode, &str)> = vec![
             ("/api/v1/branches", None, "{not json", StatusCode::BAD_REQUEST, ""),
             ("/api/v1/branches", Some(json!({"name": 5})), "", StatusCode::UNPROCESSABLE_ENTITY, "name"),
-            ("/api/v1/branches", Some(json!({"name": "ok", "colour": "red"})), "", StatusCode::UNPROCESSABLE_ENTITY, "colour"),
-            ("/api/v1/branches", Some(json!({"name": long, "parent_id": w.east.to_string()})), "", StatusCode::UNPROCESSABLE_ENTITY, "name"),
+            (
+                "/api/v1/branches",
+                Some(json!({"name": "ok", "colour": "red"})),
+                "",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "colour",
+            ),
+            (
+                "/api/v1/branches",
+                Some(json!({"name": long, "parent_id": w.east.to_string()})),
+                "",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "name",
+            ),
             ("/api/v1/branches", Some(json!({"name": "orphan"})), "", StatusCode::UNPROCESSABLE_ENTITY, "parent_id"),
-            ("/api/v1/users", Some(json!({"email": "nope", "name": "A", "password": "password123", "role": "sales", "branch_id": w.east.to_string()})), "", StatusCode::UNPROCESSABLE_ENTITY, "email"),
-            ("/api/v1/users", Some(json!({"email": "a@b.cn", "name": "A", "password": "short", "role": "sales", "branch_id": w.east.to_string()})), "", StatusCode::UNPROCESSABLE_ENTITY, "password"),
-            ("/api/v1/users", Some(json!({"email": "a@b.cn", "name": "A", "password": "password123", "role": "sales"})), "", StatusCode::UNPROCESSABLE_ENTITY, "branch_id"),
+            (
+                "/api/v1/users",
+                Some(
+                    json!({"email": "nope", "name": "A", "password": "password123", "role": "sales", "branch_id": w.east.to_string()}),
+                ),
+                "",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "email",
+            ),
+            (
+                "/api/v1/users",
+                Some(
+                    json!({"email": "a@b.cn", "name": "A", "password": "short", "role": "sales", "branch_id": w.east.to_string()}),
+                ),
+                "",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "password",
+            ),
+            (
+                "/api/v1/users",
+                Some(json!({"email": "a@b.cn", "name": "A", "password": "password123", "role": "sales"})),
+                "",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "branch_id",
+            ),
         ];
         for (uri, body, raw, expected, field) in cases {
             let req = Request::builder()
@@ -179,13 +273,21 @@ async fn bad_input_is_refused_naming_the_problem_and_writes_nothing() {
         let (status, _, _) = call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(huge), &[]).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         // Wrong content type, bad limit, bad cursor, unknown query field.
-        let req = Request::builder().method(Method::POST).uri("/api/v1/branches").header("authorization", format!("Bearer {admin}")).body(Body::from("name=x")).unwrap();
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/branches")
+            .header("authorization", format!("Bearer {admin}"))
+            .body(Body::from("name=x"))
+            .unwrap();
         assert_eq!(w.app.clone().oneshot(req).await.unwrap().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         for uri in ["/api/v1/users?limit=501", "/api/v1/users?cursor=zzz", "/api/v1/users?colour=red"] {
             let (status, _, _) = call(&w.app, Method::GET, uri, Some(admin), None, &[]).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}");
         }
-        assert_eq!(before, (count(&w.db, "users").await, count(&w.db, "branches").await, count(&w.db, "audit_log").await));
+        assert_eq!(
+            before,
+            (count(&w.db, "users").await, count(&w.db, "branches").await, count(&w.db, "audit_log").await)
+        );
     }
 }
 
@@ -195,7 +297,15 @@ async fn cursor_pagination_walks_every_row_once() {
         let w = world(db);
         let admin = w.token("admin");
         for i in 0..7 {
-            let (status, _, _) = call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(json!({"name": format!("B{i}"), "parent_id": w.west.to_string()})), &[]).await;
+            let (status, _, _) = call(
+                &w.app,
+                Method::POST,
+                "/api/v1/branches",
+                Some(admin),
+                Some(json!({"name": format!("B{i}"), "parent_id": w.west.to_string()})),
+                &[],
+            )
+            .await;
             assert_eq!(status, StatusCode::CREATED);
         }
         let mut seen = Vec::new();
@@ -219,12 +329,23 @@ async fn idempotency_key_replays_the_first_result() {
         let w = world(db);
         let admin = w.token("admin");
         let body = json!({"name": "Once", "parent_id": w.east.to_string()});
-        let (s1, first, _) = call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(body.clone()), &[("idempotency-key", "k-1")]).await;
-        let (s2, second, headers) = call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(body), &[("idempotency-key", "k-1")]).await;
+        let (s1, first, _) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/branches",
+            Some(admin),
+            Some(body.clone()),
+            &[("idempotency-key", "k-1")],
+        )
+        .await;
+        let (s2, second, headers) =
+            call(&w.app, Method::POST, "/api/v1/branches", Some(admin), Some(body), &[("idempotency-key", "k-1")])
+                .await;
         assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
         assert_eq!(first["id"], second["id"]);
         assert_eq!(headers["idempotent-replayed"], "true");
-        let n: Vec<i64> = w.db.read(|tx| tx.query_sql("SELECT COUNT(*) FROM branches WHERE name = 'Once'", &[])).await.unwrap();
+        let n: Vec<i64> =
+            w.db.read(|tx| tx.query_sql("SELECT COUNT(*) FROM branches WHERE name = 'Once'", &[])).await.unwrap();
         assert_eq!(n[0], 1);
     }
 }
@@ -247,14 +368,41 @@ async fn authorization_matrix() {
             (Method::GET, format!("/api/v1/users/{rep}"), None, [OK; 7]),
             (Method::GET, "/api/v1/branches".into(), None, [OK; 7]),
             (Method::GET, format!("/api/v1/branches/{east}"), None, [OK; 7]),
-            (Method::POST, "/api/v1/branches".into(), Some(json!({"name": "N", "parent_id": east})), [S::CREATED, NO, NO, NO, NO, NO, NO]),
-            (Method::PATCH, format!("/api/v1/branches/{east}"), Some(json!({"code": "E1"})), [OK, NO, NO, NO, NO, NO, NO]),
+            (
+                Method::POST,
+                "/api/v1/branches".into(),
+                Some(json!({"name": "N", "parent_id": east})),
+                [S::CREATED, NO, NO, NO, NO, NO, NO],
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/branches/{east}"),
+                Some(json!({"code": "E1"})),
+                [OK, NO, NO, NO, NO, NO, NO],
+            ),
             (Method::GET, "/api/v1/roles".into(), None, [OK, OK, NO, NO, NO, OK, OK]),
-            (Method::PATCH, "/api/v1/roles/viewer".into(), Some(json!({"name": "Viewer"})), [OK, NO, NO, NO, NO, NO, NO]),
+            (
+                Method::PATCH,
+                "/api/v1/roles/viewer".into(),
+                Some(json!({"name": "Viewer"})),
+                [OK, NO, NO, NO, NO, NO, NO],
+            ),
             (Method::GET, "/api/v1/permissions".into(), None, [OK, OK, NO, NO, NO, OK, OK]),
             (Method::GET, "/api/v1/audit".into(), None, [OK, OK, NO, NO, NO, OK, OK]),
-            (Method::POST, "/api/v1/users".into(), Some(json!({"email": "x@y.cn", "name": "X", "password": "password123", "role": "viewer", "branch_id": east})), [S::CREATED, NO, NO, NO, NO, NO, NO]),
-            (Method::PATCH, format!("/api/v1/users/{rep}"), Some(json!({"active": true})), [OK, NO, NO, NO, NO, NO, NO]),
+            (
+                Method::POST,
+                "/api/v1/users".into(),
+                Some(
+                    json!({"email": "x@y.cn", "name": "X", "password": "password123", "role": "viewer", "branch_id": east}),
+                ),
+                [S::CREATED, NO, NO, NO, NO, NO, NO],
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/users/{rep}"),
+                Some(json!({"active": true})),
+                [OK, NO, NO, NO, NO, NO, NO],
+            ),
             (Method::GET, "/api/v1/tokens".into(), None, [OK; 7]),
         ];
         let roles = ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"];
@@ -262,14 +410,17 @@ async fn authorization_matrix() {
             let (status, _, _) = call(&w.app, method.clone(), path, None, body.clone(), &[]).await;
             assert_eq!(status, S::UNAUTHORIZED, "anonymous {method} {path}");
             for (role, want) in roles.iter().zip(expected) {
-                let (status, problem, _) = call(&w.app, method.clone(), path, Some(w.token(role)), body.clone(), &[]).await;
+                let (status, problem, _) =
+                    call(&w.app, method.clone(), path, Some(w.token(role)), body.clone(), &[]).await;
                 assert_eq!(status, *want, "{role} {method} {path}: {problem}");
             }
         }
         // A manager of another branch sees neither the east branch's users nor can act on them.
-        let (status, _, _) = call(&w.app, Method::GET, &format!("/api/v1/users/{rep}"), Some(&w.west_sales), None, &[]).await;
+        let (status, _, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/users/{rep}"), Some(&w.west_sales), None, &[]).await;
         assert_eq!(status, S::NOT_FOUND);
-        let (status, _, _) = call(&w.app, Method::GET, &format!("/api/v1/branches/{east}"), Some(&w.west_sales), None, &[]).await;
+        let (status, _, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/branches/{east}"), Some(&w.west_sales), None, &[]).await;
         assert_eq!(status, S::NOT_FOUND);
         let _ = w.hq;
     }

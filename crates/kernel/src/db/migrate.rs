@@ -34,7 +34,8 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
 
 fn applied_version(tx: &mut Tx<'_>) -> Result<i64, DbError> {
-    let v: Option<i64> = tx.query_sql::<Option<i64>>("SELECT MAX(version) FROM schema_migrations", &[])?.into_iter().next().flatten();
+    let v: Option<i64> =
+        tx.query_sql::<Option<i64>>("SELECT MAX(version) FROM schema_migrations", &[])?.into_iter().next().flatten();
     Ok(v.unwrap_or(0))
 }
 
@@ -58,8 +59,7 @@ pub(super) fn run(db: &Db) -> Result<Vec<&'static str>, DbError> {
                 Backend::Sqlite => migration.sqlite,
                 Backend::Postgres => migration.postgres,
             };
-            tx.batch(sql)
-                .map_err(|e| DbError::Migration(format!("{} failed: {e}", migration.name)))?;
+            tx.batch(sql).map_err(|e| DbError::Migration(format!("{} failed: {e}", migration.name)))?;
             tx.execute_sql(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
                 &[Value::BigInt(Some(migration.version)), migration.name.into(), Utc::now().to_rfc3339().into()],

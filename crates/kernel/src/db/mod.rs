@@ -16,9 +16,8 @@ use std::time::Duration;
 
 use sea_query::{PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder, Value, Values};
 
-pub use migrate::{Migration, MIGRATIONS, MigrationStatus};
+pub use migrate::{MIGRATIONS, Migration, MigrationStatus};
 pub use value::{Column, FromRow, Row, sqlite_timestamp};
-
 
 use crate::events::{Event, EventHub};
 use pool::{Connection, Pool};
@@ -53,12 +52,7 @@ impl DbError {
             {
                 // "UNIQUE constraint failed: users.email, users.x"
                 let cols = msg.split(": ").nth(1)?;
-                Some(
-                    cols.split(", ")
-                        .map(|c| c.rsplit('.').next().unwrap_or(c))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )
+                Some(cols.split(", ").map(|c| c.rsplit('.').next().unwrap_or(c)).collect::<Vec<_>>().join(", "))
             }
             DbError::Postgres(e) => {
                 let db = e.as_db_error()?;
@@ -115,10 +109,7 @@ impl DatabaseUrl {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(DatabaseUrl::Postgres(url.to_owned()));
         }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         if path.is_empty() || url.contains("://") && !url.starts_with("sqlite://") {
             return Err(DbError::Config(format!(
                 "unsupported database URL {url:?}: use sqlite://FILE or postgres://USER@HOST:PORT/DB"
@@ -224,10 +215,8 @@ impl Db {
         let hub = EventHub::new();
         let (store, listener) = match url {
             DatabaseUrl::Sqlite(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    if !dir.exists() {
-                        return Err(DbError::Config(format!("folder {} does not exist", dir.display())));
-                    }
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                    return Err(DbError::Config(format!("folder {} does not exist", dir.display())));
                 }
                 let writer = open_sqlite(path)?;
                 let reader_path = path.clone();
@@ -246,9 +235,7 @@ impl Db {
                 let pool_config = config.clone();
                 let pool = Pool::new(
                     16,
-                    Box::new(move || {
-                        Ok(PgConn { client: connect_pg(&pool_config)?, statements: Default::default() })
-                    }),
+                    Box::new(move || Ok(PgConn { client: connect_pg(&pool_config)?, statements: Default::default() })),
                 );
                 pool.seed(first);
                 let listener = crate::events::PgListener::start(config.clone(), hub.clone());
@@ -319,7 +306,8 @@ impl Db {
         match &self.inner.store {
             Store::Sqlite { readers, .. } => {
                 let mut conn = readers.get()?;
-                let tx = conn.0.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred).map_err(DbError::from)?;
+                let tx =
+                    conn.0.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred).map_err(DbError::from)?;
                 let mut unit = Tx { conn: TxConn::Sqlite(tx), events: Vec::new(), writable: false };
                 let out = work(&mut unit)?;
                 // Nothing to keep: dropping the read transaction rolls it back.
@@ -345,7 +333,10 @@ impl Db {
         match &self.inner.store {
             Store::Sqlite { writer, .. } => {
                 let mut guard = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                let tx = guard.0.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(DbError::from)?;
+                let tx = guard
+                    .0
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(DbError::from)?;
                 let mut unit = Tx { conn: TxConn::Sqlite(tx), events: Vec::new(), writable: true };
                 let out = work(&mut unit)?;
                 let Tx { conn, events, .. } = unit;
@@ -402,7 +393,8 @@ impl Db {
                 Ok(())
             }
             Store::Postgres { .. } => Err(DbError::Config(
-                "backup of a PostgreSQL database is pg_dump's job: run `pg_dump --format=custom --file FILE DBNAME`".into(),
+                "backup of a PostgreSQL database is pg_dump's job: run `pg_dump --format=custom --file FILE DBNAME`"
+                    .into(),
             )),
         }
     }

@@ -63,10 +63,7 @@ impl<C: Connection> Pool<C> {
                     }
                 };
             }
-            let (next, timeout) = self
-                .returned
-                .wait_timeout(state, self.wait)
-                .unwrap_or_else(PoisonError::into_inner);
+            let (next, timeout) = self.returned.wait_timeout(state, self.wait).unwrap_or_else(PoisonError::into_inner);
             state = next;
             if timeout.timed_out() && state.idle.is_empty() && state.open >= self.max_size {
                 return Err(DbError::PoolTimeout);

@@ -1,8 +1,8 @@
 //! Binding sea-query values to either driver, and reading columns back from either.
+use bytes::BytesMut;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use postgres::types::{IsNull, ToSql as PgToSql, Type, to_sql_checked};
 use rusqlite::types::{ToSqlOutput, Value as SqliteOwned, ValueRef};
-use bytes::BytesMut;
 use sea_query::Value;
 
 use super::DbError;
@@ -28,9 +28,9 @@ impl rusqlite::ToSql for SqliteParam<'_> {
             Value::SmallUnsigned(v) => v.map(|n| O::Integer(n.into())),
             Value::Unsigned(v) => v.map(|n| O::Integer(n.into())),
             Value::BigUnsigned(v) => match v {
-                Some(n) => Some(O::Integer(i64::try_from(*n).map_err(|e| {
-                    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
-                })?)),
+                Some(n) => Some(O::Integer(
+                    i64::try_from(*n).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                )),
                 None => None,
             },
             Value::Float(v) => v.map(|n| O::Real(n.into())),
@@ -65,11 +65,7 @@ fn int_for(n: i64, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std:
 }
 
 impl PgToSql for PgParam<'_> {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self.0 {
             Value::Bool(Some(b)) => b.to_sql(ty, out),
             Value::TinyInt(Some(n)) => int_for((*n).into(), ty, out),

@@ -147,7 +147,11 @@ fn check_kind(v: &mut Validator, kind: Option<&str>) -> Option<String> {
     let kind = kind?;
     v.check(
         "kind",
-        KINDS.iter().find(|k| **k == kind).map(|k| (*k).to_owned()).ok_or_else(|| format!("must be one of {}", KINDS.join(", "))),
+        KINDS
+            .iter()
+            .find(|k| **k == kind)
+            .map(|k| (*k).to_owned())
+            .ok_or_else(|| format!("must be one of {}", KINDS.join(", "))),
     )
 }
 
@@ -155,7 +159,11 @@ fn check_region(v: &mut Validator, region: Option<&str>) -> Option<String> {
     let region = region?.trim().to_uppercase();
     v.check(
         "region",
-        REGIONS.iter().find(|r| **r == region).map(|r| (*r).to_owned()).ok_or_else(|| format!("must be one of {}", REGIONS.join(", "))),
+        REGIONS
+            .iter()
+            .find(|r| **r == region)
+            .map(|r| (*r).to_owned())
+            .ok_or_else(|| format!("must be one of {}", REGIONS.join(", "))),
     )
 }
 
@@ -192,7 +200,8 @@ pub fn tree(tx: &mut Tx<'_>, who: &Principal) -> Result<Vec<Branch>> {
 
 pub fn list(tx: &mut Tx<'_>, who: &Principal, parent_id: Option<Id>, page: &PageRequest) -> Result<Page<Branch>> {
     who.require("identity.branches.read")?;
-    let mut q = select().and_where(in_scope(who)).order_by(Branches::Id, Order::Asc).limit(page.fetch_limit()).to_owned();
+    let mut q =
+        select().and_where(in_scope(who)).order_by(Branches::Id, Order::Asc).limit(page.fetch_limit()).to_owned();
     if let Some(parent) = parent_id {
         q.and_where(Expr::col(Branches::ParentId).eq(parent.get()));
     }
@@ -311,10 +320,8 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: BranchPatch) -> R
     if let Some(region) = check_region(&mut v, patch.region.as_deref()) {
         new.region = region;
     }
-    if let Some(tz) = &patch.time_zone {
-        if let Some(tz) = v.check("time_zone", values::time_zone(tz)) {
-            new.time_zone = tz;
-        }
+    if let Some(tz) = patch.time_zone.as_deref().and_then(|tz| v.check("time_zone", values::time_zone(tz))) {
+        new.time_zone = tz;
     }
     let mut moved_from: Option<String> = None;
     if let Some(parent_id) = patch.parent_id.filter(|p| Some(*p) != old.parent_id) {
@@ -385,23 +392,31 @@ pub fn delete(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<()> {
     if branch.parent_id.is_none() {
         return Err(Error::Conflict { field: None, message: "the head office cannot be deleted".into() });
     }
-    let children: Vec<i64> = tx.query_sql(
-        "SELECT COUNT(*) FROM branches WHERE parent_id = $1 AND deleted_at IS NULL",
-        &[id.into()],
-    )?;
+    let children: Vec<i64> =
+        tx.query_sql("SELECT COUNT(*) FROM branches WHERE parent_id = $1 AND deleted_at IS NULL", &[id.into()])?;
     if children.first().copied().unwrap_or(0) > 0 {
-        return Err(Error::Conflict { field: None, message: "the branch still has branches under it; move or delete them first".into() });
+        return Err(Error::Conflict {
+            field: None,
+            message: "the branch still has branches under it; move or delete them first".into(),
+        });
     }
     let users: Vec<i64> =
         tx.query_sql("SELECT COUNT(*) FROM users WHERE branch_id = $1 AND deleted_at IS NULL", &[id.into()])?;
     if users.first().copied().unwrap_or(0) > 0 {
-        return Err(Error::Conflict { field: None, message: "users still belong to this branch; move them first".into() });
+        return Err(Error::Conflict {
+            field: None,
+            message: "users still belong to this branch; move them first".into(),
+        });
     }
     let now = super::now();
     tx.execute(
         &Query::update()
             .table(Branches::Table)
-            .values([(Branches::DeletedAt, now.into()), (Branches::UpdatedAt, now.into()), (Branches::Version, (branch.version + 1).into())])
+            .values([
+                (Branches::DeletedAt, now.into()),
+                (Branches::UpdatedAt, now.into()),
+                (Branches::Version, (branch.version + 1).into()),
+            ])
             .and_where(Expr::col(Branches::Id).eq(id.get()))
             .to_owned(),
     )?;
@@ -415,13 +430,22 @@ pub fn restore(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Branch> {
     let scope = in_scope(who);
     let q = Query::update()
         .table(Branches::Table)
-        .values([(Branches::DeletedAt, Option::<DateTime<Utc>>::None.into()), (Branches::UpdatedAt, super::now().into())])
+        .values([
+            (Branches::DeletedAt, Option::<DateTime<Utc>>::None.into()),
+            (Branches::UpdatedAt, super::now().into()),
+        ])
         .and_where(Expr::col(Branches::Id).eq(id.get()))
         .and_where(Expr::col(Branches::DeletedAt).is_not_null())
         .and_where(scope)
-        .and_where(Expr::col(Branches::ParentId).in_subquery(
-            Query::select().column(Branches::Id).from(Branches::Table).and_where(Expr::col(Branches::DeletedAt).is_null()).to_owned(),
-        ))
+        .and_where(
+            Expr::col(Branches::ParentId).in_subquery(
+                Query::select()
+                    .column(Branches::Id)
+                    .from(Branches::Table)
+                    .and_where(Expr::col(Branches::DeletedAt).is_null())
+                    .to_owned(),
+            ),
+        )
         .to_owned();
     if tx.execute(&q)? == 0 {
         return Err(Error::NotFound("deleted branch"));

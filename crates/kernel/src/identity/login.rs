@@ -56,7 +56,9 @@ pub fn prepare(tx: &mut crate::Tx<'_>, email: &str, ip: Option<&str>) -> Result<
         .map(|r| (r.id, r.hash, r.locked_until, r.active));
     match row {
         Some((_, _, Some(until), _)) if until > now => Err(retry_after(until)),
-        Some((id, hash, _, true)) => Ok(Attempt { email, user_id: Some(Id(id)), password_hash: hash, ip: ip.map(str::to_owned) }),
+        Some((id, hash, _, true)) => {
+            Ok(Attempt { email, user_id: Some(Id(id)), password_hash: hash, ip: ip.map(str::to_owned) })
+        }
         _ => Ok(Attempt {
             email,
             user_id: None,
@@ -94,7 +96,7 @@ fn anonymous(channel: Channel, ip: Option<String>) -> Principal {
 }
 
 pub enum Outcome {
-    LoggedIn(NewSession, Principal),
+    LoggedIn(NewSession, Box<Principal>),
     /// 401, or 429 when this failure locked the account. Returned as `Ok` so the unit of
     /// work commits the recorded failure; the caller turns it into the error.
     Refused(Error),
@@ -122,7 +124,7 @@ pub fn finish(
             principal.ip = attempt.ip.clone();
             principal.request_id = actor.request_id.clone();
             audit::record(tx, &principal, "login", "user", Some(user_id), &Changes::new())?;
-            Ok(Outcome::LoggedIn(session, principal))
+            Ok(Outcome::LoggedIn(session, Box::new(principal)))
         }
         (user_id, _) => {
             if let Some(ip) = &attempt.ip {
@@ -142,7 +144,10 @@ pub fn finish(
                     let doublings = (failures - ACCOUNT_FAILURES_BEFORE_LOCK).min(10) as i32;
                     let lock = (FIRST_LOCK * 2i32.pow(doublings as u32)).min(MAX_LOCK);
                     let until = now + lock;
-                    tx.execute_sql("UPDATE users SET locked_until = $1 WHERE id = $2", &[until.into(), user_id.into()])?;
+                    tx.execute_sql(
+                        "UPDATE users SET locked_until = $1 WHERE id = $2",
+                        &[until.into(), user_id.into()],
+                    )?;
                     locked_until = Some(until);
                 }
             }

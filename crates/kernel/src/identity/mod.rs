@@ -70,7 +70,5 @@ pub fn principal_for_user(tx: &mut Tx<'_>, user_id: crate::id::Id) -> Result<Pri
         "SELECT {PRINCIPAL_COLUMNS} FROM users u JOIN roles r ON r.key = u.role JOIN branches b ON b.id = u.branch_id \
          WHERE u.id = $1 AND u.deleted_at IS NULL"
     );
-    tx.query_opt_sql::<PrincipalRow>(&sql, &[user_id.into()])?
-        .map(|r| r.principal)
-        .ok_or(Error::NotFound("user"))
+    tx.query_opt_sql::<PrincipalRow>(&sql, &[user_id.into()])?.map(|r| r.principal).ok_or(Error::NotFound("user"))
 }

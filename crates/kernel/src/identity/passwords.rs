@@ -1,7 +1,7 @@
 //! Password hashing with argon2id. Hashing costs tens of milliseconds of CPU on purpose:
 //! callers run it on a blocking thread, outside any database transaction.
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::error::{Error, Result};
 

@@ -23,6 +23,7 @@ pub const FOUNDATION: &[(&str, &str)] = &[
 pub fn is_well_formed(p: &str) -> bool {
     !p.is_empty()
         && p.split('.').all(|seg| {
-            seg == "*" || (!seg.is_empty() && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            seg == "*"
+                || (!seg.is_empty() && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
         })
 }

@@ -45,11 +45,37 @@ pub const BUILT_IN: &[(&str, &str, DataScope, &[&str])] = &[
         "manager",
         "Manager",
         DataScope::Branch,
-        &["identity.users.read", "identity.branches.read", "identity.roles.read", "audit.log.read", "customers.*", "sales.*", "service.*", "marketing.*", "analytics.*", "workflow.*"],
+        &[
+            "identity.users.read",
+            "identity.branches.read",
+            "identity.roles.read",
+            "audit.log.read",
+            "customers.*",
+            "sales.*",
+            "service.*",
+            "marketing.*",
+            "analytics.*",
+            "workflow.*",
+        ],
     ),
-    ("sales", "Sales representative", DataScope::Own, &["identity.users.read", "identity.branches.read", "customers.*", "sales.*", "workflow.approvals.*"]),
-    ("service", "Service agent", DataScope::Branch, &["identity.users.read", "identity.branches.read", "customers.*.read", "service.*", "workflow.approvals.*"]),
-    ("marketing", "Marketing", DataScope::All, &["identity.users.read", "identity.branches.read", "customers.*.read", "marketing.*", "analytics.*.read"]),
+    (
+        "sales",
+        "Sales representative",
+        DataScope::Own,
+        &["identity.users.read", "identity.branches.read", "customers.*", "sales.*", "workflow.approvals.*"],
+    ),
+    (
+        "service",
+        "Service agent",
+        DataScope::Branch,
+        &["identity.users.read", "identity.branches.read", "customers.*.read", "service.*", "workflow.approvals.*"],
+    ),
+    (
+        "marketing",
+        "Marketing",
+        DataScope::All,
+        &["identity.users.read", "identity.branches.read", "customers.*.read", "marketing.*", "analytics.*.read"],
+    ),
     ("finance", "Finance", DataScope::All, &["identity.users.read", "identity.branches.read", "*.read", "workflow.*"]),
     ("viewer", "Viewer", DataScope::Branch, &["*.read"]),
 ];
@@ -137,7 +163,10 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewRole, known: &[&str]) 
     who.require("identity.roles.update")?;
     let mut v = Validator::new();
     let key = input.key.trim().to_owned();
-    if key.is_empty() || key.len() > 40 || !key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+    if key.is_empty()
+        || key.len() > 40
+        || !key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
         v.add("key", "use 1–40 lower-case letters, digits or _");
     }
     let name = v.check("name", crate::values::name(&input.name, 100));
@@ -176,7 +205,10 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewRole, known: &[&str]) 
         "create",
         "role",
         None,
-        &Changes::new().created("key", &role.key).created("data_scope", &role.data_scope).created("permissions", &role.permissions),
+        &Changes::new()
+            .created("key", &role.key)
+            .created("data_scope", &role.data_scope)
+            .created("permissions", &role.permissions),
     )?;
     Ok(role)
 }

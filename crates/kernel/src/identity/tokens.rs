@@ -74,7 +74,15 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewToken) -> Result<Creat
     let name = crate::values::name(&input.name, 100).map_err(|m| Error::field("name", m))?;
     let prefix = format!("rap_{}", random_secret(6));
     let secret = format!("{prefix}_{}", random_secret(24));
-    let token = ApiToken { id: Id::new(), user_id, name, prefix, created_at: super::now(), last_used_at: None, revoked_at: None };
+    let token = ApiToken {
+        id: Id::new(),
+        user_id,
+        name,
+        prefix,
+        created_at: super::now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
     tx.execute_sql(
         "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         &[

@@ -171,11 +171,13 @@ pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &UserFilter, page: &PageRe
     who.require("identity.users.read")?;
     let mut q = scoped(who).order_by((Users::Table, Users::Id), Order::Asc).limit(page.fetch_limit()).to_owned();
     if let Some(text) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let pattern = format!("%{}%", text.to_lowercase().replace('\\', "").replace('%', "").replace('_', ""));
+        let pattern = format!("%{}%", text.to_lowercase().replace(['\\', '%', '_'], ""));
         q.and_where(
-            sea_query::Func::lower(Expr::col((Users::Table, Users::Name)))
-                .like(pattern.clone())
-                .or(Expr::col((Users::Table, Users::Email)).like(pattern)),
+            sea_query::Func::lower(Expr::col((Users::Table, Users::Name))).like(pattern.clone()).or(Expr::col((
+                Users::Table,
+                Users::Email,
+            ))
+            .like(pattern)),
         );
     }
     if let Some(b) = filter.branch_id {
@@ -261,7 +263,13 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewUser, password_hash: S
         id: Id::new(),
         email: email.as_str().to_owned(),
         name: values::name(&input.name, 200).map_err(|m| Error::field("name", m))?,
-        locale: input.locale.as_deref().map(values::locale).transpose().map_err(|m| Error::field("locale", m))?.unwrap_or_else(|| "zh-CN".into()),
+        locale: input
+            .locale
+            .as_deref()
+            .map(values::locale)
+            .transpose()
+            .map_err(|m| Error::field("locale", m))?
+            .unwrap_or_else(|| "zh-CN".into()),
         time_zone: input
             .time_zone
             .as_deref()
@@ -349,10 +357,8 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: UserPatch) -> Res
     super::check_version(old.version, patch.version)?;
     let mut v = Validator::new();
     let mut new = old.clone();
-    if let Some(e) = &patch.email {
-        if let Some(e) = v.check("email", Email::parse(e)) {
-            new.email = e.as_str().to_owned();
-        }
+    if let Some(e) = patch.email.as_deref().and_then(|e| v.check("email", Email::parse(e))) {
+        new.email = e.as_str().to_owned();
     }
     if let Some(n) = &patch.name {
         new.name = v.check("name", values::name(n, 200)).unwrap_or_default();
@@ -371,10 +377,10 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: UserPatch) -> Res
             v.add("role", "you cannot change your own role");
         }
     }
-    if let Some(b) = patch.branch_id {
-        if let Some(b) = check_branch(tx, who, &mut v, b)? {
-            new.branch_id = b;
-        }
+    if let Some(b) = patch.branch_id
+        && let Some(b) = check_branch(tx, who, &mut v, b)?
+    {
+        new.branch_id = b;
     }
     if patch.manager_id.is_some() {
         check_manager(tx, &mut v, patch.manager_id, Some(id))?;
@@ -443,12 +449,20 @@ pub fn delete(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<()> {
     tx.execute(
         &Query::update()
             .table(Users::Table)
-            .values([(Users::DeletedAt, now.into()), (Users::Active, false.into()), (Users::UpdatedAt, now.into()), (Users::Version, (user.version + 1).into())])
+            .values([
+                (Users::DeletedAt, now.into()),
+                (Users::Active, false.into()),
+                (Users::UpdatedAt, now.into()),
+                (Users::Version, (user.version + 1).into()),
+            ])
             .and_where(Expr::col(Users::Id).eq(id.get()))
             .to_owned(),
     )?;
     super::sessions::end_all_for_user(tx, id)?;
-    tx.execute_sql("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL", &[now.into(), id.into()])?;
+    tx.execute_sql(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        &[now.into(), id.into()],
+    )?;
     audit::record(tx, who, "delete", "user", Some(id), &Changes::new())?;
     Ok(())
 }
@@ -457,7 +471,11 @@ pub fn restore(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<User> {
     who.require("identity.users.delete")?;
     let q = Query::update()
         .table(Users::Table)
-        .values([(Users::DeletedAt, Option::<DateTime<Utc>>::None.into()), (Users::Active, true.into()), (Users::UpdatedAt, super::now().into())])
+        .values([
+            (Users::DeletedAt, Option::<DateTime<Utc>>::None.into()),
+            (Users::Active, true.into()),
+            (Users::UpdatedAt, super::now().into()),
+        ])
         .and_where(Expr::col((Users::Table, Users::Id)).eq(id.get()))
         .and_where(Expr::col((Users::Table, Users::DeletedAt)).is_not_null())
         .cond_where(who.scope_condition((Users::Table, Users::Id), (Users::Table, Users::BranchId)))
@@ -476,7 +494,13 @@ pub fn password_hash(tx: &mut Tx<'_>, id: Id) -> Result<Option<String>> {
 
 /// Sets a new password (already hashed). A user changing their own password keeps
 /// `keep_session`; every other session of theirs ends.
-pub fn set_password(tx: &mut Tx<'_>, who: &Principal, id: Id, new_hash: String, keep_session: Option<&str>) -> Result<()> {
+pub fn set_password(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    id: Id,
+    new_hash: String,
+    keep_session: Option<&str>,
+) -> Result<()> {
     if id != who.user_id {
         who.require("identity.users.update")?;
         get(tx, who, id)?;

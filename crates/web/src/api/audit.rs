@@ -31,8 +31,13 @@ pub struct AuditParams {
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
     responses((status = 200, body = Page<AuditEntry>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn list(State(state): State<AppState>, creds: Credentials, Query(p): Query<AuditParams>) -> ApiResult<axum::Json<Page<AuditEntry>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(p): Query<AuditParams>,
+) -> ApiResult<axum::Json<Page<AuditEntry>>> {
     let page = ListParams { limit: p.limit, cursor: p.cursor }.page()?;
-    let filter = AuditFilter { record_type: p.record_type, record_id: p.record_id, actor_id: p.actor_id, action: p.action };
+    let filter =
+        AuditFilter { record_type: p.record_type, record_id: p.record_id, actor_id: p.actor_id, action: p.action };
     Ok(axum::Json(state.read(creds, move |tx, who| audit::list(tx, who, &filter, &page)).await?))
 }

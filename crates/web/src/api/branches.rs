@@ -32,14 +32,22 @@ pub struct BranchListParams {
 
 #[utoipa::path(get, path = "/api/v1/branches", tag = "branches", params(BranchListParams),
     responses((status = 200, body = Page<branches::Branch>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn list(State(state): State<AppState>, creds: Credentials, Query(p): Query<BranchListParams>) -> ApiResult<axum::Json<Page<branches::Branch>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(p): Query<BranchListParams>,
+) -> ApiResult<axum::Json<Page<branches::Branch>>> {
     let page = ListParams { limit: p.limit, cursor: p.cursor }.page()?;
     Ok(axum::Json(state.read(creds, move |tx, who| branches::list(tx, who, p.parent_id, &page)).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/branches", tag = "branches", request_body = branches::NewBranch,
     responses((status = 201, body = branches::Branch), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn create(State(state): State<AppState>, creds: Credentials, Json(input): Json<branches::NewBranch>) -> ApiResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Json(input): Json<branches::NewBranch>,
+) -> ApiResult<Response> {
     let branch = state.write(creds, move |tx, who| branches::create(tx, who, input)).await?;
     Ok(versioned(StatusCode::CREATED, branch.version, Some(format!("/api/v1/branches/{}", branch.id)), &branch))
 }

@@ -20,7 +20,10 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     responses((status = 200, content_type = "text/event-stream", description = "One `event:` per kind, `data:` is the JSON payload"), (status = 401, body = crate::error::Problem)))]
-pub async fn stream(State(state): State<AppState>, creds: Credentials) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+pub async fn stream(
+    State(state): State<AppState>,
+    creds: Credentials,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let who = state.read(creds, |_, who| Ok(who.user_id)).await?;
     let events = BroadcastStream::new(state.db.events().subscribe()).filter_map(move |received| {
         let event = received.ok()?;

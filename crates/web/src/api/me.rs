@@ -69,14 +69,16 @@ pub async fn change_own_password(state: &AppState, creds: Credentials, input: Pa
     .await
     .map_err(|e| ApiError::from(Error::Internal(e.to_string())))??;
     let keep = creds.session_secret().map(str::to_owned);
-    state
-        .write(creds, move |tx, who| users::set_password(tx, who, user_id, new_hash, keep.as_deref()))
-        .await
+    state.write(creds, move |tx, who| users::set_password(tx, who, user_id, new_hash, keep.as_deref())).await
 }
 
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "users", request_body = PasswordChange,
     responses((status = 204), (status = 401, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn change_password(State(state): State<AppState>, creds: Credentials, Json(input): Json<PasswordChange>) -> ApiResult<StatusCode> {
+pub async fn change_password(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Json(input): Json<PasswordChange>,
+) -> ApiResult<StatusCode> {
     change_own_password(&state, creds, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }

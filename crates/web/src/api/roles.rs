@@ -26,13 +26,17 @@ pub struct RoleList {
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles",
     responses((status = 200, body = RoleList), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub async fn list(State(state): State<AppState>, creds: Credentials) -> ApiResult<axum::Json<RoleList>> {
-    let items = state.read(creds, move |tx, who| roles::list(tx, who)).await?;
+    let items = state.read(creds, roles::list).await?;
     Ok(axum::Json(RoleList { items }))
 }
 
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = roles::NewRole,
     responses((status = 201, body = roles::Role), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn create(State(state): State<AppState>, creds: Credentials, Json(input): Json<roles::NewRole>) -> ApiResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Json(input): Json<roles::NewRole>,
+) -> ApiResult<Response> {
     let known = state.permission_names();
     let role = state.write(creds, move |tx, who| roles::create(tx, who, input, &known)).await?;
     Ok(versioned(StatusCode::CREATED, role.version, Some(format!("/api/v1/roles/{}", role.key)), &role))

@@ -30,14 +30,22 @@ pub struct TokenList {
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(TokenListParams),
     responses((status = 200, body = TokenList), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn list(State(state): State<AppState>, creds: Credentials, Query(p): Query<TokenListParams>) -> ApiResult<axum::Json<TokenList>> {
+pub async fn list(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(p): Query<TokenListParams>,
+) -> ApiResult<axum::Json<TokenList>> {
     let items = state.read(creds, move |tx, who| tokens::list(tx, who, p.user_id)).await?;
     Ok(axum::Json(TokenList { items }))
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = tokens::NewToken,
     responses((status = 201, body = tokens::CreatedToken, description = "The secret is shown this once"), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn create(State(state): State<AppState>, creds: Credentials, Json(input): Json<tokens::NewToken>) -> ApiResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Json(input): Json<tokens::NewToken>,
+) -> ApiResult<Response> {
     let created = state.write(creds, move |tx, who| tokens::create(tx, who, input)).await?;
     Ok(super::versioned(StatusCode::CREATED, 1, Some(format!("/api/v1/tokens/{}", created.token.id)), &created))
 }

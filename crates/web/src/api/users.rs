@@ -36,7 +36,11 @@ pub struct UserListParams {
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListParams),
     responses((status = 200, body = Page<users::User>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn list(State(state): State<AppState>, creds: Credentials, Query(p): Query<UserListParams>) -> ApiResult<axum::Json<Page<users::User>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(p): Query<UserListParams>,
+) -> ApiResult<axum::Json<Page<users::User>>> {
     let page = ListParams { limit: p.limit, cursor: p.cursor }.page()?;
     let filter = users::UserFilter { q: p.q, branch_id: p.branch_id, role: p.role, active: p.active };
     Ok(axum::Json(state.read(creds, move |tx, who| users::list(tx, who, &filter, &page)).await?))
@@ -44,7 +48,11 @@ pub async fn list(State(state): State<AppState>, creds: Credentials, Query(p): Q
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = users::NewUser,
     responses((status = 201, body = users::User), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn create(State(state): State<AppState>, creds: Credentials, Json(input): Json<users::NewUser>) -> ApiResult<Response> {
+pub async fn create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Json(input): Json<users::NewUser>,
+) -> ApiResult<Response> {
     // Validate first so a bad request costs no password hashing, then hash off the
     // async threads, then write.
     let check = input.clone();
