@@ -6,13 +6,15 @@
 //! * [`principal`]: who is asking, their permissions and data scope;
 //! * [`audit`]: the append-only audit log;
 //! * [`identity`]: branches, roles, users, sessions, API tokens, login;
-//! * [`events`]: live events, published when a unit of work commits.
+//! * [`jobs`] and [`events`]: durable background jobs, and live events published when a
+//!   unit of work commits.
 pub mod audit;
 pub mod db;
 pub mod error;
 pub mod events;
 pub mod id;
 pub mod identity;
+pub mod jobs;
 pub mod paging;
 pub mod principal;
 pub mod setup;
