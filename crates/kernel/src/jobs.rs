@@ -145,10 +145,7 @@ pub struct Job {
 
 fn count_column(row: &Row<'_>, name: &str) -> Result<u32, DbError> {
     let n: i64 = row.get(name)?;
-    u32::try_from(n).map_err(|e| DbError::Column {
-        column: name.to_owned(),
-        message: e.to_string(),
-    })
+    u32::try_from(n).map_err(|e| DbError::Column { column: name.to_owned(), message: e.to_string() })
 }
 
 impl FromRow for Job {
@@ -190,13 +187,7 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
-        NewJob {
-            kind: kind.into(),
-            payload,
-            created_by: None,
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-            run_at: None,
-        }
+        NewJob { kind: kind.into(), payload, created_by: None, max_attempts: DEFAULT_MAX_ATTEMPTS, run_at: None }
     }
 }
 
@@ -218,19 +209,8 @@ fn opt_text(s: Option<String>) -> Value {
 
 /// Queues a job of `kind`, due now, with the default number of attempts. Runs in the
 /// caller's transaction: the job exists iff that transaction commits.
-pub fn enqueue(
-    tx: &mut Tx,
-    kind: &str,
-    payload: serde_json::Value,
-    created_by: Option<Id>,
-) -> Result<Id, DbError> {
-    enqueue_with(
-        tx,
-        NewJob {
-            created_by,
-            ..NewJob::new(kind, payload)
-        },
-    )
+pub fn enqueue(tx: &mut Tx, kind: &str, payload: serde_json::Value, created_by: Option<Id>) -> Result<Id, DbError> {
+    enqueue_with(tx, NewJob { created_by, ..NewJob::new(kind, payload) })
 }
 
 /// [`enqueue`] with every option.
@@ -256,10 +236,7 @@ pub fn enqueue_with(tx: &mut Tx, job: NewJob) -> Result<Id, DbError> {
 
 /// The job `id`, or `None` if there is no such job.
 pub fn get(tx: &mut Tx, id: Id) -> Result<Option<Job>, DbError> {
-    tx.query_opt_sql(
-        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
-        &[id.into()],
-    )
+    tx.query_opt_sql(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"), &[id.into()])
 }
 
 /// Why a handler did not finish.
@@ -293,9 +270,7 @@ impl From<DbError> for JobError {
 }
 
 /// What runs a job of one kind: the payload in, a JSON result out.
-pub type Handler = Arc<
-    dyn Fn(&JobContext, serde_json::Value) -> Result<serde_json::Value, JobError> + Send + Sync,
->;
+pub type Handler = Arc<dyn Fn(&JobContext, serde_json::Value) -> Result<serde_json::Value, JobError> + Send + Sync>;
 
 /// Which handler runs which job kind. Cheap to clone.
 #[derive(Clone, Default)]
@@ -320,10 +295,7 @@ impl Registry {
     /// debug builds panic, release builds keep the later handler.
     pub fn register<F>(&mut self, kind: &str, handler: F) -> &mut Self
     where
-        F: Fn(&JobContext, serde_json::Value) -> Result<serde_json::Value, JobError>
-            + Send
-            + Sync
-            + 'static,
+        F: Fn(&JobContext, serde_json::Value) -> Result<serde_json::Value, JobError> + Send + Sync + 'static,
     {
         let previous = self.handlers.insert(kind.to_owned(), Arc::new(handler));
         debug_assert!(previous.is_none(), "job kind {kind:?} registered twice");
@@ -333,10 +305,7 @@ impl Registry {
     /// [`Registry::register`] in builder form.
     pub fn with<F>(mut self, kind: &str, handler: F) -> Self
     where
-        F: Fn(&JobContext, serde_json::Value) -> Result<serde_json::Value, JobError>
-            + Send
-            + Sync
-            + 'static,
+        F: Fn(&JobContext, serde_json::Value) -> Result<serde_json::Value, JobError> + Send + Sync + 'static,
     {
         self.register(kind, handler);
         self
@@ -364,10 +333,7 @@ fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
     // A century is "never" for a lease or a back-off, and keeps the instant within what
     // both backends store (and, on SQLite, within four-digit years that sort as text).
     const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    chrono::Duration::from_std(by.min(CENTURY))
-        .ok()
-        .and_then(|d| now.checked_add_signed(d))
-        .unwrap_or(now)
+    chrono::Duration::from_std(by.min(CENTURY)).ok().and_then(|d| now.checked_add_signed(d)).unwrap_or(now)
 }
 
 /// The progress a handler reported last, and when it was last written.
@@ -430,18 +396,12 @@ impl JobContext {
     /// Call it between units of work, never inside one: it opens its own write, and on
     /// SQLite a write inside a write waits for itself forever.
     pub fn progress(&self, fraction: f64, message: &str) -> Result<(), JobError> {
-        let fraction = if fraction.is_nan() {
-            0.0
-        } else {
-            fraction.clamp(0.0, 1.0)
-        };
+        let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
         {
             let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
             reported.fraction = fraction;
             reported.message = Some(message.to_owned());
-            let recent = reported
-                .written_at
-                .is_some_and(|t| t.elapsed() < PROGRESS_THROTTLE);
+            let recent = reported.written_at.is_some_and(|t| t.elapsed() < PROGRESS_THROTTLE);
             if recent && fraction < 1.0 {
                 return Ok(());
             }
@@ -521,20 +481,14 @@ struct Claimed {
 
 impl FromRow for Claimed {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
-        Ok(Claimed {
-            job: Job::from_row(row)?,
-            payload: row.get("payload")?,
-        })
+        Ok(Claimed { job: Job::from_row(row)?, payload: row.get("payload")? })
     }
 }
 
 /// How one attempt ended.
 enum Outcome {
     Done(serde_json::Value),
-    Retry {
-        error: String,
-        run_at: DateTime<Utc>,
-    },
+    Retry { error: String, run_at: DateTime<Utc> },
     Failed(String),
 }
 
@@ -606,11 +560,7 @@ impl Worker {
             lease: self.lease,
             clock: self.clock.clone(),
             stop: self.stop.clone(),
-            reported: Mutex::new(Reported {
-                fraction: job.progress,
-                message: job.message.clone(),
-                written_at: None,
-            }),
+            reported: Mutex::new(Reported { fraction: job.progress, message: job.message.clone(), written_at: None }),
         };
 
         tracing::debug!(job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempts,
@@ -622,9 +572,7 @@ impl Worker {
             Outcome::Failed(format!(
                 "gave up after {} attempts: {}",
                 job.max_attempts,
-                job.last_error
-                    .as_deref()
-                    .unwrap_or("the last attempt did not finish"),
+                job.last_error.as_deref().unwrap_or("the last attempt did not finish"),
             ))
         } else {
             self.execute(&ctx, &job, payload)
@@ -656,10 +604,8 @@ impl Worker {
                              ORDER BY run_at, id LIMIT 1 {lock}) \
                  RETURNING {JOB_COLUMNS}, payload"
             );
-            let claimed: Option<Claimed> = tx.query_opt_sql(
-                &sql,
-                &[text(self.node.as_str()), at(later(now, self.lease)), at(now)],
-            )?;
+            let claimed: Option<Claimed> =
+                tx.query_opt_sql(&sql, &[text(self.node.as_str()), at(later(now, self.lease)), at(now)])?;
             if let Some(Claimed { job, .. }) = &claimed
                 && let Some(event) = progress_event(
                     job.id,
@@ -686,13 +632,9 @@ impl Worker {
         let started = Instant::now();
         // The handler is not trusted to leave shared state consistent after a panic,
         // but it shares nothing with this loop except `ctx`, which is dropped after.
-        let result =
-            catch_unwind(AssertUnwindSafe(|| handler(ctx, payload))).unwrap_or_else(|panic| {
-                Err(JobError::Retryable(format!(
-                    "the handler panicked: {}",
-                    panic_message(&*panic)
-                )))
-            });
+        let result = catch_unwind(AssertUnwindSafe(|| handler(ctx, payload))).unwrap_or_else(|panic| {
+            Err(JobError::Retryable(format!("the handler panicked: {}", panic_message(&*panic))))
+        });
         let elapsed_ms = started.elapsed().as_millis();
         match result {
             Ok(value) => {
@@ -703,10 +645,7 @@ impl Worker {
                 let delay = retry_delay(job.attempts);
                 tracing::warn!(job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempts,
                     job.retry_in_s = delay.as_secs(), error = %error, "job failed; will retry");
-                Outcome::Retry {
-                    error,
-                    run_at: later((self.clock)(), delay),
-                }
+                Outcome::Retry { error, run_at: later((self.clock)(), delay) }
             }
             Err(JobError::Retryable(error)) => {
                 tracing::error!(job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempts,
@@ -726,9 +665,7 @@ impl Worker {
         let (fraction, message) = ctx.last_reported();
         let (status, fraction, error, result, run_at) = match outcome {
             Outcome::Done(value) => (JobStatus::Done, 1.0, None, Some(value), None),
-            Outcome::Retry { error, run_at } => {
-                (JobStatus::Queued, fraction, Some(error), None, Some(run_at))
-            }
+            Outcome::Retry { error, run_at } => (JobStatus::Queued, fraction, Some(error), None, Some(run_at)),
             Outcome::Failed(error) => (JobStatus::Failed, fraction, Some(error), None, None),
         };
         let now = (self.clock)();
@@ -778,11 +715,7 @@ impl Worker {
             // An interior NUL would make `spawn` panic; the name is only for humans.
             .name(format!("jobs-{}", self.node.replace('\0', "")))
             .spawn(move || self.run_loop(&woken))?;
-        Ok(WorkerHandle {
-            stop,
-            wake: Some(wake),
-            thread: Some(thread),
-        })
+        Ok(WorkerHandle { stop, wake: Some(wake), thread: Some(thread) })
     }
 
     fn run_loop(&self, woken: &mpsc::Receiver<()>) {

@@ -2,11 +2,7 @@
 //!
 //! No test sleeps to let time pass: workers get a hand-driven clock, so back-offs and
 //! leases expire when the test says so.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a test fails loudly on the first surprise"
-)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly on the first surprise")]
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -52,33 +48,25 @@ fn enqueue(db: &Db, new: NewJob) -> Id {
 }
 
 fn job(db: &Db, id: Id) -> Job {
-    db.read_blocking(|tx| jobs::get(tx, id))
-        .unwrap()
-        .expect("job exists")
+    db.read_blocking(|tx| jobs::get(tx, id)).unwrap().expect("job exists")
 }
 
 fn count_jobs(db: &Db) -> i64 {
-    db.read_blocking(|tx| tx.query_sql::<i64>("SELECT COUNT(*) FROM jobs", &[]))
-        .unwrap()[0]
+    db.read_blocking(|tx| tx.query_sql::<i64>("SELECT COUNT(*) FROM jobs", &[])).unwrap()[0]
 }
 
 /// Waits until PostgreSQL's listener is connected, else its events would be missed.
 fn wait_until_listening(db: &Db) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !db.events_connected() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "event listener did not connect"
-        );
+        assert!(std::time::Instant::now() < deadline, "event listener did not connect");
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 /// Collects `job.progress` events for `id` until one reports a final status.
 fn events_until_final(rx: &mut tokio::sync::broadcast::Receiver<Arc<Event>>, id: Id) -> Vec<Event> {
-    events_until_all_final(rx, &[id])
-        .remove(&id)
-        .unwrap_or_default()
+    events_until_all_final(rx, &[id]).remove(&id).unwrap_or_default()
 }
 
 /// Collects `job.progress` events for each of `ids` until each reported a final status.
@@ -86,10 +74,7 @@ fn events_until_all_final(
     rx: &mut tokio::sync::broadcast::Receiver<Arc<Event>>,
     ids: &[Id],
 ) -> HashMap<Id, Vec<Event>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let mut seen: HashMap<Id, Vec<Event>> = HashMap::new();
     let mut open: Vec<Id> = ids.to_vec();
     while !open.is_empty() {
@@ -101,11 +86,7 @@ fn events_until_all_final(
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(e) => panic!("event hub closed: {e}"),
         };
-        let Some(id) = ids
-            .iter()
-            .copied()
-            .find(|id| event.payload["job_id"] == json!(id.to_string()))
-        else {
+        let Some(id) = ids.iter().copied().find(|id| event.payload["job_id"] == json!(id.to_string())) else {
             continue;
         };
         if event.kind != jobs::PROGRESS_EVENT {
@@ -129,33 +110,18 @@ fn a_job_runs_to_done_with_its_result() {
             assert_eq!(ctx.attempt(), 1);
             Ok(json!({ "echoed": payload, "job": ctx.job_id().to_string() }))
         });
-        let id = db
-            .write_blocking(|tx| jobs::enqueue(tx, "echo", json!({"n": 7}), Some(user)))
-            .unwrap();
+        let id = db.write_blocking(|tx| jobs::enqueue(tx, "echo", json!({"n": 7}), Some(user))).unwrap();
         let queued = job(&db, id);
-        assert_eq!(
-            (queued.status, queued.attempts, queued.max_attempts),
-            (JobStatus::Queued, 0, 5)
-        );
+        assert_eq!((queued.status, queued.attempts, queued.max_attempts), (JobStatus::Queued, 0, 5));
 
         let worker = Worker::new(db.clone(), registry, "test-node");
-        assert!(
-            worker.run_once().unwrap(),
-            "{:?}: the job ran",
-            db.backend()
-        );
+        assert!(worker.run_once().unwrap(), "{:?}: the job ran", db.backend());
         assert!(!worker.run_once().unwrap(), "nothing left to run");
 
         let done = job(&db, id);
         assert_eq!(done.status, JobStatus::Done);
-        assert_eq!(
-            done.result,
-            Some(json!({ "echoed": {"n": 7}, "job": id.to_string() }))
-        );
-        assert_eq!(
-            (done.attempts, done.progress, done.last_error.as_deref()),
-            (1, 1.0, None)
-        );
+        assert_eq!(done.result, Some(json!({ "echoed": {"n": 7}, "job": id.to_string() })));
+        assert_eq!((done.attempts, done.progress, done.last_error.as_deref()), (1, 1.0, None));
         assert_eq!(done.created_by, Some(user));
 
         let api = serde_json::to_value(&done).unwrap();
@@ -182,44 +148,22 @@ fn progress_is_recorded_and_announced_to_the_creator() {
             ctx.progress(0.75, "almost there")?;
             Ok(json!({"rows": 10}))
         });
-        let id = db
-            .write_blocking(|tx| jobs::enqueue(tx, "import", json!({}), Some(user)))
-            .unwrap();
+        let id = db.write_blocking(|tx| jobs::enqueue(tx, "import", json!({}), Some(user))).unwrap();
         let mut rx = db.events().subscribe();
-        assert!(
-            Worker::new(db.clone(), registry, "test-node")
-                .run_once()
-                .unwrap()
-        );
+        assert!(Worker::new(db.clone(), registry, "test-node").run_once().unwrap());
 
-        let mid = seen_mid_run
-            .lock()
-            .unwrap()
-            .clone()
-            .expect("handler read its job");
+        let mid = seen_mid_run.lock().unwrap().clone().expect("handler read its job");
         assert_eq!(mid.status, JobStatus::Running);
-        assert_eq!(
-            (mid.progress, mid.message.as_deref()),
-            (0.5, Some("halfway"))
-        );
+        assert_eq!((mid.progress, mid.message.as_deref()), (0.5, Some("halfway")));
 
         let done = job(&db, id);
         assert_eq!(done.status, JobStatus::Done);
-        assert_eq!(
-            (done.progress, done.message.as_deref()),
-            (1.0, Some("almost there"))
-        );
+        assert_eq!((done.progress, done.message.as_deref()), (1.0, Some("almost there")));
 
         let events = events_until_final(&mut rx, id);
+        assert!(events.iter().all(|e| e.user_id == Some(user.get())), "{events:?}");
         assert!(
-            events.iter().all(|e| e.user_id == Some(user.get())),
-            "{events:?}"
-        );
-        assert!(
-            events
-                .iter()
-                .any(|e| e.payload["progress"] == json!(0.5)
-                    && e.payload["message"] == json!("halfway")),
+            events.iter().any(|e| e.payload["progress"] == json!(0.5) && e.payload["message"] == json!("halfway")),
             "{:?}: {events:?}",
             db.backend()
         );
@@ -240,11 +184,7 @@ fn a_job_without_a_creator_announces_nothing() {
             Ok(json!(null))
         });
         let id = enqueue(&db, NewJob::new("quiet", json!({})));
-        assert!(
-            Worker::new(db.clone(), registry, "test-node")
-                .run_once()
-                .unwrap()
-        );
+        assert!(Worker::new(db.clone(), registry, "test-node").run_once().unwrap());
         assert_eq!(job(&db, id).progress, 1.0);
         // On SQLite events are published synchronously on commit, so none means none.
         if db.backend() == kernel::Backend::Sqlite {
@@ -261,11 +201,7 @@ fn a_retryable_failure_is_retried_after_a_back_off() {
         let counter = runs.clone();
         let registry = Registry::new().with("flaky", move |ctx, _| {
             counter.fetch_add(1, Ordering::SeqCst);
-            if ctx.attempt() == 1 {
-                Err(JobError::retryable("the mail server is busy"))
-            } else {
-                Ok(json!("sent"))
-            }
+            if ctx.attempt() == 1 { Err(JobError::retryable("the mail server is busy")) } else { Ok(json!("sent")) }
         });
         let id = enqueue(&db, NewJob::new("flaky", json!({})));
         let clock = ManualClock::starting_now();
@@ -275,25 +211,15 @@ fn a_retryable_failure_is_retried_after_a_back_off() {
         let waiting = job(&db, id);
         assert_eq!(waiting.status, JobStatus::Queued);
         assert_eq!(waiting.attempts, 1);
-        assert_eq!(
-            waiting.last_error.as_deref(),
-            Some("the mail server is busy")
-        );
-        let expected_run_at =
-            clock.now() + chrono::Duration::from_std(jobs::retry_delay(1)).unwrap();
-        assert_eq!(
-            waiting.run_at.timestamp_micros(),
-            expected_run_at.timestamp_micros()
-        );
+        assert_eq!(waiting.last_error.as_deref(), Some("the mail server is busy"));
+        let expected_run_at = clock.now() + chrono::Duration::from_std(jobs::retry_delay(1)).unwrap();
+        assert_eq!(waiting.run_at.timestamp_micros(), expected_run_at.timestamp_micros());
 
         assert!(!worker.run_once().unwrap(), "backing off");
         clock.set(waiting.run_at);
         assert!(worker.run_once().unwrap());
         let done = job(&db, id);
-        assert_eq!(
-            (done.status, done.attempts, done.result),
-            (JobStatus::Done, 2, Some(json!("sent")))
-        );
+        assert_eq!((done.status, done.attempts, done.result), (JobStatus::Done, 2, Some(json!("sent"))));
         assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 }
@@ -315,18 +241,9 @@ fn a_job_fails_after_its_last_attempt_with_the_last_error() {
         let counter = runs.clone();
         let registry = Registry::new().with("doomed", move |ctx, _| {
             counter.fetch_add(1, Ordering::SeqCst);
-            Err(JobError::retryable(format!(
-                "timeout on attempt {}",
-                ctx.attempt()
-            )))
+            Err(JobError::retryable(format!("timeout on attempt {}", ctx.attempt())))
         });
-        let id = enqueue(
-            &db,
-            NewJob {
-                max_attempts: 3,
-                ..NewJob::new("doomed", json!({}))
-            },
-        );
+        let id = enqueue(&db, NewJob { max_attempts: 3, ..NewJob::new("doomed", json!({})) });
         let clock = ManualClock::starting_now();
         let worker = Worker::new(db.clone(), registry, "test-node").with_clock(clock.clock());
 
@@ -348,12 +265,8 @@ fn a_job_fails_after_its_last_attempt_with_the_last_error() {
 fn a_permanent_failure_fails_at_once() {
     for test in test_databases() {
         let db = test.db();
-        let registry = Registry::new().with("bad", |_, payload| {
-            Err(JobError::permanent(format!(
-                "no customer {}",
-                payload["id"]
-            )))
-        });
+        let registry = Registry::new()
+            .with("bad", |_, payload| Err(JobError::permanent(format!("no customer {}", payload["id"]))));
         let id = enqueue(&db, NewJob::new("bad", json!({"id": 42})));
         let clock = ManualClock::starting_now();
         let worker = Worker::new(db.clone(), registry, "test-node").with_clock(clock.clock());
@@ -380,17 +293,11 @@ fn a_panicking_handler_counts_as_a_retryable_failure() {
         let clock = ManualClock::starting_now();
         let worker = Worker::new(db.clone(), registry, "test-node").with_clock(clock.clock());
 
-        assert!(
-            worker.run_once().unwrap(),
-            "a panic is recorded, not propagated"
-        );
+        assert!(worker.run_once().unwrap(), "a panic is recorded, not propagated");
         let retrying = job(&db, id);
         assert_eq!(retrying.status, JobStatus::Queued);
         let error = retrying.last_error.unwrap();
-        assert!(
-            error.contains("panicked") && error.contains("index out of bounds in row 3"),
-            "{error}"
-        );
+        assert!(error.contains("panicked") && error.contains("index out of bounds in row 3"), "{error}");
 
         clock.advance(jobs::MAX_RETRY_DELAY);
         assert!(worker.run_once().unwrap());
@@ -403,19 +310,13 @@ fn an_unknown_kind_fails_with_a_clear_message() {
     for test in test_databases() {
         let db = test.db();
         let id = enqueue(&db, NewJob::new("no-such-kind", json!({})));
-        let worker = Worker::new(
-            db.clone(),
-            Registry::new().with("other", |_, _| Ok(json!(null))),
-            "node-7",
-        );
+        let worker = Worker::new(db.clone(), Registry::new().with("other", |_, _| Ok(json!(null))), "node-7");
         assert!(worker.run_once().unwrap());
         let failed = job(&db, id);
         assert_eq!((failed.status, failed.attempts), (JobStatus::Failed, 1));
         let error = failed.last_error.unwrap();
         assert!(
-            error.contains("no handler")
-                && error.contains("\"no-such-kind\"")
-                && error.contains("node-7"),
+            error.contains("no handler") && error.contains("\"no-such-kind\"") && error.contains("node-7"),
             "{error}"
         );
     }
@@ -453,10 +354,7 @@ fn an_expired_lease_is_reclaimed() {
         assert_eq!((done.status, done.attempts), (JobStatus::Done, 2));
         assert_eq!(done.result, Some(json!("rolled up")));
         let error = done.last_error.unwrap();
-        assert!(
-            error.contains("dead-node"),
-            "the takeover is on record: {error}"
-        );
+        assert!(error.contains("dead-node"), "the takeover is on record: {error}");
     }
 }
 
@@ -470,13 +368,7 @@ fn a_job_whose_last_attempt_died_fails_instead_of_running_again() {
             counter.fetch_add(1, Ordering::SeqCst);
             Ok(json!(null))
         });
-        let id = enqueue(
-            &db,
-            NewJob {
-                max_attempts: 1,
-                ..NewJob::new("crashy", json!({}))
-            },
-        );
+        let id = enqueue(&db, NewJob { max_attempts: 1, ..NewJob::new("crashy", json!({})) });
         let clock = ManualClock::starting_now();
         claimed_by_dead_node(&db, id, clock.now() - chrono::Duration::seconds(1));
         let worker = Worker::new(db.clone(), registry, "test-node").with_clock(clock.clock());
@@ -485,10 +377,7 @@ fn a_job_whose_last_attempt_died_fails_instead_of_running_again() {
         let failed = job(&db, id);
         assert_eq!(failed.status, JobStatus::Failed);
         let error = failed.last_error.unwrap();
-        assert!(
-            error.starts_with("gave up after 1 attempts") && error.contains("dead-node"),
-            "{error}"
-        );
+        assert!(error.starts_with("gave up after 1 attempts") && error.contains("dead-node"), "{error}");
         assert_eq!(runs.load(Ordering::SeqCst), 0);
     }
 }
@@ -505,39 +394,24 @@ fn a_worker_that_lost_its_lease_cannot_overwrite_the_outcome() {
         // While the slow worker's handler runs, its lease runs out and a second worker
         // (whose clock is past the lease) takes the job over and finishes it.
         let takeover_db = db.clone();
-        let takeover_clock = ManualClock(Arc::new(Mutex::new(
-            clock.now() + chrono::Duration::seconds(120),
-        )));
+        let takeover_clock = ManualClock(Arc::new(Mutex::new(clock.now() + chrono::Duration::seconds(120))));
         let late = late_progress.clone();
         let slow = Registry::new().with("send", move |ctx, _| {
             let fast = Registry::new().with("send", |_, _| Ok(json!("sent by fast")));
-            let takeover = Worker::new(takeover_db.clone(), fast, "fast-node")
-                .with_clock(takeover_clock.clock());
+            let takeover = Worker::new(takeover_db.clone(), fast, "fast-node").with_clock(takeover_clock.clock());
             assert!(takeover.run_once()?);
             *late.lock().unwrap() = Some(ctx.progress(0.9, "still sending"));
             Ok(json!("sent by slow"))
         });
-        let worker = Worker::new(db.clone(), slow, "slow-node")
-            .with_clock(clock.clock())
-            .with_lease(Duration::from_secs(60));
+        let worker =
+            Worker::new(db.clone(), slow, "slow-node").with_clock(clock.clock()).with_lease(Duration::from_secs(60));
         assert!(worker.run_once().unwrap());
 
-        let progress = late_progress
-            .lock()
-            .unwrap()
-            .clone()
-            .expect("handler reported");
-        assert!(
-            matches!(progress, Err(JobError::Retryable(ref e)) if e.contains("no longer held")),
-            "{progress:?}"
-        );
+        let progress = late_progress.lock().unwrap().clone().expect("handler reported");
+        assert!(matches!(progress, Err(JobError::Retryable(ref e)) if e.contains("no longer held")), "{progress:?}");
         let done = job(&db, id);
         assert_eq!(done.status, JobStatus::Done);
-        assert_eq!(
-            done.result,
-            Some(json!("sent by fast")),
-            "the slow worker's outcome was discarded"
-        );
+        assert_eq!(done.result, Some(json!("sent by fast")), "the slow worker's outcome was discarded");
         assert_eq!(done.attempts, 2);
     }
 }
@@ -548,25 +422,14 @@ fn a_job_enqueued_in_a_rolled_back_write_does_not_exist() {
         let db = test.db();
         let mut enqueued = None;
         let result: Result<(), DbError> = db.write_blocking(|tx| {
-            enqueued = Some(jobs::enqueue(
-                tx,
-                "email",
-                json!({"to": "a@example.com"}),
-                None,
-            )?);
-            Err(DbError::Config(
-                "the caller's change failed validation".into(),
-            ))
+            enqueued = Some(jobs::enqueue(tx, "email", json!({"to": "a@example.com"}), None)?);
+            Err(DbError::Config("the caller's change failed validation".into()))
         });
         assert!(result.is_err());
         let id = enqueued.expect("enqueue ran before the rollback");
         assert!(db.read_blocking(|tx| jobs::get(tx, id)).unwrap().is_none());
         assert_eq!(count_jobs(&db), 0);
-        let worker = Worker::new(
-            db.clone(),
-            Registry::new().with("email", |_, _| Ok(json!(null))),
-            "test-node",
-        );
+        let worker = Worker::new(db.clone(), Registry::new().with("email", |_, _| Ok(json!(null))), "test-node");
         assert!(!worker.run_once().unwrap());
     }
 }
@@ -583,9 +446,7 @@ fn two_workers_on_two_handles_run_each_job_exactly_once() {
         let registry = {
             let runs = runs.clone();
             Registry::new().with("count", move |ctx, payload| {
-                let n = payload["n"]
-                    .as_u64()
-                    .ok_or_else(|| JobError::permanent("no n"))?;
+                let n = payload["n"].as_u64().ok_or_else(|| JobError::permanent("no n"))?;
                 *runs.lock().unwrap().entry(n).or_default() += 1;
                 // A little database work per job widens the window for a double claim.
                 ctx.progress(0.5, "counting")?;
@@ -619,21 +480,13 @@ fn two_workers_on_two_handles_run_each_job_exactly_once() {
             .collect();
         let ran: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
 
-        assert_eq!(
-            ran.iter().sum::<usize>(),
-            JOBS,
-            "{:?}: per worker {ran:?}",
-            first.backend()
-        );
+        assert_eq!(ran.iter().sum::<usize>(), JOBS, "{:?}: per worker {ran:?}", first.backend());
         let runs = runs.lock().unwrap();
         assert_eq!(runs.len(), JOBS);
         assert!(runs.values().all(|&count| count == 1), "{runs:?}");
         let done = first
             .read_blocking(|tx| {
-                tx.query_sql::<i64>(
-                    "SELECT COUNT(*) FROM jobs WHERE status = 'done' AND attempts = 1",
-                    &[],
-                )
+                tx.query_sql::<i64>("SELECT COUNT(*) FROM jobs WHERE status = 'done' AND attempts = 1", &[])
             })
             .unwrap()[0];
         assert_eq!(done, JOBS as i64);
@@ -648,40 +501,18 @@ fn a_spawned_worker_survives_panics_and_shuts_down() {
         let db = test.db();
         wait_until_listening(&db);
         let user = Id::new();
-        let registry = Registry::new()
-            .with("explode", |_, _| panic!("boom"))
-            .with("fine", |_, payload| Ok(payload));
+        let registry = Registry::new().with("explode", |_, _| panic!("boom")).with("fine", |_, payload| Ok(payload));
         let mut rx = db.events().subscribe();
-        let exploding = enqueue(
-            &db,
-            NewJob {
-                created_by: Some(user),
-                max_attempts: 1,
-                ..NewJob::new("explode", json!({}))
-            },
-        );
-        let fine = enqueue(
-            &db,
-            NewJob {
-                created_by: Some(user),
-                ..NewJob::new("fine", json!({"ok": true}))
-            },
-        );
+        let exploding =
+            enqueue(&db, NewJob { created_by: Some(user), max_attempts: 1, ..NewJob::new("explode", json!({})) });
+        let fine = enqueue(&db, NewJob { created_by: Some(user), ..NewJob::new("fine", json!({"ok": true})) });
 
-        let handle = Worker::new(db.clone(), registry, "spawned")
-            .with_poll_interval(Duration::from_millis(20))
-            .spawn()
-            .unwrap();
+        let handle =
+            Worker::new(db.clone(), registry, "spawned").with_poll_interval(Duration::from_millis(20)).spawn().unwrap();
         handle.wake();
         let events = events_until_all_final(&mut rx, &[exploding, fine]);
-        assert_eq!(
-            events[&exploding].last().unwrap().payload["status"],
-            json!("failed")
-        );
-        assert_eq!(
-            events[&fine].last().unwrap().payload["status"],
-            json!("done")
-        );
+        assert_eq!(events[&exploding].last().unwrap().payload["status"], json!("failed"));
+        assert_eq!(events[&fine].last().unwrap().payload["status"], json!("done"));
         handle.shutdown();
 
         assert_eq!(job(&db, fine).result, Some(json!({"ok": true})));
@@ -695,19 +526,10 @@ fn a_job_can_be_scheduled_for_later() {
         let db = test.db();
         let clock = ManualClock::starting_now();
         let later = clock.now() + chrono::Duration::hours(1);
-        let id = enqueue(
-            &db,
-            NewJob {
-                run_at: Some(later),
-                ..NewJob::new("reminder", json!({}))
-            },
-        );
-        let worker = Worker::new(
-            db.clone(),
-            Registry::new().with("reminder", |_, _| Ok(json!("reminded"))),
-            "test-node",
-        )
-        .with_clock(clock.clock());
+        let id = enqueue(&db, NewJob { run_at: Some(later), ..NewJob::new("reminder", json!({})) });
+        let worker =
+            Worker::new(db.clone(), Registry::new().with("reminder", |_, _| Ok(json!("reminded"))), "test-node")
+                .with_clock(clock.clock());
         assert!(!worker.run_once().unwrap(), "not due yet");
         clock.set(later);
         assert!(worker.run_once().unwrap());

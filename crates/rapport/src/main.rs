@@ -268,7 +268,30 @@ fn user_command(db: &Db, action: UserAction) -> Result<()> {
     }
 }
 
+/// The job kinds this build runs. Every kind is idempotent: a job may run more than once.
+fn job_registry() -> kernel::jobs::Registry {
+    kernel::jobs::Registry::new().with(CLEANUP_JOB, |ctx, _| {
+        let (sessions, failures) = ctx
+            .db()
+            .write_blocking(|tx| {
+                Ok::<_, kernel::Error>((
+                    kernel::identity::sessions::purge_expired(tx)?,
+                    kernel::identity::login::purge_failures(tx)?,
+                ))
+            })
+            .map_err(|e| kernel::jobs::JobError::Retryable(e.to_string()))?;
+        Ok(serde_json::json!({"expired_sessions": sessions, "old_login_failures": failures}))
+    })
+}
+
+const CLEANUP_JOB: &str = "system.cleanup";
+
 fn serve(db: Db, listen: SocketAddr, settings: Settings, demo_login: Option<(String, String)>) -> Result<()> {
+    // Background work runs on its own thread (never an async one: see kernel::db).
+    db.write_blocking(|tx| kernel::jobs::enqueue(tx, CLEANUP_JOB, serde_json::json!({}), None))?;
+    let node = format!("{}-{}", listen, std::process::id());
+    let worker =
+        kernel::jobs::Worker::new(db.clone(), job_registry(), node).spawn().context("starting the job worker")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let config = web::Config { secure_cookies: settings.secure_cookies, ..Default::default() };
     let state = web::AppState::new(db.clone(), config);
@@ -286,6 +309,7 @@ fn serve(db: Db, listen: SocketAddr, settings: Settings, demo_login: Option<(Str
     });
     // Drop the database (and its PostgreSQL clients) outside the runtime.
     drop(runtime);
+    worker.shutdown();
     drop(db);
     result
 }

@@ -2,6 +2,7 @@
 pub mod audit;
 pub mod branches;
 pub mod events;
+pub mod jobs;
 pub mod me;
 pub mod openapi;
 pub mod roles;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(tokens::router())
         .merge(audit::router())
         .merge(events::router())
+        .merge(jobs::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

@@ -1,0 +1,30 @@
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use kernel::Error;
+use kernel::jobs::{self, Job};
+
+use crate::error::ApiResult;
+use crate::extract::PathId;
+use crate::state::{AppState, Credentials};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/jobs/{id}", get(read))
+}
+
+/// A job is visible to whoever started it, and to holders of `system.jobs.read`.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = Job), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn read(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<axum::Json<Job>> {
+    let job = state
+        .read(creds, move |tx, who| {
+            let job = jobs::get(tx, id)?.ok_or(Error::NotFound("job"))?;
+            if job.created_by == Some(who.user_id) || who.can("system.jobs.read") {
+                Ok(job)
+            } else {
+                Err(Error::NotFound("job"))
+            }
+        })
+        .await?;
+    Ok(axum::Json(job))
+}
