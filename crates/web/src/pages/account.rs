@@ -1,0 +1,221 @@
+//! My account: change password, language and time zone, API tokens.
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use kernel::Id;
+use kernel::identity::{tokens, users};
+use serde::Deserialize;
+
+use super::admin::{Opt, locale_options, time_zone_options};
+use super::{Ctx, FormErrors, PageError, PageResult, load, non_empty, render, see_other};
+use crate::api::me::{PasswordChange, change_own_password};
+use crate::state::{AppState, Credentials};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/account", get(show))
+        .route("/account/password", post(password))
+        .route("/account/preferences", post(preferences))
+        .route("/account/tokens", post(create_token))
+        .route("/account/tokens/{id}/revoke", post(revoke_token))
+}
+
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account/page.html")]
+struct AccountPage {
+    ctx: Ctx,
+    email: String,
+    version: i64,
+    locales: Vec<Opt>,
+    zones: Vec<Opt>,
+    tokens: Vec<TokenRow>,
+    notice: Option<String>,
+    password_errors: FormErrors,
+    preference_errors: FormErrors,
+    token_errors: FormErrors,
+    new_secret: Option<String>,
+}
+
+async fn page(state: &AppState, creds: Credentials) -> Result<AccountPage, PageError> {
+    let (ctx, (me, list)) = load(state, creds, "/account", |tx, who| {
+        let me = users::get(tx, who, who.user_id)?;
+        let list = tokens::list(tx, who, None)?;
+        Ok((me, list))
+    })
+    .await?;
+    let tokens = list
+        .iter()
+        .map(|t| TokenRow {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            prefix: t.prefix.clone(),
+            created: ctx.datetime(&t.created_at),
+            last_used: ctx.opt_datetime(&t.last_used_at),
+            revoked: t.revoked_at.is_some(),
+        })
+        .collect();
+    Ok(AccountPage {
+        email: me.email,
+        version: me.version,
+        locales: locale_options(&me.locale),
+        zones: time_zone_options(&me.time_zone),
+        tokens,
+        notice: None,
+        password_errors: FormErrors::default(),
+        preference_errors: FormErrors::default(),
+        token_errors: FormErrors::default(),
+        new_secret: None,
+        ctx,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    saved: Option<String>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(n): Query<Notice>,
+) -> PageResult {
+    let mut p = page(&state, creds).await?;
+    p.notice = n.saved.as_deref().map(|s| match s {
+        "password" => p.ctx.t("account-password-changed"),
+        "preferences" => p.ctx.t("account-preferences-saved"),
+        _ => p.ctx.t("form-saved"),
+    });
+    Ok(render(&p))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf_token: Option<String>,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+async fn password(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(form): Form<PasswordForm>,
+) -> PageResult {
+    let creds = creds.with_csrf(form.csrf_token);
+    let input = PasswordChange {
+        current_password: form.current_password,
+        new_password: form.new_password,
+    };
+    match change_own_password(&state, creds.clone(), input).await {
+        Ok(()) => Ok(see_other("/account?saved=password")),
+        Err(e) => {
+            let status = e.status;
+            let mut p = page(&state, creds).await?;
+            p.password_errors = FormErrors::from_error(&p.ctx, e)?;
+            Ok((status, render(&p)).into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PreferencesForm {
+    csrf_token: Option<String>,
+    locale: Option<String>,
+    time_zone: Option<String>,
+    version: Option<i64>,
+}
+
+async fn preferences(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(form): Form<PreferencesForm>,
+) -> PageResult {
+    let creds = creds.with_csrf(form.csrf_token);
+    let patch = users::UserPatch {
+        locale: non_empty(form.locale),
+        time_zone: non_empty(form.time_zone),
+        version: form.version,
+        ..Default::default()
+    };
+    match state
+        .write(creds.clone(), move |tx, who| {
+            users::update(tx, who, who.user_id, patch)
+        })
+        .await
+    {
+        Ok(_) => Ok(see_other("/account?saved=preferences")),
+        Err(e) => {
+            let status = e.status;
+            let mut p = page(&state, creds).await?;
+            p.preference_errors = FormErrors::from_error(&p.ctx, e)?;
+            Ok((status, render(&p)).into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    csrf_token: Option<String>,
+    #[serde(default)]
+    name: String,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(form): Form<TokenForm>,
+) -> PageResult {
+    let creds = creds.with_csrf(form.csrf_token);
+    let input = tokens::NewToken {
+        name: form.name,
+        user_id: None,
+    };
+    let result = state
+        .write(creds.clone(), move |tx, who| tokens::create(tx, who, input))
+        .await;
+    let status = result
+        .as_ref()
+        .map_or_else(|e| e.status, |_| axum::http::StatusCode::OK);
+    let mut p = page(&state, creds).await?;
+    match result {
+        Ok(created) => p.new_secret = Some(created.secret),
+        Err(e) => p.token_errors = FormErrors::from_error(&p.ctx, e)?,
+    }
+    let mut response = (status, render(&p)).into_response();
+    // The secret must not linger in caches.
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let creds = creds.with_csrf(form.csrf_token);
+    state
+        .write(creds, move |tx, who| tokens::revoke(tx, who, Id(id)))
+        .await?;
+    Ok(see_other("/account?saved=token"))
+}

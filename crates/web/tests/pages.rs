@@ -1,0 +1,306 @@
+//! The HTML pages end to end: login, language, CSRF, navigation by permission, logout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use kernel::identity::{passwords, users};
+use kernel::testing::test_databases;
+use kernel::{Channel, Db, Id, Principal};
+use tower::ServiceExt;
+use web::{AppState, Config};
+
+const PASSWORD: &str = "correct-horse-1";
+
+fn create_user(db: &Db, email: &str, role: &str) -> Id {
+    let hash = passwords::hash(PASSWORD).unwrap();
+    let email = email.to_owned();
+    let role = role.to_owned();
+    db.write_blocking(move |tx| {
+        let branch = kernel::setup::head_office(tx)?;
+        let who = Principal::system(Channel::Cli);
+        let input = users::NewUser {
+            email,
+            name: "Test Person".into(),
+            password: PASSWORD.into(),
+            role,
+            branch_id: branch,
+            locale: Some("en".into()),
+            time_zone: Some("Asia/Shanghai".into()),
+            manager_id: None,
+        };
+        users::create(tx, &who, input, hash).map(|u| u.id)
+    })
+    .unwrap()
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(app: &axum::Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
+    reply
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned()
+}
+
+fn get(uri: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(uri);
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn post_form(uri: &str, cookie: Option<&str>, body: &str) -> Request<Body> {
+    let mut b =
+        Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn hidden_csrf(body: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = body.find(marker).expect("csrf field") + marker.len();
+    body[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Logs in through the form; returns the session cookie pair.
+async fn login(app: &axum::Router, email: &str, password: &str) -> Reply {
+    let page = send(app, get("/login", None)).await;
+    let csrf_cookie = set_cookie(&page, "rapport_login_csrf").expect("login csrf cookie");
+    let token = cookie_value(&csrf_cookie);
+    assert_eq!(hidden_csrf(&page.body), token);
+    let body = format!(
+        "email={}&password={}&csrf_token={}",
+        enc(email),
+        enc(password),
+        enc(&token)
+    );
+    send(
+        app,
+        post_form(
+            "/login",
+            Some(&format!("rapport_login_csrf={token}")),
+            &body,
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn login_page_speaks_the_browsers_language() {
+    for test in test_databases() {
+        let app = web::app(AppState::new(test.db(), Config::default()));
+        for (accept, expected) in [
+            ("zh-CN,zh;q=0.9", "登录"),
+            ("ko-KR,ko;q=0.9", "로그인"),
+            ("en-GB", "Log in"),
+        ] {
+            let request = Request::get("/login")
+                .header(header::ACCEPT_LANGUAGE, accept)
+                .body(Body::empty())
+                .unwrap();
+            let reply = send(&app, request).await;
+            assert_eq!(reply.status, StatusCode::OK);
+            assert!(reply.body.contains(expected), "{accept}: {}", reply.body);
+        }
+        // ?lang= overrides and is remembered in a cookie.
+        let reply = send(&app, get("/login?lang=ko-KR", None)).await;
+        assert!(reply.body.contains("<html lang=\"ko-KR\">"));
+        assert!(
+            set_cookie(&reply, "rapport_lang")
+                .unwrap()
+                .starts_with("rapport_lang=ko-KR")
+        );
+        let reply = send(&app, get("/login", Some("rapport_lang=zh-CN"))).await;
+        assert!(reply.body.contains("<html lang=\"zh-CN\">"));
+        // No inline script or style.
+        assert!(!reply.body.contains("<script>") && !reply.body.contains("style="));
+        assert!(reply.headers.get(header::CONTENT_SECURITY_POLICY).is_some());
+    }
+}
+
+#[tokio::test]
+async fn login_sets_the_session_cookie_and_wrong_password_is_refused() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "admin@example.com", "admin");
+        let app = web::app(AppState::new(db, Config::default()));
+
+        let wrong = login(&app, "admin@example.com", "not-the-password").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert!(wrong.body.contains("Wrong e-mail address or password"));
+        assert!(wrong.body.contains("value=\"admin@example.com\""));
+        assert!(set_cookie(&wrong, "rapport_session").is_none());
+
+        let ok = login(&app, "ADMIN@example.com", PASSWORD).await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER);
+        assert_eq!(ok.headers.get(header::LOCATION).unwrap(), "/");
+        let session = set_cookie(&ok, "rapport_session").expect("session cookie");
+        assert!(
+            session.contains("HttpOnly")
+                && session.contains("SameSite=Lax")
+                && session.contains("Path=/")
+        );
+        assert!(session.contains(&format!(
+            "Max-Age={}",
+            kernel::identity::sessions::ABSOLUTE_TIMEOUT.num_seconds()
+        )));
+        assert!(!session.contains("Secure"));
+    }
+}
+
+#[tokio::test]
+async fn posts_without_csrf_are_refused() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "admin@example.com", "admin");
+        let app = web::app(AppState::new(db, Config::default()));
+        // Login form without the double-submit cookie.
+        let body = format!(
+            "email=admin%40example.com&password={}&csrf_token=abc",
+            enc(PASSWORD)
+        );
+        let reply = send(&app, post_form("/login", None, &body)).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert!(set_cookie(&reply, "rapport_session").is_none());
+        // Logout without the session's token.
+        let ok = login(&app, "admin@example.com", PASSWORD).await;
+        let cookie = format!(
+            "rapport_session={}",
+            cookie_value(&set_cookie(&ok, "rapport_session").unwrap())
+        );
+        let reply = send(
+            &app,
+            post_form("/logout", Some(&cookie), "csrf_token=wrong"),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        // Still logged in.
+        let home = send(&app, get("/", Some(&cookie))).await;
+        assert_eq!(home.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn navigation_follows_permissions_and_logout_ends_the_session() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "admin@example.com", "admin");
+        create_user(&db, "sales@example.com", "sales");
+        let app = web::app(AppState::new(db, Config::default()));
+
+        let anonymous = send(&app, get("/", None)).await;
+        assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+        assert_eq!(anonymous.headers.get(header::LOCATION).unwrap(), "/login");
+
+        let ok = login(&app, "admin@example.com", PASSWORD).await;
+        let admin = format!(
+            "rapport_session={}",
+            cookie_value(&set_cookie(&ok, "rapport_session").unwrap())
+        );
+        let home = send(&app, get("/", Some(&admin))).await;
+        assert_eq!(home.status, StatusCode::OK);
+        for link in [
+            "href=\"/users\"",
+            "href=\"/branches\"",
+            "href=\"/roles\"",
+            "href=\"/audit\"",
+            "href=\"/account\"",
+        ] {
+            assert!(home.body.contains(link), "admin lacks {link}");
+        }
+        assert!(home.body.contains("Hello, Test Person"));
+
+        let ok = login(&app, "sales@example.com", PASSWORD).await;
+        let sales = format!(
+            "rapport_session={}",
+            cookie_value(&set_cookie(&ok, "rapport_session").unwrap())
+        );
+        let home = send(&app, get("/", Some(&sales))).await;
+        assert_eq!(home.status, StatusCode::OK);
+        assert!(!home.body.contains("href=\"/roles\""));
+        assert!(!home.body.contains("href=\"/audit\""));
+        assert!(home.body.contains("href=\"/account\""));
+        let roles = send(&app, get("/roles", Some(&sales))).await;
+        assert_eq!(roles.status, StatusCode::FORBIDDEN);
+
+        // Admin pages render for the admin.
+        for page in [
+            "/users",
+            "/users/new",
+            "/branches",
+            "/branches/new",
+            "/roles",
+            "/roles/sales",
+            "/audit",
+            "/account",
+        ] {
+            let reply = send(&app, get(page, Some(&admin))).await;
+            assert_eq!(reply.status, StatusCode::OK, "{page}: {}", reply.body);
+        }
+
+        let csrf = hidden_csrf(&home.body);
+        let out = send(
+            &app,
+            post_form(
+                "/logout",
+                Some(&sales),
+                &format!("csrf_token={}", enc(&csrf)),
+            ),
+        )
+        .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER);
+        assert_eq!(out.headers.get(header::LOCATION).unwrap(), "/login");
+        assert!(
+            set_cookie(&out, "rapport_session")
+                .unwrap()
+                .contains("Max-Age=0")
+        );
+        let after = send(&app, get("/", Some(&sales))).await;
+        assert_eq!(after.status, StatusCode::SEE_OTHER);
+    }
+}
