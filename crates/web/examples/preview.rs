@@ -8,22 +8,10 @@ use web::{AppState, Config};
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn seed(
-    db: &Db,
-    email: &str,
-    name: &str,
-    role: &str,
-    locale: &str,
-    zone: &str,
-) -> Fallible<String> {
+fn seed(db: &Db, email: &str, name: &str, role: &str, locale: &str, zone: &str) -> Fallible<String> {
     let hash = passwords::hash("demo-password-1")?;
-    let (email, name, role, locale, zone) = (
-        email.to_owned(),
-        name.to_owned(),
-        role.to_owned(),
-        locale.to_owned(),
-        zone.to_owned(),
-    );
+    let (email, name, role, locale, zone) =
+        (email.to_owned(), name.to_owned(), role.to_owned(), locale.to_owned(), zone.to_owned());
     db.write_blocking(move |tx| {
         let id = match users::find_by_email(tx, &email)? {
             Some(u) => u.id,
@@ -49,36 +37,13 @@ fn seed(
 
 #[tokio::main]
 async fn main() -> Fallible<()> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "/tmp/rapport-preview.db".into());
+    let path = std::env::args().nth(1).unwrap_or_else(|| "/tmp/rapport-preview.db".into());
     let db = Db::open(&format!("sqlite://{path}"))?;
     db.migrate()?;
     kernel::setup::ensure_defaults(&db)?;
-    let admin = seed(
-        &db,
-        "admin@example.com",
-        "Ada Admin",
-        "admin",
-        "en",
-        "Asia/Shanghai",
-    )?;
-    let sales = seed(
-        &db,
-        "sales@example.com",
-        "김영업",
-        "sales",
-        "ko-KR",
-        "Asia/Seoul",
-    )?;
-    let zh = seed(
-        &db,
-        "zh@example.com",
-        "王经理",
-        "manager",
-        "zh-CN",
-        "Asia/Shanghai",
-    )?;
+    let admin = seed(&db, "admin@example.com", "Ada Admin", "admin", "en", "Asia/Shanghai")?;
+    let sales = seed(&db, "sales@example.com", "김영업", "sales", "ko-KR", "Asia/Seoul")?;
+    let zh = seed(&db, "zh@example.com", "王经理", "manager", "zh-CN", "Asia/Shanghai")?;
     println!("admin cookie: rapport_session={admin}");
     println!("sales cookie: rapport_session={sales}");
     println!("zh cookie: rapport_session={zh}");

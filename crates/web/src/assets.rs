@@ -10,27 +10,15 @@ use crate::state::AppState;
 
 /// (file name under /assets/, content type, bytes)
 pub const FILES: &[(&str, &str, &[u8])] = &[
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../assets/app.css"),
-    ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../assets/app.js"),
-    ),
+    ("app.css", "text/css; charset=utf-8", include_bytes!("../assets/app.css")),
+    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../assets/app.js")),
     // Vendored from npm; see assets/vendor/CHECKSUMS.md.
     (
         "vendor/htmx-2.0.8.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../assets/vendor/htmx-2.0.8.min.js"),
     ),
-    (
-        "vendor/pico-2.1.1.min.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../assets/vendor/pico-2.1.1.min.css"),
-    ),
+    ("vendor/pico-2.1.1.min.css", "text/css; charset=utf-8", include_bytes!("../assets/vendor/pico-2.1.1.min.css")),
     (
         "vendor/echarts-5.6.0.min.js",
         "text/javascript; charset=utf-8",

@@ -44,11 +44,7 @@ async fn send(app: &axum::Router, request: Request<Body>) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
 fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
@@ -62,14 +58,7 @@ fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
 }
 
 fn cookie_value(set_cookie: &str) -> String {
-    set_cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned()
+    set_cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
 }
 
 fn get(uri: &str, cookie: Option<&str>) -> Request<Body> {
@@ -81,8 +70,7 @@ fn get(uri: &str, cookie: Option<&str>) -> Request<Body> {
 }
 
 fn post_form(uri: &str, cookie: Option<&str>, body: &str) -> Request<Body> {
-    let mut b =
-        Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let mut b = Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     if let Some(c) = cookie {
         b = b.header(header::COOKIE, c);
     }
@@ -113,36 +101,16 @@ async fn login(app: &axum::Router, email: &str, password: &str) -> Reply {
     let csrf_cookie = set_cookie(&page, "rapport_login_csrf").expect("login csrf cookie");
     let token = cookie_value(&csrf_cookie);
     assert_eq!(hidden_csrf(&page.body), token);
-    let body = format!(
-        "email={}&password={}&csrf_token={}",
-        enc(email),
-        enc(password),
-        enc(&token)
-    );
-    send(
-        app,
-        post_form(
-            "/login",
-            Some(&format!("rapport_login_csrf={token}")),
-            &body,
-        ),
-    )
-    .await
+    let body = format!("email={}&password={}&csrf_token={}", enc(email), enc(password), enc(&token));
+    send(app, post_form("/login", Some(&format!("rapport_login_csrf={token}")), &body)).await
 }
 
 #[tokio::test]
 async fn login_page_speaks_the_browsers_language() {
     for test in test_databases() {
         let app = web::app(AppState::new(test.db(), Config::default()));
-        for (accept, expected) in [
-            ("zh-CN,zh;q=0.9", "登录"),
-            ("ko-KR,ko;q=0.9", "로그인"),
-            ("en-GB", "Log in"),
-        ] {
-            let request = Request::get("/login")
-                .header(header::ACCEPT_LANGUAGE, accept)
-                .body(Body::empty())
-                .unwrap();
+        for (accept, expected) in [("zh-CN,zh;q=0.9", "登录"), ("ko-KR,ko;q=0.9", "로그인"), ("en-GB", "Log in")] {
+            let request = Request::get("/login").header(header::ACCEPT_LANGUAGE, accept).body(Body::empty()).unwrap();
             let reply = send(&app, request).await;
             assert_eq!(reply.status, StatusCode::OK);
             assert!(reply.body.contains(expected), "{accept}: {}", reply.body);
@@ -150,11 +118,7 @@ async fn login_page_speaks_the_browsers_language() {
         // ?lang= overrides and is remembered in a cookie.
         let reply = send(&app, get("/login?lang=ko-KR", None)).await;
         assert!(reply.body.contains("<html lang=\"ko-KR\">"));
-        assert!(
-            set_cookie(&reply, "rapport_lang")
-                .unwrap()
-                .starts_with("rapport_lang=ko-KR")
-        );
+        assert!(set_cookie(&reply, "rapport_lang").unwrap().starts_with("rapport_lang=ko-KR"));
         let reply = send(&app, get("/login", Some("rapport_lang=zh-CN"))).await;
         assert!(reply.body.contains("<html lang=\"zh-CN\">"));
         // No inline script or style.
@@ -180,15 +144,8 @@ async fn login_sets_the_session_cookie_and_wrong_password_is_refused() {
         assert_eq!(ok.status, StatusCode::SEE_OTHER);
         assert_eq!(ok.headers.get(header::LOCATION).unwrap(), "/");
         let session = set_cookie(&ok, "rapport_session").expect("session cookie");
-        assert!(
-            session.contains("HttpOnly")
-                && session.contains("SameSite=Lax")
-                && session.contains("Path=/")
-        );
-        assert!(session.contains(&format!(
-            "Max-Age={}",
-            kernel::identity::sessions::ABSOLUTE_TIMEOUT.num_seconds()
-        )));
+        assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax") && session.contains("Path=/"));
+        assert!(session.contains(&format!("Max-Age={}", kernel::identity::sessions::ABSOLUTE_TIMEOUT.num_seconds())));
         assert!(!session.contains("Secure"));
     }
 }
@@ -200,24 +157,14 @@ async fn posts_without_csrf_are_refused() {
         create_user(&db, "admin@example.com", "admin");
         let app = web::app(AppState::new(db, Config::default()));
         // Login form without the double-submit cookie.
-        let body = format!(
-            "email=admin%40example.com&password={}&csrf_token=abc",
-            enc(PASSWORD)
-        );
+        let body = format!("email=admin%40example.com&password={}&csrf_token=abc", enc(PASSWORD));
         let reply = send(&app, post_form("/login", None, &body)).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN);
         assert!(set_cookie(&reply, "rapport_session").is_none());
         // Logout without the session's token.
         let ok = login(&app, "admin@example.com", PASSWORD).await;
-        let cookie = format!(
-            "rapport_session={}",
-            cookie_value(&set_cookie(&ok, "rapport_session").unwrap())
-        );
-        let reply = send(
-            &app,
-            post_form("/logout", Some(&cookie), "csrf_token=wrong"),
-        )
-        .await;
+        let cookie = format!("rapport_session={}", cookie_value(&set_cookie(&ok, "rapport_session").unwrap()));
+        let reply = send(&app, post_form("/logout", Some(&cookie), "csrf_token=wrong")).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN);
         // Still logged in.
         let home = send(&app, get("/", Some(&cookie))).await;
@@ -238,28 +185,17 @@ async fn navigation_follows_permissions_and_logout_ends_the_session() {
         assert_eq!(anonymous.headers.get(header::LOCATION).unwrap(), "/login");
 
         let ok = login(&app, "admin@example.com", PASSWORD).await;
-        let admin = format!(
-            "rapport_session={}",
-            cookie_value(&set_cookie(&ok, "rapport_session").unwrap())
-        );
+        let admin = format!("rapport_session={}", cookie_value(&set_cookie(&ok, "rapport_session").unwrap()));
         let home = send(&app, get("/", Some(&admin))).await;
         assert_eq!(home.status, StatusCode::OK);
-        for link in [
-            "href=\"/users\"",
-            "href=\"/branches\"",
-            "href=\"/roles\"",
-            "href=\"/audit\"",
-            "href=\"/account\"",
-        ] {
+        for link in ["href=\"/users\"", "href=\"/branches\"", "href=\"/roles\"", "href=\"/audit\"", "href=\"/account\""]
+        {
             assert!(home.body.contains(link), "admin lacks {link}");
         }
         assert!(home.body.contains("Hello, Test Person"));
 
         let ok = login(&app, "sales@example.com", PASSWORD).await;
-        let sales = format!(
-            "rapport_session={}",
-            cookie_value(&set_cookie(&ok, "rapport_session").unwrap())
-        );
+        let sales = format!("rapport_session={}", cookie_value(&set_cookie(&ok, "rapport_session").unwrap()));
         let home = send(&app, get("/", Some(&sales))).await;
         assert_eq!(home.status, StatusCode::OK);
         assert!(!home.body.contains("href=\"/roles\""));
@@ -269,37 +205,18 @@ async fn navigation_follows_permissions_and_logout_ends_the_session() {
         assert_eq!(roles.status, StatusCode::FORBIDDEN);
 
         // Admin pages render for the admin.
-        for page in [
-            "/users",
-            "/users/new",
-            "/branches",
-            "/branches/new",
-            "/roles",
-            "/roles/sales",
-            "/audit",
-            "/account",
-        ] {
+        for page in
+            ["/users", "/users/new", "/branches", "/branches/new", "/roles", "/roles/sales", "/audit", "/account"]
+        {
             let reply = send(&app, get(page, Some(&admin))).await;
             assert_eq!(reply.status, StatusCode::OK, "{page}: {}", reply.body);
         }
 
         let csrf = hidden_csrf(&home.body);
-        let out = send(
-            &app,
-            post_form(
-                "/logout",
-                Some(&sales),
-                &format!("csrf_token={}", enc(&csrf)),
-            ),
-        )
-        .await;
+        let out = send(&app, post_form("/logout", Some(&sales), &format!("csrf_token={}", enc(&csrf)))).await;
         assert_eq!(out.status, StatusCode::SEE_OTHER);
         assert_eq!(out.headers.get(header::LOCATION).unwrap(), "/login");
-        assert!(
-            set_cookie(&out, "rapport_session")
-                .unwrap()
-                .contains("Max-Age=0")
-        );
+        assert!(set_cookie(&out, "rapport_session").unwrap().contains("Max-Age=0"));
         let after = send(&app, get("/", Some(&sales))).await;
         assert_eq!(after.status, StatusCode::SEE_OTHER);
     }

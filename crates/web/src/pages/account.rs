@@ -85,11 +85,7 @@ pub struct Notice {
     saved: Option<String>,
 }
 
-async fn show(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Query(n): Query<Notice>,
-) -> PageResult {
+async fn show(State(state): State<AppState>, creds: Credentials, Query(n): Query<Notice>) -> PageResult {
     let mut p = page(&state, creds).await?;
     p.notice = n.saved.as_deref().map(|s| match s {
         "password" => p.ctx.t("account-password-changed"),
@@ -108,16 +104,9 @@ pub struct PasswordForm {
     new_password: String,
 }
 
-async fn password(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Form(form): Form<PasswordForm>,
-) -> PageResult {
+async fn password(State(state): State<AppState>, creds: Credentials, Form(form): Form<PasswordForm>) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token);
-    let input = PasswordChange {
-        current_password: form.current_password,
-        new_password: form.new_password,
-    };
+    let input = PasswordChange { current_password: form.current_password, new_password: form.new_password };
     match change_own_password(&state, creds.clone(), input).await {
         Ok(()) => Ok(see_other("/account?saved=password")),
         Err(e) => {
@@ -149,12 +138,7 @@ async fn preferences(
         version: form.version,
         ..Default::default()
     };
-    match state
-        .write(creds.clone(), move |tx, who| {
-            users::update(tx, who, who.user_id, patch)
-        })
-        .await
-    {
+    match state.write(creds.clone(), move |tx, who| users::update(tx, who, who.user_id, patch)).await {
         Ok(_) => Ok(see_other("/account?saved=preferences")),
         Err(e) => {
             let status = e.status;
@@ -172,22 +156,11 @@ pub struct TokenForm {
     name: String,
 }
 
-async fn create_token(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Form(form): Form<TokenForm>,
-) -> PageResult {
+async fn create_token(State(state): State<AppState>, creds: Credentials, Form(form): Form<TokenForm>) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token);
-    let input = tokens::NewToken {
-        name: form.name,
-        user_id: None,
-    };
-    let result = state
-        .write(creds.clone(), move |tx, who| tokens::create(tx, who, input))
-        .await;
-    let status = result
-        .as_ref()
-        .map_or_else(|e| e.status, |_| axum::http::StatusCode::OK);
+    let input = tokens::NewToken { name: form.name, user_id: None };
+    let result = state.write(creds.clone(), move |tx, who| tokens::create(tx, who, input)).await;
+    let status = result.as_ref().map_or_else(|e| e.status, |_| axum::http::StatusCode::OK);
     let mut p = page(&state, creds).await?;
     match result {
         Ok(created) => p.new_secret = Some(created.secret),
@@ -195,10 +168,7 @@ async fn create_token(
     }
     let mut response = (status, render(&p)).into_response();
     // The secret must not linger in caches.
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
@@ -214,8 +184,6 @@ async fn revoke_token(
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token);
-    state
-        .write(creds, move |tx, who| tokens::revoke(tx, who, Id(id)))
-        .await?;
+    state.write(creds, move |tx, who| tokens::revoke(tx, who, Id(id))).await?;
     Ok(see_other("/account?saved=token"))
 }

@@ -2,9 +2,7 @@
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 
-const MONTHS_EN: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const MONTHS_EN: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const MONTHS_EN_LONG: [&str; 12] = [
     "January",
     "February",
@@ -44,23 +42,13 @@ pub fn long_date(at: &DateTime<Utc>, tz: &str, locale: &str) -> String {
     match locale {
         "zh-CN" => {
             let names = ["一", "二", "三", "四", "五", "六", "日"];
-            format!(
-                "{y}年{m}月{d}日 星期{}",
-                names[w.num_days_from_monday() as usize]
-            )
+            format!("{y}年{m}月{d}日 星期{}", names[w.num_days_from_monday() as usize])
         }
         "ko-KR" => {
             let names = ["월", "화", "수", "목", "금", "토", "일"];
-            format!(
-                "{y}년 {m}월 {d}일 {}요일",
-                names[w.num_days_from_monday() as usize]
-            )
+            format!("{y}년 {m}월 {d}일 {}요일", names[w.num_days_from_monday() as usize])
         }
-        _ => format!(
-            "{}, {d} {} {y}",
-            weekday_en(w),
-            MONTHS_EN_LONG[m as usize - 1]
-        ),
+        _ => format!("{}, {d} {} {y}", weekday_en(w), MONTHS_EN_LONG[m as usize - 1]),
     }
 }
 
@@ -98,14 +86,8 @@ mod tests {
     fn formats_per_locale() {
         let at = Utc.with_ymd_and_hms(2026, 11, 22, 13, 5, 0).unwrap();
         assert_eq!(datetime(&at, "Asia/Shanghai", "en"), "22 Nov 2026, 21:05");
-        assert_eq!(
-            datetime(&at, "Asia/Shanghai", "zh-CN"),
-            "2026年11月22日 21:05"
-        );
-        assert_eq!(
-            datetime(&at, "Asia/Shanghai", "ko-KR"),
-            "2026. 11. 22. 21:05"
-        );
+        assert_eq!(datetime(&at, "Asia/Shanghai", "zh-CN"), "2026年11月22日 21:05");
+        assert_eq!(datetime(&at, "Asia/Shanghai", "ko-KR"), "2026. 11. 22. 21:05");
         assert_eq!(datetime(&at, "Asia/Seoul", "ko-KR"), "2026. 11. 22. 22:05");
         assert_eq!(long_date(&at, "UTC", "en"), "Sunday, 22 November 2026");
         assert_eq!(long_date(&at, "UTC", "zh-CN"), "2026年11月22日 星期日");

@@ -21,16 +21,8 @@ struct HomePage {
 
 async fn home(State(state): State<AppState>, creds: Credentials) -> PageResult {
     let (ctx, ()) = load(&state, creds, "/", |_, _| Ok(())).await?;
-    let name = ctx
-        .user
-        .as_ref()
-        .map(|u| u.name.clone())
-        .unwrap_or_default();
+    let name = ctx.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
     let greeting = ctx.ta("home-greeting", "name", &name);
     let today = fmt::long_date(&chrono::Utc::now(), ctx.time_zone(), ctx.locale);
-    Ok(render(&HomePage {
-        ctx,
-        greeting,
-        today,
-    }))
+    Ok(render(&HomePage { ctx, greeting, today }))
 }

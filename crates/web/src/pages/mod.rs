@@ -20,11 +20,7 @@ use crate::i18n::{I18n, LOCALES, negotiate};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(login::router())
-        .merge(home::router())
-        .merge(account::router())
-        .merge(admin::router())
+    Router::new().merge(login::router()).merge(home::router()).merge(account::router()).merge(admin::router())
 }
 
 /// The cookie remembering a language chosen before logging in.
@@ -56,21 +52,12 @@ const NAV: &[(&str, &str, &str)] = &[
 ];
 
 pub fn supported_locale(tag: &str) -> Option<&'static str> {
-    LOCALES
-        .iter()
-        .copied()
-        .find(|l| l.eq_ignore_ascii_case(tag))
+    LOCALES.iter().copied().find(|l| l.eq_ignore_ascii_case(tag))
 }
 
 impl Ctx {
     pub fn anonymous(state: &AppState, locale: &'static str, csrf: String) -> Ctx {
-        Ctx {
-            locale,
-            i18n: state.i18n.clone(),
-            csrf,
-            user: None,
-            nav: Vec::new(),
-        }
+        Ctx { locale, i18n: state.i18n.clone(), csrf, user: None, nav: Vec::new() }
     }
 
     pub fn for_user(state: &AppState, who: Principal, csrf: String, current: &str) -> Ctx {
@@ -78,19 +65,9 @@ impl Ctx {
         let nav = NAV
             .iter()
             .filter(|(perm, _, _)| perm.is_empty() || who.can(perm))
-            .map(|(_, href, key)| NavItem {
-                href,
-                label: state.i18n.t(locale, key),
-                current: *href == current,
-            })
+            .map(|(_, href, key)| NavItem { href, label: state.i18n.t(locale, key), current: *href == current })
             .collect();
-        Ctx {
-            locale,
-            i18n: state.i18n.clone(),
-            csrf,
-            user: Some(who),
-            nav,
-        }
+        Ctx { locale, i18n: state.i18n.clone(), csrf, user: Some(who), nav }
     }
 
     pub fn t(&self, key: &str) -> String {
@@ -114,9 +91,7 @@ impl Ctx {
     }
 
     pub fn opt_datetime(&self, at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
-        at.as_ref()
-            .map(|a| self.datetime(a))
-            .unwrap_or_else(|| "—".into())
+        at.as_ref().map(|a| self.datetime(a)).unwrap_or_else(|| "—".into())
     }
 }
 
@@ -129,10 +104,7 @@ pub struct FormErrors {
 
 impl FormErrors {
     pub fn get(&self, field: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        self.fields.iter().find(|e| e.field == field).map(|e| e.message.as_str())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -140,26 +112,17 @@ impl FormErrors {
     }
 
     pub fn message(message: String) -> FormErrors {
-        FormErrors {
-            general: Some(message),
-            fields: Vec::new(),
-        }
+        FormErrors { general: Some(message), fields: Vec::new() }
     }
 
     /// Turns a refused change into what the form shows; errors a form cannot show
     /// (401, 403, 404, 5xx) stay errors.
     pub fn from_error(ctx: &Ctx, e: ApiError) -> Result<FormErrors, PageError> {
         match e.status {
-            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT | StatusCode::BAD_REQUEST => {
-                Ok(FormErrors {
-                    general: Some(if e.errors.is_empty() {
-                        e.detail
-                    } else {
-                        ctx.t("form-has-errors")
-                    }),
-                    fields: e.errors,
-                })
-            }
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT | StatusCode::BAD_REQUEST => Ok(FormErrors {
+                general: Some(if e.errors.is_empty() { e.detail } else { ctx.t("form-has-errors") }),
+                fields: e.errors,
+            }),
             StatusCode::PRECONDITION_FAILED => Ok(FormErrors::message(ctx.t("form-stale"))),
             _ => Err(PageError::new(e, ctx.locale)),
         }
@@ -182,10 +145,7 @@ impl PageError {
 
 impl From<ApiError> for PageError {
     fn from(error: ApiError) -> Self {
-        PageError {
-            error,
-            locale: "en",
-        }
+        PageError { error, locale: "en" }
     }
 }
 
@@ -213,13 +173,7 @@ impl IntoResponse for PageError {
         if self.error.status == StatusCode::UNAUTHORIZED {
             return Redirect::to("/login").into_response();
         }
-        let ctx = Ctx {
-            locale: self.locale,
-            i18n: shared_i18n(),
-            csrf: String::new(),
-            user: None,
-            nav: Vec::new(),
-        };
+        let ctx = Ctx { locale: self.locale, i18n: shared_i18n(), csrf: String::new(), user: None, nav: Vec::new() };
         let key = match self.error.status {
             StatusCode::FORBIDDEN => "error-forbidden",
             StatusCode::NOT_FOUND => "error-not-found",
@@ -227,16 +181,8 @@ impl IntoResponse for PageError {
             s if s.is_server_error() => "error-internal",
             _ => "error-bad-request",
         };
-        let detail = if self.error.status.is_server_error() {
-            String::new()
-        } else {
-            self.error.detail.clone()
-        };
-        let page = ErrorPage {
-            heading: ctx.t(key),
-            ctx,
-            detail: &detail,
-        };
+        let detail = if self.error.status.is_server_error() { String::new() } else { self.error.detail.clone() };
+        let page = ErrorPage { heading: ctx.t(key), ctx, detail: &detail };
         (self.error.status, render(&page)).into_response()
     }
 }
@@ -259,12 +205,7 @@ pub fn see_other(to: &str) -> Response {
 
 /// Reads what a page needs as the authenticated caller, with the session's CSRF token
 /// for the page's forms, in one unit of work.
-pub async fn load<T, F>(
-    state: &AppState,
-    creds: Credentials,
-    current: &str,
-    work: F,
-) -> Result<(Ctx, T), PageError>
+pub async fn load<T, F>(state: &AppState, creds: Credentials, current: &str, work: F) -> Result<(Ctx, T), PageError>
 where
     F: FnOnce(&mut Tx<'_>, &Principal) -> kernel::Result<T> + Send + 'static,
     T: Send + 'static,
@@ -273,9 +214,7 @@ where
     let (who, csrf, out) = state
         .read(creds, move |tx, who| {
             let csrf = match &secret {
-                Some(s) => sessions::resolve(tx, s)?
-                    .map(|l| l.csrf_token)
-                    .unwrap_or_default(),
+                Some(s) => sessions::resolve(tx, s)?.map(|l| l.csrf_token).unwrap_or_default(),
                 None => String::new(),
             };
             let out = work(tx, who)?;
@@ -298,21 +237,12 @@ pub fn anonymous_locale(headers: &HeaderMap, lang: Option<&str>) -> &'static str
         .filter_map(|p| p.trim().split_once('='))
         .find(|(k, _)| *k == LANG_COOKIE)
         .and_then(|(_, v)| supported_locale(v));
-    cookie.unwrap_or_else(|| {
-        negotiate(
-            headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok()),
-        )
-    })
+    cookie.unwrap_or_else(|| negotiate(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())))
 }
 
 /// Parses an optional id from a form or query string ("" means none).
 pub fn opt_id(text: &Option<String>) -> Option<kernel::Id> {
-    text.as_deref()
-        .filter(|s| !s.is_empty())
-        .and_then(|s| s.parse::<i64>().ok())
-        .map(kernel::Id)
+    text.as_deref().filter(|s| !s.is_empty()).and_then(|s| s.parse::<i64>().ok()).map(kernel::Id)
 }
 
 /// Empty text from a form means "not given".
@@ -321,11 +251,7 @@ pub fn non_empty(text: Option<String>) -> Option<String> {
 }
 
 /// Language choices for selects: (tag, label key).
-pub const LANGUAGES: [(&str, &str); 3] = [
-    ("en", "English"),
-    ("zh-CN", "简体中文"),
-    ("ko-KR", "한국어"),
-];
+pub const LANGUAGES: [(&str, &str); 3] = [("en", "English"), ("zh-CN", "简体中文"), ("ko-KR", "한국어")];
 
 /// Time zones offered in preference and branch forms.
 pub const TIME_ZONES: &[&str] = &[

@@ -44,38 +44,16 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-async fn list(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Query(q): Query<AuditQuery>,
-) -> PageResult {
-    let page = PageRequest::parse(None, q.cursor.as_deref().filter(|c| !c.is_empty()))
-        .map_err(PageError::from)?;
+async fn list(State(state): State<AppState>, creds: Credentials, Query(q): Query<AuditQuery>) -> PageResult {
+    let page = PageRequest::parse(None, q.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
     let record_type = q.record_type.clone().unwrap_or_default();
     let action = q.action.clone().unwrap_or_default();
-    let filter = audit::AuditFilter {
-        record_type: non_empty(q.record_type),
-        action: non_empty(q.action),
-        ..Default::default()
-    };
-    let (ctx, found) = load(&state, creds, "/audit", move |tx, who| {
-        audit::list(tx, who, &filter, &page)
-    })
-    .await?;
+    let filter =
+        audit::AuditFilter { record_type: non_empty(q.record_type), action: non_empty(q.action), ..Default::default() };
+    let (ctx, found) = load(&state, creds, "/audit", move |tx, who| audit::list(tx, who, &filter, &page)).await?;
     let rows = audit_rows(&ctx, &found.items);
-    let next = found.next_cursor.map(|c| {
-        format!(
-            "/audit?record_type={}&action={}&cursor={}",
-            enc(&record_type),
-            enc(&action),
-            enc(&c)
-        )
-    });
-    Ok(render(&ListPage {
-        ctx,
-        record_type,
-        action,
-        rows,
-        next,
-    }))
+    let next = found
+        .next_cursor
+        .map(|c| format!("/audit?record_type={}&action={}&cursor={}", enc(&record_type), enc(&action), enc(&c)));
+    Ok(render(&ListPage { ctx, record_type, action, rows, next }))
 }

@@ -101,9 +101,7 @@ async fn form_page(
             Some(id) => {
                 let b = branches::get(tx, who, id)?;
                 who.require("identity.branches.update")?;
-                let history =
-                    kernel::audit::history(tx, "branch", id, &PageRequest::parse(Some(50), None)?)?
-                        .items;
+                let history = kernel::audit::history(tx, "branch", id, &PageRequest::parse(Some(50), None)?)?.items;
                 Ok((tree, Some(b), history))
             }
             None => {
@@ -134,22 +132,10 @@ async fn form_page(
     };
     // A branch cannot move below itself or its descendants.
     let own_path = branch.as_ref().map(|b| b.path.clone());
-    let candidates: Vec<branches::Branch> = tree
-        .into_iter()
-        .filter(|b| {
-            own_path
-                .as_ref()
-                .is_none_or(|p| !b.path.starts_with(p.as_str()))
-        })
-        .collect();
-    let kinds = branches::KINDS
-        .iter()
-        .map(|k| Opt::new(*k, kind_label(&ctx, k), *k == form.kind))
-        .collect();
-    let regions = branches::REGIONS
-        .iter()
-        .map(|r| Opt::new(*r, *r, *r == form.region))
-        .collect();
+    let candidates: Vec<branches::Branch> =
+        tree.into_iter().filter(|b| own_path.as_ref().is_none_or(|p| !b.path.starts_with(p.as_str()))).collect();
+    let kinds = branches::KINDS.iter().map(|k| Opt::new(*k, kind_label(&ctx, k), *k == form.kind)).collect();
+    let regions = branches::REGIONS.iter().map(|r| Opt::new(*r, *r, *r == form.region)).collect();
     Ok(FormPage {
         parents: branch_options(&candidates, opt_id(&form.parent_id)),
         kinds,
@@ -179,29 +165,17 @@ async fn edit_form(
     Path(id): Path<i64>,
     Query(n): Query<Notice>,
 ) -> PageResult {
-    Ok(render(
-        &form_page(&state, creds, Some(Id(id)), None, n.saved.is_some()).await?,
-    ))
+    Ok(render(&form_page(&state, creds, Some(Id(id)), None, n.saved.is_some()).await?))
 }
 
-async fn refused(
-    state: &AppState,
-    creds: Credentials,
-    id: Option<Id>,
-    form: BranchForm,
-    e: ApiError,
-) -> PageResult {
+async fn refused(state: &AppState, creds: Credentials, id: Option<Id>, form: BranchForm, e: ApiError) -> PageResult {
     let status = e.status;
     let mut page = form_page(state, creds, id, Some(form), false).await?;
     page.errors = FormErrors::from_error(&page.ctx, e)?;
     Ok((status, render(&page)).into_response())
 }
 
-async fn create(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Form(form): Form<BranchForm>,
-) -> PageResult {
+async fn create(State(state): State<AppState>, creds: Credentials, Form(form): Form<BranchForm>) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token.clone());
     let input = branches::NewBranch {
         name: form.name.clone(),
@@ -211,12 +185,7 @@ async fn create(
         region: non_empty(Some(form.region.clone())),
         time_zone: non_empty(Some(form.time_zone.clone())),
     };
-    match state
-        .write(creds.clone(), move |tx, who| {
-            branches::create(tx, who, input)
-        })
-        .await
-    {
+    match state.write(creds.clone(), move |tx, who| branches::create(tx, who, input)).await {
         Ok(b) => Ok(see_other(&format!("/branches/{}?saved=1", b.id))),
         Err(e) => refused(&state, creds, None, form, e).await,
     }
@@ -239,12 +208,7 @@ async fn update(
         time_zone: non_empty(Some(form.time_zone.clone())),
         version: form.version,
     };
-    match state
-        .write(creds.clone(), move |tx, who| {
-            branches::update(tx, who, id, patch)
-        })
-        .await
-    {
+    match state.write(creds.clone(), move |tx, who| branches::update(tx, who, id, patch)).await {
         Ok(_) => Ok(see_other(&format!("/branches/{id}?saved=1"))),
         Err(e) => refused(&state, creds, Some(id), form, e).await,
     }
@@ -259,23 +223,14 @@ struct DeletePage {
     error: Option<String>,
 }
 
-async fn confirm_delete(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Path(id): Path<i64>,
-) -> PageResult {
+async fn confirm_delete(State(state): State<AppState>, creds: Credentials, Path(id): Path<i64>) -> PageResult {
     let (ctx, b) = load(&state, creds, "/branches", move |tx, who| {
         who.require("identity.branches.delete")?;
         branches::get(tx, who, Id(id))
     })
     .await?;
     let question = ctx.ta("branches-delete-confirm", "name", &b.name);
-    Ok(render(&DeletePage {
-        ctx,
-        id: b.id.to_string(),
-        question,
-        error: None,
-    }))
+    Ok(render(&DeletePage { ctx, id: b.id.to_string(), question, error: None }))
 }
 
 #[derive(Deserialize)]
@@ -290,32 +245,13 @@ async fn delete(
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token);
-    match state
-        .write(creds.clone(), move |tx, who| {
-            branches::delete(tx, who, Id(id))
-        })
-        .await
-    {
+    match state.write(creds.clone(), move |tx, who| branches::delete(tx, who, Id(id))).await {
         Ok(()) => Ok(see_other("/branches")),
-        Err(e)
-            if e.status == axum::http::StatusCode::CONFLICT
-                || e.status == axum::http::StatusCode::BAD_REQUEST =>
-        {
+        Err(e) if e.status == axum::http::StatusCode::CONFLICT || e.status == axum::http::StatusCode::BAD_REQUEST => {
             let status = e.status;
-            let (ctx, b) = load(&state, creds, "/branches", move |tx, who| {
-                branches::get(tx, who, Id(id))
-            })
-            .await?;
+            let (ctx, b) = load(&state, creds, "/branches", move |tx, who| branches::get(tx, who, Id(id))).await?;
             let question = ctx.ta("branches-delete-confirm", "name", &b.name);
-            Ok((
-                status,
-                render(&DeletePage {
-                    ctx,
-                    id: b.id.to_string(),
-                    question,
-                    error: Some(e.detail),
-                }),
-            )
+            Ok((status, render(&DeletePage { ctx, id: b.id.to_string(), question, error: Some(e.detail) }))
                 .into_response())
         }
         Err(e) => Err(e.into()),

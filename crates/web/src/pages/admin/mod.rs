@@ -13,11 +13,7 @@ use super::Ctx;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(users::router())
-        .merge(branches::router())
-        .merge(roles::router())
-        .merge(audit::router())
+    Router::new().merge(users::router()).merge(branches::router()).merge(roles::router()).merge(audit::router())
 }
 
 /// One `<option>` of a select.
@@ -29,11 +25,7 @@ pub struct Opt {
 
 impl Opt {
     pub fn new(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Opt {
-        Opt {
-            value: value.into(),
-            label: label.into(),
-            selected,
-        }
+        Opt { value: value.into(), label: label.into(), selected }
     }
 }
 
@@ -42,27 +34,17 @@ pub fn branch_options(tree: &[kbranches::Branch], selected: Option<kernel::Id>) 
     tree.iter()
         .map(|b| {
             let indent = "\u{2003}".repeat(b.depth);
-            Opt::new(
-                b.id.to_string(),
-                format!("{indent}{}", b.name),
-                Some(b.id) == selected,
-            )
+            Opt::new(b.id.to_string(), format!("{indent}{}", b.name), Some(b.id) == selected)
         })
         .collect()
 }
 
 pub fn role_options(roles: &[kroles::Role], selected: &str) -> Vec<Opt> {
-    roles
-        .iter()
-        .map(|r| Opt::new(r.key.clone(), r.name.clone(), r.key == selected))
-        .collect()
+    roles.iter().map(|r| Opt::new(r.key.clone(), r.name.clone(), r.key == selected)).collect()
 }
 
 pub fn locale_options(selected: &str) -> Vec<Opt> {
-    super::LANGUAGES
-        .iter()
-        .map(|(tag, label)| Opt::new(*tag, *label, *tag == selected))
-        .collect()
+    super::LANGUAGES.iter().map(|(tag, label)| Opt::new(*tag, *label, *tag == selected)).collect()
 }
 
 pub fn time_zone_options(selected: &str) -> Vec<Opt> {
@@ -70,17 +52,11 @@ pub fn time_zone_options(selected: &str) -> Vec<Opt> {
     if !selected.is_empty() && !zones.contains(&selected) {
         zones.insert(0, selected);
     }
-    zones
-        .into_iter()
-        .map(|z| Opt::new(z, z, z == selected))
-        .collect()
+    zones.into_iter().map(|z| Opt::new(z, z, z == selected)).collect()
 }
 
 /// What the pickers of user forms need.
-pub fn user_choices(
-    tx: &mut Tx<'_>,
-    who: &Principal,
-) -> kernel::Result<(Vec<kroles::Role>, Vec<kbranches::Branch>)> {
+pub fn user_choices(tx: &mut Tx<'_>, who: &Principal) -> kernel::Result<(Vec<kroles::Role>, Vec<kbranches::Branch>)> {
     Ok((kroles::list(tx, who)?, kbranches::tree(tx, who)?))
 }
 

@@ -14,9 +14,7 @@ use crate::pages::{Ctx, FormErrors, PageError, PageResult, load, render, see_oth
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/roles", get(list))
-        .route("/roles/{key}", get(edit).post(update))
+    Router::new().route("/roles", get(list)).route("/roles/{key}", get(edit).post(update))
 }
 
 pub struct RoleRow {
@@ -85,12 +83,8 @@ async fn page(
     key: String,
     chosen: Option<(String, DataScope, Vec<String>)>,
 ) -> Result<EditPage, PageError> {
-    let (ctx, role) = load(state, creds, "/roles", move |tx, who| {
-        roles::get(tx, who, &key)
-    })
-    .await?;
-    let (name, scope, granted) =
-        chosen.unwrap_or((role.name.clone(), role.data_scope, role.permissions.clone()));
+    let (ctx, role) = load(state, creds, "/roles", move |tx, who| roles::get(tx, who, &key)).await?;
+    let (name, scope, granted) = chosen.unwrap_or((role.name.clone(), role.data_scope, role.permissions.clone()));
     let boxes = state
         .config
         .permissions
@@ -101,11 +95,7 @@ async fn page(
             checked: granted.iter().any(|g| g == p),
         })
         .collect();
-    let others = granted
-        .iter()
-        .filter(|g| !state.config.permissions.iter().any(|(p, _)| p == g))
-        .cloned()
-        .collect();
+    let others = granted.iter().filter(|g| !state.config.permissions.iter().any(|(p, _)| p == g)).cloned().collect();
     let scopes = [DataScope::Own, DataScope::Branch, DataScope::All]
         .into_iter()
         .map(|s| Opt::new(s.as_str(), scope_label(&ctx, s), s == scope))
@@ -148,11 +138,8 @@ async fn update(
     let creds = creds.with_csrf(value("csrf_token"));
     let name = value("name").unwrap_or_default();
     let scope = value("data_scope").and_then(|s| DataScope::parse(&s));
-    let permissions: Vec<String> = pairs
-        .iter()
-        .filter(|(n, _)| n == "permissions" || n == "keep")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let permissions: Vec<String> =
+        pairs.iter().filter(|(n, _)| n == "permissions" || n == "keep").map(|(_, v)| v.clone()).collect();
     let patch = roles::RolePatch {
         name: Some(name.clone()),
         data_scope: scope,
@@ -161,22 +148,13 @@ async fn update(
     };
     let known = state.permission_names();
     let target = key.clone();
-    let result: Result<_, ApiError> = state
-        .write(creds.clone(), move |tx, who| {
-            roles::update(tx, who, &target, patch, &known)
-        })
-        .await;
+    let result: Result<_, ApiError> =
+        state.write(creds.clone(), move |tx, who| roles::update(tx, who, &target, patch, &known)).await;
     match result {
         Ok(_) => Ok(see_other(&format!("/roles/{key}?saved=1"))),
         Err(e) => {
             let status = e.status;
-            let mut p = page(
-                &state,
-                creds,
-                key,
-                Some((name, scope.unwrap_or(DataScope::Own), permissions)),
-            )
-            .await?;
+            let mut p = page(&state, creds, key, Some((name, scope.unwrap_or(DataScope::Own), permissions))).await?;
             p.errors = FormErrors::from_error(&p.ctx, e)?;
             Ok((status, render(&p)).into_response())
         }

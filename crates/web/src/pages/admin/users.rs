@@ -10,13 +10,8 @@ use kernel::paging::PageRequest;
 use kernel::{Error, Id};
 use serde::Deserialize;
 
-use super::{
-    AuditRow, Opt, audit_rows, branch_options, locale_options, role_options, time_zone_options,
-    user_choices,
-};
-use crate::pages::{
-    Ctx, FormErrors, PageError, PageResult, load, non_empty, opt_id, render, see_other,
-};
+use super::{AuditRow, Opt, audit_rows, branch_options, locale_options, role_options, time_zone_options, user_choices};
+use crate::pages::{Ctx, FormErrors, PageError, PageResult, load, non_empty, opt_id, render, see_other};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
@@ -63,22 +58,11 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-async fn list(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Query(query): Query<ListQuery>,
-) -> PageResult {
+async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Query<ListQuery>) -> PageResult {
     let q = query.q.clone().unwrap_or_default();
-    let page = PageRequest::parse(None, query.cursor.as_deref().filter(|c| !c.is_empty()))
-        .map_err(PageError::from)?;
-    let filter = users::UserFilter {
-        q: non_empty(query.q),
-        ..Default::default()
-    };
-    let (ctx, found) = load(&state, creds, "/users", move |tx, who| {
-        users::list(tx, who, &filter, &page)
-    })
-    .await?;
+    let page = PageRequest::parse(None, query.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
+    let filter = users::UserFilter { q: non_empty(query.q), ..Default::default() };
+    let (ctx, found) = load(&state, creds, "/users", move |tx, who| users::list(tx, who, &filter, &page)).await?;
     let rows = found
         .items
         .iter()
@@ -91,9 +75,7 @@ async fn list(
             updated: ctx.datetime(&u.updated_at),
         })
         .collect();
-    let next = found
-        .next_cursor
-        .map(|c| format!("/users?q={}&cursor={}", enc(&q), enc(&c)));
+    let next = found.next_cursor.map(|c| format!("/users?q={}&cursor={}", enc(&q), enc(&c)));
     Ok(render(&ListPage { ctx, q, rows, next }))
 }
 
@@ -150,9 +132,7 @@ async fn form_page(
             Some(id) => {
                 let user = users::get(tx, who, id)?;
                 who.require("identity.users.update")?;
-                let history =
-                    kernel::audit::history(tx, "user", id, &PageRequest::parse(Some(50), None)?)?
-                        .items;
+                let history = kernel::audit::history(tx, "user", id, &PageRequest::parse(Some(50), None)?)?.items;
                 (Some(user), history)
             }
             None => {
@@ -199,16 +179,7 @@ async fn form_page(
 }
 
 async fn new_form(State(state): State<AppState>, creds: Credentials) -> PageResult {
-    let page = form_page(
-        &state,
-        creds,
-        None,
-        None,
-        FormErrors::default(),
-        FormErrors::default(),
-        None,
-    )
-    .await?;
+    let page = form_page(&state, creds, None, None, FormErrors::default(), FormErrors::default(), None).await?;
     Ok(render(&page))
 }
 
@@ -229,24 +200,12 @@ async fn edit_form(
         Some(_) => Some("form-saved"),
         None => None,
     };
-    let page = form_page(
-        &state,
-        creds,
-        Some(Id(id)),
-        None,
-        FormErrors::default(),
-        FormErrors::default(),
-        notice,
-    )
-    .await?;
+    let page =
+        form_page(&state, creds, Some(Id(id)), None, FormErrors::default(), FormErrors::default(), notice).await?;
     Ok(render(&page))
 }
 
-async fn create(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Form(form): Form<UserForm>,
-) -> PageResult {
+async fn create(State(state): State<AppState>, creds: Credentials, Form(form): Form<UserForm>) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token.clone());
     let input = users::NewUser {
         email: form.email.clone(),
@@ -261,20 +220,12 @@ async fn create(
     let result = async {
         passwords::check_policy(&input.password).map_err(|m| Error::field("password", m))?;
         let check = input.clone();
-        state
-            .write(creds.clone(), move |tx, who| {
-                users::validate_new(tx, who, &check)
-            })
-            .await?;
+        state.write(creds.clone(), move |tx, who| users::validate_new(tx, who, &check)).await?;
         let password = input.password.clone();
         let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
-        state
-            .write(creds.clone(), move |tx, who| {
-                users::create(tx, who, input, hash)
-            })
-            .await
+        state.write(creds.clone(), move |tx, who| users::create(tx, who, input, hash)).await
     }
     .await;
     match result {
@@ -295,16 +246,7 @@ async fn refused(
     let probe = Ctx::anonymous(state, locale, String::new());
     let errors = FormErrors::from_error(&probe, e)?;
     form.password.clear();
-    let mut page = form_page(
-        state,
-        creds,
-        id,
-        Some(form),
-        FormErrors::default(),
-        FormErrors::default(),
-        None,
-    )
-    .await?;
+    let mut page = form_page(state, creds, id, Some(form), FormErrors::default(), FormErrors::default(), None).await?;
     // Translate the general message into the user's language now that we know it.
     page.errors = FormErrors {
         general: Some(if status == StatusCode::PRECONDITION_FAILED {
@@ -338,12 +280,7 @@ async fn update(
         active: Some(form.active.is_some()),
         version: form.version,
     };
-    match state
-        .write(creds.clone(), move |tx, who| {
-            users::update(tx, who, id, patch)
-        })
-        .await
-    {
+    match state.write(creds.clone(), move |tx, who| users::update(tx, who, id, patch)).await {
         Ok(_) => Ok(see_other(&format!("/users/{id}?saved=1"))),
         Err(e) => refused(&state, creds, Some(id), form, e).await,
     }
@@ -370,11 +307,7 @@ async fn reset_password(
         let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
-        state
-            .write(creds.clone(), move |tx, who| {
-                users::set_password(tx, who, id, hash, None)
-            })
-            .await
+        state.write(creds.clone(), move |tx, who| users::set_password(tx, who, id, hash, None)).await
     }
     .await;
     match result {
@@ -383,16 +316,8 @@ async fn reset_password(
             let status = e.status;
             let probe = Ctx::anonymous(&state, "en", String::new());
             let mut errors = FormErrors::from_error(&probe, e)?;
-            let mut page = form_page(
-                &state,
-                creds,
-                Some(id),
-                None,
-                FormErrors::default(),
-                FormErrors::default(),
-                None,
-            )
-            .await?;
+            let mut page =
+                form_page(&state, creds, Some(id), None, FormErrors::default(), FormErrors::default(), None).await?;
             errors.general = Some(page.ctx.t("form-has-errors"));
             page.password_errors = errors;
             Ok((status, render(&page)).into_response())
