@@ -268,6 +268,7 @@ async fn navigation_follows_permissions_and_logout_ends_the_session() {
         assert!(home.body.contains("href=\"/account\""));
         let roles = send(&app, get("/roles", Some(&sales))).await;
         assert_eq!(roles.status, StatusCode::FORBIDDEN);
+        assert!(roles.body.contains("You do not have permission"));
 
         // Admin pages render for the admin.
         for page in [
