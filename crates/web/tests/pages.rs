@@ -283,6 +283,11 @@ async fn navigation_follows_permissions_and_logout_ends_the_session() {
         ] {
             let reply = send(&app, get(page, Some(&admin))).await;
             assert_eq!(reply.status, StatusCode::OK, "{page}: {}", reply.body);
+            assert!(
+                !reply.body.contains("style=") && !reply.body.contains("<script>"),
+                "{page} has inline style or script"
+            );
+            assert!(reply.body.contains("includeIndicatorStyles"));
         }
 
         let csrf = hidden_csrf(&home.body);
