@@ -11,11 +11,11 @@ use web::{AppState, Config};
 
 const PASSWORD: &str = "correct-horse-1";
 
-fn create_user(db: &Db, email: &str, role: &str) -> Id {
+async fn create_user(db: &Db, email: &str, role: &str) -> Id {
     let hash = passwords::hash(PASSWORD).unwrap();
     let email = email.to_owned();
     let role = role.to_owned();
-    db.write_blocking(move |tx| {
+    db.write(move |tx| {
         let branch = kernel::setup::head_office(tx)?;
         let who = Principal::system(Channel::Cli);
         let input = users::NewUser {
@@ -30,6 +30,7 @@ fn create_user(db: &Db, email: &str, role: &str) -> Id {
         };
         users::create(tx, &who, input, hash).map(|u| u.id)
     })
+    .await
     .unwrap()
 }
 
@@ -131,7 +132,7 @@ async fn login_page_speaks_the_browsers_language() {
 async fn login_sets_the_session_cookie_and_wrong_password_is_refused() {
     for test in test_databases() {
         let db = test.db();
-        create_user(&db, "admin@example.com", "admin");
+        create_user(&db, "admin@example.com", "admin").await;
         let app = web::app(AppState::new(db, Config::default()));
 
         let wrong = login(&app, "admin@example.com", "not-the-password").await;
@@ -154,7 +155,7 @@ async fn login_sets_the_session_cookie_and_wrong_password_is_refused() {
 async fn posts_without_csrf_are_refused() {
     for test in test_databases() {
         let db = test.db();
-        create_user(&db, "admin@example.com", "admin");
+        create_user(&db, "admin@example.com", "admin").await;
         let app = web::app(AppState::new(db, Config::default()));
         // Login form without the double-submit cookie.
         let body = format!("email=admin%40example.com&password={}&csrf_token=abc", enc(PASSWORD));
@@ -176,8 +177,8 @@ async fn posts_without_csrf_are_refused() {
 async fn navigation_follows_permissions_and_logout_ends_the_session() {
     for test in test_databases() {
         let db = test.db();
-        create_user(&db, "admin@example.com", "admin");
-        create_user(&db, "sales@example.com", "sales");
+        create_user(&db, "admin@example.com", "admin").await;
+        create_user(&db, "sales@example.com", "sales").await;
         let app = web::app(AppState::new(db, Config::default()));
 
         let anonymous = send(&app, get("/", None)).await;
@@ -203,6 +204,7 @@ async fn navigation_follows_permissions_and_logout_ends_the_session() {
         assert!(home.body.contains("href=\"/account\""));
         let roles = send(&app, get("/roles", Some(&sales))).await;
         assert_eq!(roles.status, StatusCode::FORBIDDEN);
+        assert!(roles.body.contains("You do not have permission"));
 
         // Admin pages render for the admin.
         for page in
@@ -210,6 +212,11 @@ async fn navigation_follows_permissions_and_logout_ends_the_session() {
         {
             let reply = send(&app, get(page, Some(&admin))).await;
             assert_eq!(reply.status, StatusCode::OK, "{page}: {}", reply.body);
+            assert!(
+                !reply.body.contains("style=") && !reply.body.contains("<script>"),
+                "{page} has inline style or script"
+            );
+            assert!(reply.body.contains("includeIndicatorStyles"));
         }
 
         let csrf = hidden_csrf(&home.body);
@@ -219,5 +226,108 @@ async fn navigation_follows_permissions_and_logout_ends_the_session() {
         assert!(set_cookie(&out, "rapport_session").unwrap().contains("Max-Age=0"));
         let after = send(&app, get("/", Some(&sales))).await;
         assert_eq!(after.status, StatusCode::SEE_OTHER);
+    }
+}
+
+fn form_value(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name}"))
+        + marker.len();
+    body[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn forms_create_validate_and_refuse_stale_versions() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "admin@example.com", "admin").await;
+        let app = web::app(AppState::new(db, Config::default()));
+        let ok = login(&app, "admin@example.com", PASSWORD).await;
+        let admin = format!(
+            "rapport_session={}",
+            cookie_value(&set_cookie(&ok, "rapport_session").unwrap())
+        );
+        let page = send(&app, get("/branches/new", Some(&admin))).await;
+        let csrf = form_value(&page.body, "csrf_token");
+
+        // A branch through the form; then an edit with an old version is refused with 412.
+        let tree = send(&app, get("/branches", Some(&admin))).await;
+        let hq = tree
+            .body
+            .split("href=\"/branches/")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_owned())
+            .find(|s| s != "new")
+            .unwrap();
+        let body = format!(
+            "csrf_token={}&name=Seoul+store&parent_id={hq}&code=SEL&kind=store&region=KR&time_zone=Asia%2FSeoul",
+            enc(&csrf)
+        );
+        let created = send(&app, post_form("/branches", Some(&admin), &body)).await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        let location = created
+            .headers
+            .get(header::LOCATION)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let edit = send(&app, get(&location, Some(&admin))).await;
+        assert!(edit.body.contains("Seoul store"));
+        let id_path = location.split('?').next().unwrap().to_owned();
+        let body = format!(
+            "csrf_token={}&name=Seoul&parent_id={hq}&code=SEL&kind=store&region=KR&time_zone=Asia%2FSeoul&version=99",
+            enc(&csrf)
+        );
+        let stale = send(&app, post_form(&id_path, Some(&admin), &body)).await;
+        assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+        assert!(stale.body.contains("Someone else changed this record"));
+
+        // Delete asks first (a page), then deletes.
+        let confirm = send(&app, get(&format!("{id_path}/delete"), Some(&admin))).await;
+        assert_eq!(confirm.status, StatusCode::OK);
+        assert!(
+            confirm
+                .body
+                .contains("Really delete the branch Seoul store?")
+        );
+        let deleted = send(
+            &app,
+            post_form(
+                &format!("{id_path}/delete"),
+                Some(&admin),
+                &format!("csrf_token={}", enc(&csrf)),
+            ),
+        )
+        .await;
+        assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+
+        // A user with a bad e-mail address: 422 with the error next to the field.
+        let body = format!(
+            "csrf_token={}&name=Kim&email=not-an-email&password=long-enough-1&role=sales&branch_id={hq}&locale=ko-KR&time_zone=Asia%2FSeoul",
+            enc(&csrf)
+        );
+        let bad = send(&app, post_form("/users", Some(&admin), &body)).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        assert!(bad.body.contains("class=\"field-error\""));
+        assert!(bad.body.contains("value=\"Kim\""));
+
+        // API token: the secret is shown once.
+        let made = send(
+            &app,
+            post_form(
+                "/account/tokens",
+                Some(&admin),
+                &format!("csrf_token={}&name=script", enc(&csrf)),
+            ),
+        )
+        .await;
+        assert_eq!(made.status, StatusCode::OK);
+        assert!(made.body.contains("class=\"secret\""));
+        let again = send(&app, get("/account", Some(&admin))).await;
+        assert!(!again.body.contains("class=\"secret\""));
+        assert!(again.body.contains("script"));
     }
 }

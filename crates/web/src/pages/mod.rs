@@ -217,11 +217,16 @@ where
                 Some(s) => sessions::resolve(tx, s)?.map(|l| l.csrf_token).unwrap_or_default(),
                 None => String::new(),
             };
-            let out = work(tx, who)?;
+            // The work's own refusal (403, 404) is shown in the caller's language.
+            let out = work(tx, who);
             Ok((who.clone(), csrf, out))
         })
         .await?;
-    Ok((Ctx::for_user(state, who, csrf, current), out))
+    let ctx = Ctx::for_user(state, who, csrf, current);
+    match out {
+        Ok(out) => Ok((ctx, out)),
+        Err(e) => Err(PageError::new(e.into(), ctx.locale)),
+    }
 }
 
 /// The language of a page shown before login: `?lang=`, then the cookie, then the browser.
