@@ -231,10 +231,7 @@ async fn navigation_follows_permissions_and_logout_ends_the_session() {
 
 fn form_value(body: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no field {name}"))
-        + marker.len();
+    let start = body.find(&marker).unwrap_or_else(|| panic!("no field {name}")) + marker.len();
     body[start..].split('"').next().unwrap().to_owned()
 }
 
@@ -245,10 +242,7 @@ async fn forms_create_validate_and_refuse_stale_versions() {
         create_user(&db, "admin@example.com", "admin").await;
         let app = web::app(AppState::new(db, Config::default()));
         let ok = login(&app, "admin@example.com", PASSWORD).await;
-        let admin = format!(
-            "rapport_session={}",
-            cookie_value(&set_cookie(&ok, "rapport_session").unwrap())
-        );
+        let admin = format!("rapport_session={}", cookie_value(&set_cookie(&ok, "rapport_session").unwrap()));
         let page = send(&app, get("/branches/new", Some(&admin))).await;
         let csrf = form_value(&page.body, "csrf_token");
 
@@ -267,13 +261,7 @@ async fn forms_create_validate_and_refuse_stale_versions() {
         );
         let created = send(&app, post_form("/branches", Some(&admin), &body)).await;
         assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
-        let location = created
-            .headers
-            .get(header::LOCATION)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let location = created.headers.get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
         let edit = send(&app, get(&location, Some(&admin))).await;
         assert!(edit.body.contains("Seoul store"));
         let id_path = location.split('?').next().unwrap().to_owned();
@@ -288,20 +276,10 @@ async fn forms_create_validate_and_refuse_stale_versions() {
         // Delete asks first (a page), then deletes.
         let confirm = send(&app, get(&format!("{id_path}/delete"), Some(&admin))).await;
         assert_eq!(confirm.status, StatusCode::OK);
-        assert!(
-            confirm
-                .body
-                .contains("Really delete the branch Seoul store?")
-        );
-        let deleted = send(
-            &app,
-            post_form(
-                &format!("{id_path}/delete"),
-                Some(&admin),
-                &format!("csrf_token={}", enc(&csrf)),
-            ),
-        )
-        .await;
+        assert!(confirm.body.contains("Really delete the branch Seoul store?"));
+        let deleted =
+            send(&app, post_form(&format!("{id_path}/delete"), Some(&admin), &format!("csrf_token={}", enc(&csrf))))
+                .await;
         assert_eq!(deleted.status, StatusCode::SEE_OTHER);
 
         // A user with a bad e-mail address: 422 with the error next to the field.
@@ -315,15 +293,9 @@ async fn forms_create_validate_and_refuse_stale_versions() {
         assert!(bad.body.contains("value=\"Kim\""));
 
         // API token: the secret is shown once.
-        let made = send(
-            &app,
-            post_form(
-                "/account/tokens",
-                Some(&admin),
-                &format!("csrf_token={}&name=script", enc(&csrf)),
-            ),
-        )
-        .await;
+        let made =
+            send(&app, post_form("/account/tokens", Some(&admin), &format!("csrf_token={}&name=script", enc(&csrf))))
+                .await;
         assert_eq!(made.status, StatusCode::OK);
         assert!(made.body.contains("class=\"secret\""));
         let again = send(&app, get("/account", Some(&admin))).await;

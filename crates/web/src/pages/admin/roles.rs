@@ -93,16 +93,8 @@ async fn page(
             // Translated when the catalogue has a message, else the area's own description.
             let key = format!("perm-{}", p.replace('.', "-"));
             let translated = ctx.t(&key);
-            let description = if translated == key {
-                (*d).to_owned()
-            } else {
-                translated
-            };
-            PermissionBox {
-                name: (*p).to_owned(),
-                description,
-                checked: granted.iter().any(|g| g == p),
-            }
+            let description = if translated == key { (*d).to_owned() } else { translated };
+            PermissionBox { name: (*p).to_owned(), description, checked: granted.iter().any(|g| g == p) }
         })
         .collect();
     let others = granted.iter().filter(|g| !state.config.permissions.iter().any(|(p, _)| p == g)).cloned().collect();
