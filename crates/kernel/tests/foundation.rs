@@ -422,3 +422,30 @@ async fn committed_events_reach_the_hub() {
         assert_eq!((first.kind.as_str(), second.kind.as_str()), ("test.ping", "test.pong"), "{:?}", db.backend());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_cross_nodes_on_postgres() {
+    // Two Db handles on one PostgreSQL database stand for two nodes: an event committed
+    // through one reaches subscribers of the other (LISTEN/NOTIFY).
+    let Some(db) = TestDb::postgres() else { return };
+    let other = kernel::db::off_runtime(|| kernel::Db::open(&db.url())).unwrap();
+    let mut rx = other.events().subscribe();
+    // Wait until the second node's listener is connected, or the NOTIFY would be missed.
+    for _ in 0..200 {
+        if other.events_connected() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(other.events_connected());
+    db.write(|tx| {
+        tx.emit(kernel::events::Event::for_user("test.cross", 42, serde_json::json!({"hello": "你好"})));
+        Ok::<_, Error>(())
+    })
+    .await
+    .unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+    assert_eq!(event.kind, "test.cross");
+    assert_eq!(event.user_id, Some(42));
+    assert_eq!(event.payload["hello"], "你好");
+}

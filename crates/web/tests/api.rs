@@ -432,3 +432,82 @@ async fn openapi_document_is_stable() {
     assert_eq!(doc["openapi"], "3.1.0");
     insta::assert_json_snapshot!("openapi", doc);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_cookie_needs_csrf_and_expires() {
+    use kernel::identity::sessions;
+    for db in test_databases() {
+        let w = world(db);
+        let user = kernel::db::off_runtime(|| {
+            w.db.read_blocking(|tx| users::find_by_email(tx, &format!("admin.{}@example.com", w.hq)))
+        })
+        .unwrap()
+        .unwrap();
+        let session = w.db.write(move |tx| sessions::create(tx, user.id, None, None)).await.unwrap();
+        let cookie = format!("rapport_session={}", session.secret);
+        let body = json!({"name": "Via cookie", "parent_id": w.east.to_string()});
+        // Reading with the cookie works; writing without the CSRF token is refused.
+        let (status, _, _) = call(&w.app, Method::GET, "/api/v1/me", None, None, &[("cookie", &cookie)]).await;
+        assert_eq!(status, StatusCode::OK);
+        let before = count(&w.db, "branches").await;
+        let (status, problem, headers) =
+            call(&w.app, Method::POST, "/api/v1/branches", None, Some(body.clone()), &[("cookie", &cookie)]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert!(problem["detail"].as_str().unwrap().contains("CSRF"), "{problem}");
+        assert_eq!(count(&w.db, "branches").await, before);
+        let csrf = session.csrf_token.clone();
+        let (status, _, _) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/branches",
+            None,
+            Some(body),
+            &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        // An idle-expired session is refused with a problem document.
+        let stale = chrono::Utc::now() - sessions::IDLE_TIMEOUT - chrono::Duration::minutes(1);
+        let secret = session.secret.clone();
+        w.db.write(move |tx| {
+            tx.execute_sql(
+                "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2",
+                &[stale.into(), sessions::sha256_hex(&secret).into()],
+            )
+        })
+        .await
+        .unwrap();
+        let (status, problem, headers) =
+            call(&w.app, Method::GET, "/api/v1/me", None, None, &[("cookie", &cookie)]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(problem["code"], "unauthenticated");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_ready_metrics_and_security_headers() {
+    for db in test_databases() {
+        let w = world(db);
+        let (status, body, headers) = call(&w.app, Method::GET, "/readyz", None, None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "ready");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'")
+                && csp.contains("frame-ancestors 'none'")
+                && !csp.contains("unsafe-inline")
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(headers.contains_key("x-request-id"));
+        let (status, _, _) = call(&w.app, Method::GET, "/healthz", None, None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        let res = w.app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+        let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        assert!(
+            text.contains("rapport_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"} 1"),
+            "{text}"
+        );
+    }
+}
