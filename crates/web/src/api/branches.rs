@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct BranchListParams {
+    /// At most 500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     /// Only the direct children of this branch.
@@ -59,7 +61,7 @@ pub async fn read(State(state): State<AppState>, creds: Credentials, PathId(id):
     Ok(versioned(StatusCode::OK, branch.version, None, &branch))
 }
 
-#[utoipa::path(patch, path = "/api/v1/branches/{id}", tag = "branches", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The version you read, e.g. \"3\"")),
+#[utoipa::path(patch, path = "/api/v1/branches/{id}", tag = "branches", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The version you read, e.g. \"3\"", pattern = r#"^(W/)?"[0-9]+"$"#)),
     request_body = branches::BranchPatch,
     responses((status = 200, body = branches::Branch), (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 412, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update(

@@ -16,7 +16,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::events::stream,
         super::jobs::read,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &Problems),
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
@@ -44,4 +44,80 @@ pub fn document_json() -> String {
 
 pub async fn document() -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], document_json())
+}
+
+/// Documents the errors every operation can answer, in one place rather than on each
+/// handler: all of them are `application/problem+json` with the `Problem` schema.
+struct Problems;
+
+impl utoipa::Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, HttpMethod, RefOr, ResponseBuilder, Schema};
+        let problem: RefOr<Schema> = RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Problem"));
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .schemas
+            .entry("Problem".into())
+            .or_insert_with(|| <crate::error::Problem as utoipa::PartialSchema>::schema());
+        components
+            .schemas
+            .entry("FieldError".into())
+            .or_insert_with(|| <kernel::FieldError as utoipa::PartialSchema>::schema());
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_id = path.contains('{');
+            for (method, operation) in [
+                (HttpMethod::Get, item.get.as_mut()),
+                (HttpMethod::Post, item.post.as_mut()),
+                (HttpMethod::Patch, item.patch.as_mut()),
+                (HttpMethod::Delete, item.delete.as_mut()),
+            ] {
+                let Some(operation) = operation else { continue };
+                let has_query = operation.parameters.as_ref().is_some_and(|ps| {
+                    ps.iter().any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
+                });
+                let mut statuses = vec![("401", "Not authenticated"), ("500", "Internal error")];
+                if has_id {
+                    statuses.push(("404", "No such record, or not within your data scope"));
+                }
+                if has_query || operation.request_body.is_some() {
+                    statuses.push(("422", "A field is invalid; `errors` names each"));
+                }
+                if operation.request_body.is_some() {
+                    statuses.extend([
+                        ("400", "Malformed request"),
+                        ("413", "Body too large"),
+                        ("415", "Body is not application/json"),
+                    ]);
+                }
+                if method == HttpMethod::Post {
+                    statuses.push(("409", "Conflicts with existing data, or an Idempotency-Key is in use"));
+                    statuses.push(("400", "Malformed request"));
+                }
+                if method == HttpMethod::Patch {
+                    statuses.push(("400", "Malformed request or If-Match"));
+                    statuses.push(("412", "The record changed since you read it"));
+                }
+                if method != HttpMethod::Get || path != "/api/v1/me" {
+                    statuses.push(("403", "Missing permission (or CSRF token, with a session cookie)"));
+                }
+                for (status, description) in statuses {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(description).build()));
+                }
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        if let RefOr::T(response) = response {
+                            response.content.clear();
+                            response
+                                .content
+                                .insert("application/problem+json".into(), Content::new(Some(problem.clone())));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

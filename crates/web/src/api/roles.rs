@@ -49,7 +49,7 @@ pub async fn read(State(state): State<AppState>, creds: Credentials, Path(key): 
     Ok(versioned(StatusCode::OK, role.version, None, &role))
 }
 
-#[utoipa::path(patch, path = "/api/v1/roles/{key}", tag = "roles", params(("key" = String, Path), ("If-Match" = Option<String>, Header)),
+#[utoipa::path(patch, path = "/api/v1/roles/{key}", tag = "roles", params(("key" = String, Path), ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"[0-9]+"$"#)),
     request_body = roles::RolePatch,
     responses((status = 200, body = roles::Role), (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 412, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update(
