@@ -58,11 +58,11 @@ impl utoipa::Modify for Problems {
         components
             .schemas
             .entry("Problem".into())
-            .or_insert_with(|| <crate::error::Problem as utoipa::PartialSchema>::schema());
+            .or_insert_with(<crate::error::Problem as utoipa::PartialSchema>::schema);
         components
             .schemas
             .entry("FieldError".into())
-            .or_insert_with(|| <kernel::FieldError as utoipa::PartialSchema>::schema());
+            .or_insert_with(<kernel::FieldError as utoipa::PartialSchema>::schema);
         for (path, item) in openapi.paths.paths.iter_mut() {
             let has_id = path.contains('{');
             for (method, operation) in [
