@@ -108,13 +108,11 @@ impl utoipa::Modify for Problems {
                         .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(description).build()));
                 }
                 for (status, response) in operation.responses.responses.iter_mut() {
-                    if status.starts_with('4') || status.starts_with('5') {
-                        if let RefOr::T(response) = response {
-                            response.content.clear();
-                            response
-                                .content
-                                .insert("application/problem+json".into(), Content::new(Some(problem.clone())));
-                        }
+                    if (status.starts_with('4') || status.starts_with('5'))
+                        && let RefOr::T(response) = response
+                    {
+                        response.content.clear();
+                        response.content.insert("application/problem+json".into(), Content::new(Some(problem.clone())));
                     }
                 }
             }
