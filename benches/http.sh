@@ -42,7 +42,7 @@ PG_DB=${PG_DB:-rapport_http_bench}
 SEED_USERS=${SEED_USERS:-10000}
 RAW_PORT=${RAW_PORT:-39100}
 RAPPORT_PORT=${RAPPORT_PORT:-39101}
-RAPPORT_LOGIN_PATH=${RAPPORT_LOGIN_PATH:-}
+RAPPORT_LOGIN_PATH=${RAPPORT_LOGIN_PATH:-/login}
 KEEP=${KEEP:-0}
 
 # Must match BENCH_PASSWORD in raw_user_server.rs: the raw login baseline verifies it.
@@ -265,8 +265,10 @@ case_login() {
     local script=$WORK/login.lua b=
     cat >"$script" <<EOF
 wrk.method = "POST"
-wrk.body = "email=$EMAIL&password=$PASSWORD"
+wrk.body = "email=$EMAIL&password=$PASSWORD&csrf_token=bench"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+-- Rapport's login form is CSRF-protected with a double-submit cookie: send both halves.
+wrk.headers["Cookie"] = "rapport_login_csrf=bench"
 EOF
     if [ -n "$RAPPORT" ] && [ -n "$RAPPORT_LOGIN_PATH" ]; then
         b="http://$RAPPORT_ADDR$RAPPORT_LOGIN_PATH"

@@ -184,6 +184,11 @@ fn open_sqlite(path: &Path) -> Result<SqliteConn, DbError> {
          PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;",
     )?;
     conn.set_prepared_statement_cache_capacity(256);
+    // Without the query-planner stability guarantee, SQLite marks statements whose plan
+    // may depend on a bound value (LIMIT ?, LIKE ?, a 0/1 integer) for re-preparation,
+    // and the statement cache's clear-bindings then forces a full re-parse on every
+    // reuse: measured at about 6% of a request's CPU. Stable plans are what we want anyway.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(SqliteConn(conn))
 }
 
