@@ -441,6 +441,7 @@ async fn admin_sees_every_job_and_runs_maintenance_with_csrf() {
         let body = format!("csrf_token={}", enc(&sales_csrf));
         let denied = send(&app, post_form("/jobs/maintenance", Some(&sales_cookie), &body)).await;
         assert_eq!(denied.status, StatusCode::FORBIDDEN);
+        assert!(denied.body.contains("You do not have permission"), "{}", denied.body);
         assert_eq!(queued_by(sales).await, 0);
     }
 }

@@ -12,7 +12,7 @@ use kernel::jobs::{self, Job, JobStatus};
 use kernel::paging::PageRequest;
 use serde::Deserialize;
 
-use super::{Ctx, PageError, PageResult, load, render, see_other};
+use super::{Ctx, PageError, PageResult, load, render, see_other, supported_locale};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
@@ -130,11 +130,21 @@ pub struct CsrfForm {
 /// Queues the maintenance job now, as the caller (who then sees its progress).
 async fn run_maintenance(State(state): State<AppState>, creds: Credentials, Form(form): Form<CsrfForm>) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token);
-    state
+    // A refusal is shown in the caller's language, which only the unit of work knows.
+    let refused = state
         .write(creds, |tx, who| {
-            who.require(jobs::READ_ALL_PERMISSION)?;
-            Ok(jobs::enqueue(tx, jobs::MAINTENANCE_KIND, serde_json::json!({}), who.actor())?)
+            if !who.can(jobs::READ_ALL_PERMISSION) {
+                return Ok(Some(supported_locale(&who.locale).unwrap_or("en")));
+            }
+            jobs::enqueue(tx, jobs::MAINTENANCE_KIND, serde_json::json!({}), who.actor())?;
+            Ok(None)
         })
         .await?;
-    Ok(see_other("/jobs"))
+    match refused {
+        Some(locale) => {
+            let error = kernel::Error::Forbidden(jobs::READ_ALL_PERMISSION.to_owned());
+            Err(PageError::new(error.into(), locale))
+        }
+        None => Ok(see_other("/jobs")),
+    }
 }
