@@ -50,9 +50,18 @@ use serde::Serialize;
 use crate::db::{Backend, Db, DbError, FromRow, Row, Tx};
 use crate::events::Event;
 use crate::id::Id;
+use crate::paging::{Page, PageRequest, id_cursor};
+use crate::principal::Principal;
 
 /// The event kind the UI listens to for live job state.
 pub const PROGRESS_EVENT: &str = "job.progress";
+
+/// The housekeeping job: purges expired sessions and old login failures. Queued at
+/// start-up and on demand from the jobs page.
+pub const MAINTENANCE_KIND: &str = "system.cleanup";
+
+/// Who may see every job, not only the ones they started.
+pub const READ_ALL_PERMISSION: &str = "system.jobs.read";
 
 /// Attempts a job gets unless [`NewJob::max_attempts`] says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -237,6 +246,32 @@ pub fn enqueue_with(tx: &mut Tx, job: NewJob) -> Result<Id, DbError> {
 /// The job `id`, or `None` if there is no such job.
 pub fn get(tx: &mut Tx, id: Id) -> Result<Option<Job>, DbError> {
     tx.query_opt_sql(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"), &[id.into()])
+}
+
+/// Whether `who` may see `job`: its creator, or a holder of [`READ_ALL_PERMISSION`].
+pub fn visible_to(job: &Job, who: &Principal) -> bool {
+    job.created_by == Some(who.user_id) || who.can(READ_ALL_PERMISSION)
+}
+
+/// The jobs `who` may see, newest first: the ones they started, or every job for
+/// holders of [`READ_ALL_PERMISSION`]. The limit is part of the query, so a page never
+/// holds fewer rows than it could because of other users' jobs.
+pub fn list(tx: &mut Tx, who: &Principal, page: &PageRequest) -> crate::Result<Page<Job>> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    if !who.can(READ_ALL_PERMISSION) {
+        params.push(Value::BigInt(Some(who.user_id.get())));
+        conditions.push(format!("created_by = ${}", params.len()));
+    }
+    if let Some(cursor) = &page.cursor {
+        params.push(Value::BigInt(Some(cursor.id)));
+        conditions.push(format!("id < ${}", params.len()));
+    }
+    let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+    // Ids grow with time (see `Id`), so the id orders jobs by creation and is the key.
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs{filter} ORDER BY id DESC LIMIT {}", page.fetch_limit());
+    let rows: Vec<Job> = tx.query_sql(&sql, &params)?;
+    Ok(Page::from_rows(rows, page, |job| id_cursor(job.id)))
 }
 
 /// Why a handler did not finish.

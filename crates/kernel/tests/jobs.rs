@@ -536,3 +536,73 @@ fn a_job_can_be_scheduled_for_later() {
         assert_eq!(job(&db, id).status, JobStatus::Done);
     }
 }
+
+/// A user with the given permissions, as `jobs::list` sees them.
+fn someone(user: Id, permissions: &[&str]) -> kernel::Principal {
+    kernel::Principal {
+        user_id: user,
+        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        ..kernel::Principal::system(kernel::Channel::Ui)
+    }
+}
+
+fn list_all(db: &Db, who: &kernel::Principal, limit: u32) -> (Vec<Id>, usize) {
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let request = kernel::paging::PageRequest::parse(Some(limit), cursor.as_deref()).unwrap();
+        let page = db.read_blocking(|tx| jobs::list(tx, who, &request)).unwrap();
+        pages += 1;
+        assert!(page.items.len() <= limit as usize);
+        ids.extend(page.items.iter().map(|j| j.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return (ids, pages),
+        }
+    }
+}
+
+#[test]
+fn list_shows_own_jobs_newest_first_with_cursor_paging() {
+    for test in test_databases() {
+        let db = test.db();
+        let (alice, bob) = (Id::new(), Id::new());
+        let mut mine = Vec::new();
+        for n in 0..5 {
+            mine.push(enqueue(&db, NewJob { created_by: Some(alice), ..NewJob::new("echo", json!({"n": n})) }));
+            // Interleave other users' and system jobs, so a page limited only after
+            // reading would come up short.
+            enqueue(&db, NewJob { created_by: Some(bob), ..NewJob::new("echo", json!({})) });
+            enqueue(&db, NewJob::new(jobs::MAINTENANCE_KIND, json!({})));
+        }
+        let newest_first: Vec<Id> = mine.iter().rev().copied().collect();
+
+        let (ids, pages) = list_all(&db, &someone(alice, &[]), 2);
+        assert_eq!(ids, newest_first, "{:?}: alice sees her own jobs, newest first", db.backend());
+        assert_eq!(pages, 3, "2 + 2 + 1");
+
+        let (ids, _) = list_all(&db, &someone(alice, &[]), 50);
+        assert_eq!(ids, newest_first);
+
+        let (ids, _) = list_all(&db, &someone(Id::new(), &[]), 10);
+        assert!(ids.is_empty(), "a user without jobs sees none");
+
+        // The reader of every job sees all fifteen, newest first, each exactly once.
+        let (ids, pages) = list_all(&db, &someone(Id::new(), &[jobs::READ_ALL_PERMISSION]), 4);
+        assert_eq!(ids.len(), 15);
+        assert_eq!(pages, 4);
+        let mut sorted = ids.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(ids, sorted);
+        let (ids, _) = list_all(&db, &someone(Id::new(), &["system.*"]), 100);
+        assert_eq!(ids.len(), 15, "a pattern granting system.jobs.read counts");
+
+        // The listed job is the whole public view.
+        let request = kernel::paging::PageRequest::parse(Some(1), None).unwrap();
+        let page = db.read_blocking(|tx| jobs::list(tx, &someone(alice, &[]), &request)).unwrap();
+        assert_eq!(page.items, vec![job(&db, mine[4])]);
+        assert!(jobs::visible_to(&page.items[0], &someone(alice, &[])));
+        assert!(!jobs::visible_to(&page.items[0], &someone(bob, &[])));
+    }
+}

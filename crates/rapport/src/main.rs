@@ -270,7 +270,7 @@ fn user_command(db: &Db, action: UserAction) -> Result<()> {
 
 /// The job kinds this build runs. Every kind is idempotent: a job may run more than once.
 fn job_registry() -> kernel::jobs::Registry {
-    kernel::jobs::Registry::new().with(CLEANUP_JOB, |ctx, _| {
+    kernel::jobs::Registry::new().with(kernel::jobs::MAINTENANCE_KIND, |ctx, _| {
         let (sessions, failures) = ctx
             .db()
             .write_blocking(|tx| {
@@ -284,11 +284,9 @@ fn job_registry() -> kernel::jobs::Registry {
     })
 }
 
-const CLEANUP_JOB: &str = "system.cleanup";
-
 fn serve(db: Db, listen: SocketAddr, settings: Settings, demo_login: Option<(String, String)>) -> Result<()> {
     // Background work runs on its own thread (never an async one: see kernel::db).
-    db.write_blocking(|tx| kernel::jobs::enqueue(tx, CLEANUP_JOB, serde_json::json!({}), None))?;
+    db.write_blocking(|tx| kernel::jobs::enqueue(tx, kernel::jobs::MAINTENANCE_KIND, serde_json::json!({}), None))?;
     let node = format!("{}-{}", listen, std::process::id());
     let worker =
         kernel::jobs::Worker::new(db.clone(), job_registry(), node).spawn().context("starting the job worker")?;

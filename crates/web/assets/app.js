@@ -39,4 +39,118 @@
       event.target.select();
     }
   });
+
+  // Live job progress: a list marked data-live-jobs (its value: the URL of the list
+  // fragment) follows `job.progress` events. Known rows update in place; a job the page
+  // does not show yet, or one that stopped running (attempts, errors and times change),
+  // reloads the fragment. EventSource reconnects by itself after network trouble.
+  function liveJobs(list) {
+    var source = null;
+    var loading = false;
+    var again = false;
+
+    function reload() {
+      if (loading) {
+        again = true;
+        return;
+      }
+      loading = true;
+      fetch(list.getAttribute("data-live-jobs"), { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (response) {
+          // A redirect means the session ended: leave the page as it is.
+          if (response.ok && !response.redirected) {
+            return response.text().then(function (html) { list.innerHTML = html; });
+          }
+        })
+        .catch(function () {})
+        .then(function () {
+          loading = false;
+          if (again) {
+            again = false;
+            reload();
+          }
+        });
+    }
+
+    function update(event) {
+      var data;
+      try {
+        data = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      var row = null;
+      list.querySelectorAll("[data-job-id]").forEach(function (r) {
+        if (r.getAttribute("data-job-id") === String(data.job_id)) {
+          row = r;
+        }
+      });
+      if (!row) {
+        if (list.hasAttribute("data-first-page")) {
+          reload();
+        }
+        return;
+      }
+      var percent = Math.round(Math.max(0, Math.min(1, Number(data.progress) || 0)) * 100);
+      var bar = row.querySelector('[data-field="progress"]');
+      if (bar) {
+        bar.value = percent;
+        bar.textContent = percent + "%";
+      }
+      var text = row.querySelector('[data-field="percent"]');
+      if (text) {
+        text.textContent = percent + "%";
+      }
+      var status = row.querySelector('[data-field="status"]');
+      if (status && data.status) {
+        status.setAttribute("data-status", data.status);
+        status.textContent = list.getAttribute("data-status-" + data.status) || data.status;
+      }
+      var message = row.querySelector('[data-field="message"]');
+      if (message && data.message !== undefined) {
+        message.textContent = data.message || "";
+      }
+      if (data.status !== "running") {
+        reload();
+      }
+    }
+
+    function open() {
+      if (source || typeof window.EventSource !== "function") {
+        return;
+      }
+      source = new EventSource("/api/v1/events");
+      source.addEventListener("job.progress", update);
+    }
+
+    function close() {
+      if (source) {
+        source.close();
+        source = null;
+      }
+    }
+
+    window.addEventListener("pagehide", close);
+    window.addEventListener("pageshow", function (event) {
+      // Back from the back-forward cache: listen again and catch up on what was missed.
+      if (event.persisted) {
+        open();
+        reload();
+      }
+    });
+    open();
+  }
+
+  function startLiveJobs() {
+    var list = document.querySelector("[data-live-jobs]");
+    if (list) {
+      liveJobs(list);
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", startLiveJobs);
+  } else {
+    startLiveJobs();
+  }
 })();

@@ -361,6 +361,14 @@ async fn authorization_matrix() {
         let w = world(db);
         let east = w.east.to_string();
         let rep = w.east_sales_id.to_string();
+        // A job of the east sales rep: seen by its creator and by `system.jobs.read`
+        // (admin's `*`, and the `*.read` of finance and viewer), hidden (404) from others.
+        let sales_id = w.east_sales_id;
+        let job =
+            w.db.write(move |tx| kernel::jobs::enqueue(tx, "import.test", json!({}), Some(sales_id)))
+                .await
+                .unwrap()
+                .to_string();
         // (method, path, body, expected per role: admin, manager, sales, service, marketing, finance, viewer)
         let table: Vec<(Method, String, Option<Value>, [S; 7])> = vec![
             (Method::GET, "/api/v1/me".into(), None, [OK; 7]),
@@ -404,6 +412,13 @@ async fn authorization_matrix() {
                 [OK, NO, NO, NO, NO, NO, NO],
             ),
             (Method::GET, "/api/v1/tokens".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/jobs".into(), None, [OK; 7]),
+            (
+                Method::GET,
+                format!("/api/v1/jobs/{job}"),
+                None,
+                [OK, S::NOT_FOUND, OK, S::NOT_FOUND, S::NOT_FOUND, OK, OK],
+            ),
         ];
         let roles = ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"];
         for (method, path, body, expected) in &table {
@@ -423,6 +438,120 @@ async fn authorization_matrix() {
             call(&w.app, Method::GET, &format!("/api/v1/branches/{east}"), Some(&w.west_sales), None, &[]).await;
         assert_eq!(status, S::NOT_FOUND);
         let _ = w.hq;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_list_shows_own_jobs_or_all_with_system_jobs_read() {
+    for db in test_databases() {
+        let w = world(db);
+        let sales_id = w.east_sales_id;
+        let mut own = Vec::new();
+        for _ in 0..3 {
+            let id = w.db.write(move |tx| kernel::jobs::enqueue(tx, "import.test", json!({}), Some(sales_id))).await;
+            own.push(id.unwrap().to_string());
+        }
+        let system = w.db.write(|tx| kernel::jobs::enqueue(tx, "system.cleanup", json!({}), None)).await.unwrap();
+
+        // Two pages of two and one, newest first, only the rep's own jobs.
+        let sales = w.token("sales");
+        let (status, first, _) = call(&w.app, Method::GET, "/api/v1/jobs?limit=2", Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        let ids = |page: &Value| -> Vec<String> {
+            page["items"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(ids(&first), vec![own[2].clone(), own[1].clone()]);
+        assert_eq!(first["items"][0]["status"], "queued");
+        assert!(first["items"][0].get("payload").is_none());
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let (_, second, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/jobs?limit=2&cursor={cursor}"), Some(sales), None, &[]).await;
+        assert_eq!(ids(&second), vec![own[0].clone()]);
+        assert!(second["next_cursor"].is_null());
+
+        // Another user sees none of them; the admin sees all four.
+        let (_, theirs, _) = call(&w.app, Method::GET, "/api/v1/jobs", Some(w.token("manager")), None, &[]).await;
+        assert_eq!(ids(&theirs), Vec::<String>::new());
+        let (_, all, _) = call(&w.app, Method::GET, "/api/v1/jobs", Some(w.token("admin")), None, &[]).await;
+        assert_eq!(ids(&all), vec![system.to_string(), own[2].clone(), own[1].clone(), own[0].clone()]);
+
+        let (status, _, _) = call(&w.app, Method::GET, "/api/v1/jobs?limit=0", Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
+
+/// `GET /api/v1/events` streams the caller's own events as they commit: a worker claims
+/// the caller's job, and the claim's `job.progress` is the first event the stream carries
+/// (another user's event, committed before it, is not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_carries_the_callers_job_progress() {
+    use std::time::{Duration, Instant};
+
+    use kernel::events::Event;
+    use kernel::jobs::{self, Registry, Worker};
+
+    for db in test_databases() {
+        let w = world(db);
+        // On PostgreSQL events travel through LISTEN; wait until the listener is ready.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !w.db.events_connected() {
+            assert!(Instant::now() < deadline, "the event listener did not connect");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let request = Request::get("/api/v1/events")
+            .header("authorization", format!("Bearer {}", w.token("sales")))
+            .body(Body::empty())
+            .unwrap();
+        // The handler subscribes before it returns the response, so nothing is missed.
+        let response = w.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut body = response.into_body();
+
+        let stranger = Id::new().get();
+        w.db.write(move |tx| {
+            tx.emit(Event::for_user(jobs::PROGRESS_EVENT, stranger, json!({"job_id": "not-yours"})));
+            Ok::<_, kernel::DbError>(())
+        })
+        .await
+        .unwrap();
+        let sales_id = w.east_sales_id;
+        let job = w.db.write(move |tx| jobs::enqueue(tx, "import.test", json!({}), Some(sales_id))).await.unwrap();
+        let registry = Registry::new().with("import.test", |ctx, _| {
+            ctx.progress(0.5, "halfway")?;
+            Ok(json!({}))
+        });
+        let worker = Worker::new(w.db.db(), registry, "sse-test");
+        assert!(tokio::task::spawn_blocking(move || worker.run_once()).await.unwrap().unwrap());
+
+        // The first event block (keep-alive comments skipped), or fail after ten seconds.
+        let first = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut text = String::new();
+            loop {
+                if let Some((block, _)) = text.split_once("\n\n")
+                    && block.lines().any(|l| l.starts_with("event:"))
+                {
+                    return block.to_owned();
+                }
+                if let Some((comment, rest)) = text.split_once("\n\n") {
+                    assert!(comment.lines().all(|l| l.starts_with(':')), "unexpected block {comment:?}");
+                    text = rest.to_owned();
+                    continue;
+                }
+                let frame = body.frame().await.expect("the stream stays open").unwrap();
+                if let Ok(data) = frame.into_data() {
+                    text.push_str(&String::from_utf8_lossy(&data));
+                }
+            }
+        })
+        .await
+        .expect("an event within ten seconds");
+        let mut lines = first.lines();
+        assert_eq!(lines.next(), Some("event: job.progress"), "{first}");
+        let data: Value = serde_json::from_str(lines.next().unwrap().strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(data["job_id"], job.to_string());
+        assert_eq!(data["kind"], "import.test");
+        assert_eq!(data["status"], "running");
     }
 }
 

@@ -303,3 +303,145 @@ async fn forms_create_validate_and_refuse_stale_versions() {
         assert!(again.body.contains("script"));
     }
 }
+
+async fn enqueue_job(db: &Db, kind: &str, created_by: Option<Id>) -> Id {
+    let kind = kind.to_owned();
+    db.write(move |tx| kernel::jobs::enqueue(tx, &kind, serde_json::json!({}), created_by)).await.unwrap()
+}
+
+async fn session(app: &axum::Router, email: &str) -> String {
+    let ok = login(app, email, PASSWORD).await;
+    format!("rapport_session={}", cookie_value(&set_cookie(&ok, "rapport_session").unwrap()))
+}
+
+#[tokio::test]
+async fn jobs_page_lists_own_jobs_only_and_explains_when_empty() {
+    for test in test_databases() {
+        let db = test.db();
+        let sales = create_user(&db, "sales@example.com", "sales").await;
+        let other = create_user(&db, "other@example.com", "sales").await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "sales@example.com").await;
+
+        // Nothing yet: an empty state that says what jobs are, and the nav link.
+        let empty = send(&app, get("/jobs", Some(&cookie))).await;
+        assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
+        assert!(empty.body.contains("No background jobs yet"), "{}", empty.body);
+        assert!(empty.body.contains("href=\"/jobs\" aria-current=\"page\""));
+        assert!(empty.body.contains("data-live-jobs=\"/jobs?fragment=1\""));
+        assert!(!empty.body.contains("/jobs/maintenance"), "no maintenance button without system.jobs.read");
+
+        let mine = enqueue_job(&db, "import.customers", Some(sales)).await;
+        let cleanup = enqueue_job(&db, kernel::jobs::MAINTENANCE_KIND, Some(sales)).await;
+        let theirs = enqueue_job(&db, "export.secret", Some(other)).await;
+        let system = enqueue_job(&db, kernel::jobs::MAINTENANCE_KIND, None).await;
+
+        let page = send(&app, get("/jobs", Some(&cookie))).await;
+        assert_eq!(page.status, StatusCode::OK);
+        for own in [mine, cleanup] {
+            assert!(page.body.contains(&format!("data-job-id=\"{own}\"")), "own job {own} listed");
+        }
+        for hidden in [theirs, system] {
+            assert!(!page.body.contains(&format!("data-job-id=\"{hidden}\"")), "job {hidden} is not the caller's");
+        }
+        assert!(!page.body.contains("export.secret"));
+        // Newest first, known kinds translated, status and progress shown.
+        assert!(page.body.find(&cleanup.to_string()) < page.body.find(&mine.to_string()));
+        assert!(page.body.contains(">Maintenance<") && page.body.contains(">import.customers<"));
+        assert!(page.body.contains("data-status=\"queued\">Queued<"));
+        assert!(page.body.contains("<progress data-field=\"progress\" max=\"100\" value=\"0\""));
+        assert!(page.body.contains("0 of 5"));
+        assert!(page.body.contains("data-status-running=\"Running\""));
+        assert!(!page.body.contains("No background jobs yet"));
+        assert!(!page.body.contains("style=") && !page.body.contains("<script>"));
+
+        // The fragment the script reloads: the list alone, without the layout.
+        let fragment = send(&app, get("/jobs?fragment=1", Some(&cookie))).await;
+        assert_eq!(fragment.status, StatusCode::OK);
+        assert!(fragment.body.contains(&format!("data-job-id=\"{mine}\"")));
+        assert!(!fragment.body.contains("<html") && !fragment.body.contains("data-live-jobs"));
+
+        // In Korean, with the user's language.
+        db.write(move |tx| {
+            let patch = users::UserPatch { locale: Some("ko-KR".into()), ..Default::default() };
+            users::update(tx, &Principal::system(Channel::Cli), sales, patch)
+        })
+        .await
+        .unwrap();
+        let korean = send(&app, get("/jobs", Some(&cookie))).await;
+        assert!(korean.body.contains("백그라운드 작업") && korean.body.contains(">유지 관리<"), "{}", korean.body);
+
+        // Anonymous: to the login page.
+        let anonymous = send(&app, get("/jobs", None)).await;
+        assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    }
+}
+
+#[tokio::test]
+async fn admin_sees_every_job_and_runs_maintenance_with_csrf() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let sales = create_user(&db, "sales@example.com", "sales").await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let admin_cookie = session(&app, "admin@example.com").await;
+        let sales_cookie = session(&app, "sales@example.com").await;
+        let theirs = enqueue_job(&db, "import.customers", Some(sales)).await;
+        let system = enqueue_job(&db, kernel::jobs::MAINTENANCE_KIND, None).await;
+
+        let page = send(&app, get("/jobs", Some(&admin_cookie))).await;
+        assert_eq!(page.status, StatusCode::OK);
+        for id in [theirs, system] {
+            assert!(page.body.contains(&format!("data-job-id=\"{id}\"")), "admin sees job {id}");
+        }
+        assert!(page.body.contains("action=\"/jobs/maintenance\"") && page.body.contains("Run maintenance now"));
+        let csrf = hidden_csrf(&page.body);
+
+        let queued_by = |who: Id| {
+            let db = db.clone();
+            async move {
+                let jobs = db
+                    .read(move |tx| {
+                        let everyone = Principal::system(Channel::Cli);
+                        kernel::jobs::list(tx, &everyone, &kernel::paging::PageRequest::default())
+                    })
+                    .await
+                    .unwrap();
+                jobs.items
+                    .iter()
+                    .filter(|j| {
+                        j.kind == kernel::jobs::MAINTENANCE_KIND
+                            && j.status == kernel::jobs::JobStatus::Queued
+                            && j.created_by == Some(who)
+                    })
+                    .count()
+            }
+        };
+
+        // Without the CSRF token: refused, nothing queued.
+        let refused = send(&app, post_form("/jobs/maintenance", Some(&admin_cookie), "")).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        let wrong = send(&app, post_form("/jobs/maintenance", Some(&admin_cookie), "csrf_token=wrong")).await;
+        assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+        assert_eq!(queued_by(admin).await, 0);
+
+        // With it: queued as the admin, back to the list, which shows it.
+        let body = format!("csrf_token={}", enc(&csrf));
+        let ran = send(&app, post_form("/jobs/maintenance", Some(&admin_cookie), &body)).await;
+        assert_eq!(ran.status, StatusCode::SEE_OTHER, "{}", ran.body);
+        assert_eq!(ran.headers.get(header::LOCATION).unwrap(), "/jobs");
+        assert_eq!(queued_by(admin).await, 1);
+        let after = send(&app, get("/jobs", Some(&admin_cookie))).await;
+        assert!(after.body.matches("data-job-id=").count() == 3, "{}", after.body);
+
+        // A user without system.jobs.read cannot, even with a valid token.
+        let sales_page = send(&app, get("/jobs", Some(&sales_cookie))).await;
+        assert!(!sales_page.body.contains("/jobs/maintenance"));
+        let sales_csrf = hidden_csrf(&sales_page.body);
+        let body = format!("csrf_token={}", enc(&sales_csrf));
+        let denied = send(&app, post_form("/jobs/maintenance", Some(&sales_cookie), &body)).await;
+        assert_eq!(denied.status, StatusCode::FORBIDDEN);
+        assert!(denied.body.contains("You do not have permission"), "{}", denied.body);
+        assert_eq!(queued_by(sales).await, 0);
+    }
+}

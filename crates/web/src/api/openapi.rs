@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::tokens::list, super::tokens::create, super::tokens::revoke,
         super::audit::list,
         super::events::stream,
-        super::jobs::read,
+        super::jobs::list, super::jobs::read,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),

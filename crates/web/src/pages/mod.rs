@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod fmt;
 pub mod home;
+pub mod jobs;
 pub mod login;
 
 use std::sync::{Arc, OnceLock};
@@ -20,7 +21,12 @@ use crate::i18n::{I18n, LOCALES, negotiate};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(login::router()).merge(home::router()).merge(account::router()).merge(admin::router())
+    Router::new()
+        .merge(login::router())
+        .merge(home::router())
+        .merge(jobs::router())
+        .merge(account::router())
+        .merge(admin::router())
 }
 
 /// The cookie remembering a language chosen before logging in.
@@ -48,6 +54,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("identity.branches.read", "/branches", "nav-branches"),
     ("identity.roles.read", "/roles", "nav-roles"),
     ("audit.log.read", "/audit", "nav-audit"),
+    ("", "/jobs", "nav-jobs"),
     ("", "/account", "nav-account"),
 ];
 
