@@ -75,18 +75,33 @@ async fn security_headers(request: Request, next: Next) -> Response {
 /// Logs every request once with its request id, and counts it for `/metrics`.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route =
-        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let method = metrics::method_name(request.method());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let request_id = request.headers().get("x-request-id").cloned();
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    state.metrics.observe(&method, &route, status, elapsed);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    state.metrics.observe(method, route, status, elapsed);
+    let request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default();
     if status >= 500 {
-        tracing::error!(http.method = %method, http.route = %route, http.status = status, request.id = %request_id, elapsed_ms = elapsed.as_millis() as u64, "request failed");
+        tracing::error!(
+            http.method = method,
+            http.route = route,
+            http.status = status,
+            request.id = request_id,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "request failed"
+        );
     } else {
-        tracing::debug!(http.method = %method, http.route = %route, http.status = status, request.id = %request_id, elapsed_ms = elapsed.as_millis() as u64, "request");
+        tracing::debug!(
+            http.method = method,
+            http.route = route,
+            http.status = status,
+            request.id = request_id,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "request"
+        );
     }
     response
 }
