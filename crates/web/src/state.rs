@@ -30,11 +30,20 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub i18n: Arc<I18n>,
     pub metrics: Arc<Metrics>,
+    /// Sessions and tokens whose last use this node is recording right now, so a burst
+    /// of requests with one credential writes once, not once per request.
+    touching: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
-        AppState { db, config: Arc::new(config), i18n: Arc::new(I18n::load()), metrics: Arc::new(Metrics::default()) }
+        AppState {
+            db,
+            config: Arc::new(config),
+            i18n: Arc::new(I18n::load()),
+            metrics: Arc::new(Metrics::default()),
+            touching: Arc::default(),
+        }
     }
 
     pub fn permission_names(&self) -> Vec<&'static str> {
@@ -80,7 +89,19 @@ impl AppState {
     /// reads; failures only cost an early idle timeout, so they are logged, not raised.
     fn touch_later(&self, touch: Option<(Credentials, Principal)>) {
         let Some((creds, who)) = touch else { return };
+        let key = match &creds.secret {
+            Secret::Session(s) => s.clone(),
+            Secret::Bearer(t) => t.clone(),
+            Secret::None => return,
+        };
+        {
+            let mut touching = self.touching.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !touching.insert(key.clone()) {
+                return;
+            }
+        }
         let db = self.db.clone();
+        let touching = self.touching.clone();
         tokio::spawn(async move {
             let result = db
                 .write(move |tx| match &creds.secret {
@@ -92,6 +113,7 @@ impl AppState {
             if let Err(e) = result {
                 tracing::warn!(error = %e, "could not record session or token use");
             }
+            touching.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
         });
     }
 }
