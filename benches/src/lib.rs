@@ -15,7 +15,10 @@ pub struct BlockingPool<C: Send + 'static> {
 
 impl<C: Send + 'static> BlockingPool<C> {
     pub fn new(conns: Vec<C>) -> Self {
-        BlockingPool { idle: Mutex::new(conns), returned: Condvar::new() }
+        BlockingPool {
+            idle: Mutex::new(conns),
+            returned: Condvar::new(),
+        }
     }
 
     /// Takes a connection, waiting for one if all are busy. Call on a blocking thread.
@@ -23,9 +26,15 @@ impl<C: Send + 'static> BlockingPool<C> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(conn) = idle.pop() {
-                return Pooled { pool: self, conn: Some(conn) };
+                return Pooled {
+                    pool: self,
+                    conn: Some(conn),
+                };
             }
-            idle = self.returned.wait(idle).unwrap_or_else(PoisonError::into_inner);
+            idle = self
+                .returned
+                .wait(idle)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
@@ -65,7 +74,11 @@ impl<C: Send + 'static> std::ops::DerefMut for Pooled<'_, C> {
 impl<C: Send + 'static> Drop for Pooled<'_, C> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
             self.pool.returned.notify_one();
         }
     }
@@ -107,14 +120,40 @@ impl Rng {
     }
 }
 
-const CN_FAMILY: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙"];
-const CN_GIVEN: &[&str] = &["秀英", "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军"];
+const CN_FAMILY: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙",
+];
+const CN_GIVEN: &[&str] = &[
+    "秀英", "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军",
+];
 const KO_NAMES: &[&str] = &["김민준", "이서연", "박지훈", "최수아", "정하준", "강지우"];
-const LATIN_FIRST: &[&str] = &["Lia", "Mark", "Anna", "Jürgen", "Sofia", "Liam", "Chloé", "Ivan", "Emma"];
-const LATIN_LAST: &[&str] = &["Müller", "Smith", "Rossi", "Dubois", "Novak", "García", "Wang", "Lee", "Kim"];
+const LATIN_FIRST: &[&str] = &[
+    "Lia", "Mark", "Anna", "Jürgen", "Sofia", "Liam", "Chloé", "Ivan", "Emma",
+];
+const LATIN_LAST: &[&str] = &[
+    "Müller", "Smith", "Rossi", "Dubois", "Novak", "García", "Wang", "Lee", "Kim",
+];
 const CITIES: &[&str] = &[
-    "上海", "北京", "深圳", "广州", "Seoul", "杭州", "成都", "Hong Kong", "서울", "Singapore", "武汉",
-    "Frankfurt", "南京", "Busan", "西安", "Taipei", "苏州", "London", "重庆", "Lyon",
+    "上海",
+    "北京",
+    "深圳",
+    "广州",
+    "Seoul",
+    "杭州",
+    "成都",
+    "Hong Kong",
+    "서울",
+    "Singapore",
+    "武汉",
+    "Frankfurt",
+    "南京",
+    "Busan",
+    "西安",
+    "Taipei",
+    "苏州",
+    "London",
+    "重庆",
+    "Lyon",
 ];
 
 /// A contact-like row as the CRM stores it.
@@ -135,7 +174,13 @@ pub fn person_name(rng: &mut Rng) -> String {
         5 => rng.pick(KO_NAMES).to_string(),
         6 | 7 => format!("{} {}", rng.pick(LATIN_FIRST), rng.pick(LATIN_LAST)),
         // Both scripts in one field, as business cards often have.
-        _ => format!("{}{} {} {}", rng.pick(CN_FAMILY), rng.pick(CN_GIVEN), rng.pick(LATIN_FIRST), rng.pick(LATIN_LAST)),
+        _ => format!(
+            "{}{} {} {}",
+            rng.pick(CN_FAMILY),
+            rng.pick(CN_GIVEN),
+            rng.pick(LATIN_FIRST),
+            rng.pick(LATIN_LAST)
+        ),
     }
 }
 
@@ -159,7 +204,10 @@ pub fn contact(rng: &mut Rng, id: i64) -> Contact {
         id,
         name: person_name(rng),
         // Unique because the id is; mixed domains so the index is not trivially ordered.
-        email: format!("c{id}@{}", rng.pick(&["example.com", "mail.cn", "corp.kr", "shop.de"])),
+        email: format!(
+            "c{id}@{}",
+            rng.pick(&["example.com", "mail.cn", "corp.kr", "shop.de"])
+        ),
         phone: phone(rng),
         city: CITIES[rng.skewed(CITIES.len())],
         created_at_us: BASE_TIME_US + rng.below(365 * 86_400_000_000) as i64,
@@ -177,7 +225,11 @@ pub fn summary(values: &[f64]) -> (f64, f64, f64) {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
     let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
     (median, v[0], v[n - 1])
 }
 

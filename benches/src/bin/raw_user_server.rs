@@ -22,8 +22,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -50,9 +50,15 @@ fn parse_url(url: &str) -> R<Url> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Url::Postgres(url.to_string()));
     }
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     if path.is_empty() || url.contains("://") && !url.starts_with("sqlite://") {
-        return Err(format!("unsupported database URL {url:?}: use sqlite://FILE or postgres://...").into());
+        return Err(format!(
+            "unsupported database URL {url:?}: use sqlite://FILE or postgres://..."
+        )
+        .into());
     }
     Ok(Url::Sqlite(path.to_string()))
 }
@@ -86,7 +92,9 @@ enum Store {
 fn sqlite_open(path: &str, create: bool) -> R<rusqlite::Connection> {
     use rusqlite::OpenFlags;
     // Without CREATE a mistyped path fails instead of serving an empty database.
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
@@ -103,7 +111,9 @@ impl Store {
     fn open(url: &Url, size: usize) -> R<Store> {
         Ok(match url {
             Url::Sqlite(path) => {
-                let conns = (0..size).map(|_| sqlite_open(path, false)).collect::<R<Vec<_>>>()?;
+                let conns = (0..size)
+                    .map(|_| sqlite_open(path, false))
+                    .collect::<R<Vec<_>>>()?;
                 // Fail at start, not on the first request, if this is not a Rapport db.
                 conns[0].prepare(SQLITE_GET)?;
                 Store::Sqlite(BlockingPool::new(conns))
@@ -128,7 +138,9 @@ impl Store {
                 let conn = pool.get();
                 let mut st = conn.prepare_cached(SQLITE_GET)?;
                 let mut rows = st.query([id])?;
-                let Some(r) = rows.next()? else { return Ok(None) };
+                let Some(r) = rows.next()? else {
+                    return Ok(None);
+                };
                 Ok(Some(User {
                     id: r.get::<_, i64>(0)?.to_string(),
                     email: r.get(1)?,
@@ -140,7 +152,9 @@ impl Store {
             Store::Postgres(pool) => {
                 let mut conn = pool.get();
                 let PgConn { client, get } = &mut *conn;
-                let Some(r) = client.query_opt(&*get, &[&id])? else { return Ok(None) };
+                let Some(r) = client.query_opt(&*get, &[&id])? else {
+                    return Ok(None);
+                };
                 let created_at: DateTime<Utc> = r.try_get(4)?;
                 Ok(Some(User {
                     id: r.try_get::<_, i64>(0)?.to_string(),
@@ -185,16 +199,25 @@ async fn login(State(app): State<Arc<App>>, body: String) -> Response {
         .unwrap_or_default()
         .replace('+', " ");
     let ok = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&app.password_hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        PasswordHash::new(&app.password_hash).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
     })
     .await
     .unwrap_or(false);
-    if ok { StatusCode::NO_CONTENT.into_response() } else { StatusCode::UNAUTHORIZED.into_response() }
+    if ok {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        StatusCode::UNAUTHORIZED.into_response()
+    }
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {},
         _ = term.recv() => {},
@@ -204,7 +227,9 @@ async fn shutdown_signal() {
 fn serve(args: &[String]) -> R<()> {
     let mut url = None;
     let mut listen: SocketAddr = "127.0.0.1:3900".parse()?;
-    let mut pool = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let mut pool = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -220,10 +245,18 @@ fn serve(args: &[String]) -> R<()> {
     let store = Store::open(&url, pool.max(1))?;
     // A fixed salt keeps the baseline deterministic; this hash never protects anything.
     let salt = SaltString::from_b64("cmFwcG9ydGJlbmNoc2FsdA").map_err(|e| e.to_string())?;
-    let password_hash = Argon2::default().hash_password(BENCH_PASSWORD.as_bytes(), &salt).map_err(|e| e.to_string())?.to_string();
-    let app = Arc::new(App { store, password_hash });
+    let password_hash = Argon2::default()
+        .hash_password(BENCH_PASSWORD.as_bytes(), &salt)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let app = Arc::new(App {
+        store,
+        password_hash,
+    });
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = rt.block_on(async move {
         let router = axum::Router::new()
             .route("/users/{id}", get(get_user))
@@ -231,8 +264,13 @@ fn serve(args: &[String]) -> R<()> {
             .route("/login", post(login))
             .with_state(app);
         let listener = tokio::net::TcpListener::bind(listen).await?;
-        eprintln!("raw_user_server listening on http://{} (pool {pool})", listener.local_addr()?);
-        axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+        eprintln!(
+            "raw_user_server listening on http://{} (pool {pool})",
+            listener.local_addr()?
+        );
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
         Ok::<(), Box<dyn Error + Send + Sync>>(())
     });
     // Any sync PostgreSQL clients still referenced were dropped with the router; the
@@ -269,9 +307,15 @@ fn seed(args: &[String]) -> R<()> {
 
 fn seed_sqlite(path: &str, n: i64, schema: Option<&str>) -> R<(i64, i64)> {
     let mut conn = sqlite_open(path, true)?;
-    let has_users: bool = conn.query_row("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'users'", [], |r| r.get(0))?;
+    let has_users: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'users'",
+        [],
+        |r| r.get(0),
+    )?;
     if !has_users {
-        conn.execute_batch(schema.ok_or("no users table: run `rapport migrate` first or pass --schema")?)?;
+        conn.execute_batch(
+            schema.ok_or("no users table: run `rapport migrate` first or pass --schema")?,
+        )?;
     }
     let tx = conn.transaction()?;
     let branch: Option<i64> = tx.query_row("SELECT min(id) FROM branches", [], |r| r.get(0))?;
@@ -297,7 +341,9 @@ fn seed_sqlite(path: &str, n: i64, schema: Option<&str>) -> R<(i64, i64)> {
             "admin".to_string()
         }
     };
-    let first: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM users", [], |r| r.get(0))?;
+    let first: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM users", [], |r| {
+        r.get(0)
+    })?;
     {
         let mut st = tx.prepare(
             "INSERT INTO users (id, email, name, password_hash, locale, time_zone, branch_id, role, active, \
@@ -305,8 +351,16 @@ fn seed_sqlite(path: &str, n: i64, schema: Option<&str>) -> R<(i64, i64)> {
         )?;
         let mut rng = Rng::new(11);
         for id in first..first + n {
-            let at = rfc3339_us(rapport_benches::BASE_TIME_US + rng.below(86_400_000_000 * 300) as i64);
-            st.execute(rusqlite::params![id, format!("seed{id}@bench.example"), person_name(&mut rng), branch, role, at])?;
+            let at =
+                rfc3339_us(rapport_benches::BASE_TIME_US + rng.below(86_400_000_000 * 300) as i64);
+            st.execute(rusqlite::params![
+                id,
+                format!("seed{id}@bench.example"),
+                person_name(&mut rng),
+                branch,
+                role,
+                at
+            ])?;
         }
     }
     tx.commit()?;
@@ -316,9 +370,13 @@ fn seed_sqlite(path: &str, n: i64, schema: Option<&str>) -> R<(i64, i64)> {
 
 fn seed_pg(url: &str, n: i64, schema: Option<&str>) -> R<(i64, i64)> {
     let mut c = postgres::Client::connect(url, postgres::NoTls)?;
-    let has_users: bool = c.query_one("SELECT to_regclass('users') IS NOT NULL", &[])?.get(0);
+    let has_users: bool = c
+        .query_one("SELECT to_regclass('users') IS NOT NULL", &[])?
+        .get(0);
     if !has_users {
-        c.batch_execute(schema.ok_or("no users table: run `rapport migrate` first or pass --schema")?)?;
+        c.batch_execute(
+            schema.ok_or("no users table: run `rapport migrate` first or pass --schema")?,
+        )?;
     }
     let mut tx = c.transaction()?;
     let branch: Option<i64> = tx.query_one("SELECT min(id) FROM branches", &[])?.get(0);
@@ -345,7 +403,9 @@ fn seed_pg(url: &str, n: i64, schema: Option<&str>) -> R<(i64, i64)> {
             "admin".to_string()
         }
     };
-    let first: i64 = tx.query_one("SELECT coalesce(max(id), 0) + 1 FROM users", &[])?.get(0);
+    let first: i64 = tx
+        .query_one("SELECT coalesce(max(id), 0) + 1 FROM users", &[])?
+        .get(0);
     // COPY: the bulk path on PostgreSQL. Names contain no commas or quotes, but quote anyway.
     let mut csv = String::new();
     let mut rng = Rng::new(11);

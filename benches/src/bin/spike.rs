@@ -66,7 +66,8 @@ fn opts() -> R<Opts> {
         users: 100_000,
         sqlite: true,
         postgres: true,
-        sqlite_path: "benches/target/spike/spike.db".into(),
+        // Inside this project's own target dir, wherever the spike is started from.
+        sqlite_path: concat!(env!("CARGO_MANIFEST_DIR"), "/target/spike/spike.db").into(),
         pg_url: "postgres://postgres@127.0.0.1:5432".into(),
         pg_db: "spike_bench".into(),
         keep: false,
@@ -142,7 +143,12 @@ fn branches() -> Vec<(i64, Option<i64>, String, String)> {
         out.push((rid, Some(1), format!("Region {r}"), format!("/1/{rid}/")));
         for s in 1..=8 {
             let sid = rid + s;
-            out.push((sid, Some(rid), format!("门店 Shop {sid}"), format!("/1/{rid}/{sid}/")));
+            out.push((
+                sid,
+                Some(rid),
+                format!("门店 Shop {sid}"),
+                format!("/1/{rid}/{sid}/"),
+            ));
         }
     }
     out
@@ -189,7 +195,9 @@ fn sqlite_open(path: &str) -> R<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
     // Same settings as Rapport's kernel (and as the sqlx options below).
     conn.busy_timeout(Duration::from_secs(10))?;
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -207,7 +215,10 @@ fn sqlite_setup(o: &Opts) -> R<()> {
     let tx = conn.transaction()?;
     let now = rfc3339_us(rapport_benches::BASE_TIME_US);
     for (id, parent, name, path) in branches() {
-        tx.execute("INSERT INTO branches VALUES (?1, ?2, ?3, ?4, ?5)", rusqlite::params![id, parent, name, path, now])?;
+        tx.execute(
+            "INSERT INTO branches VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![id, parent, name, path, now],
+        )?;
     }
     {
         let mut u = tx.prepare("INSERT INTO users VALUES (?1, ?2, ?3, 'x', ?4, 'sales', 1, ?5)")?;
@@ -215,7 +226,12 @@ fn sqlite_setup(o: &Opts) -> R<()> {
         for s in seed_users(o.users) {
             let at = rfc3339_us(s.created_at_us);
             u.execute(rusqlite::params![s.id, s.email, s.name, s.branch_id, at])?;
-            t.execute(rusqlite::params![s.id, s.id, sha256_hex(&token_of(s.id)), at])?;
+            t.execute(rusqlite::params![
+                s.id,
+                s.id,
+                sha256_hex(&token_of(s.id)),
+                at
+            ])?;
         }
     }
     tx.commit()?;
@@ -224,7 +240,10 @@ fn sqlite_setup(o: &Opts) -> R<()> {
 }
 
 fn pg_admin(o: &Opts) -> R<postgres::Client> {
-    Ok(postgres::Client::connect(&format!("{}/postgres", o.pg_url), postgres::NoTls)?)
+    Ok(postgres::Client::connect(
+        &format!("{}/postgres", o.pg_url),
+        postgres::NoTls,
+    )?)
 }
 
 fn csv_field(out: &mut String, s: &str) {
@@ -261,7 +280,13 @@ fn pg_setup(o: &Opts) -> R<()> {
         let _ = write!(ub, "{},{},", s.id, s.email);
         csv_field(&mut ub, &s.name);
         let _ = writeln!(ub, ",x,{},sales,true,{at}", s.branch_id);
-        let _ = writeln!(tb, "{},{},{},{at},", s.id, s.id, sha256_hex(&token_of(s.id)));
+        let _ = writeln!(
+            tb,
+            "{},{},{},{at},",
+            s.id,
+            s.id,
+            sha256_hex(&token_of(s.id))
+        );
     }
     let mut w = c.copy_in("COPY users FROM STDIN (FORMAT csv)")?;
     w.write_all(ub.as_bytes())?;
@@ -294,7 +319,10 @@ struct Ask {
 
 fn ask(rng: &mut Rng, users: i64) -> Ask {
     // Hashing the presented token is part of every authenticated request.
-    Ask { token_hash: sha256_hex(&token_of(1 + rng.below(users as u64) as i64)), target: 1 + rng.below(users as u64) as i64 }
+    Ask {
+        token_hash: sha256_hex(&token_of(1 + rng.below(users as u64) as i64)),
+        target: 1 + rng.below(users as u64) as i64,
+    }
 }
 
 /// Data scope "branch subtree" of the principal's region: "/1/11/" -> "/1/11/%".
@@ -324,26 +352,44 @@ struct PgConn {
 }
 
 fn multi_insert_sql(chunk: usize, pg: bool) -> String {
-    let mut sql = String::from("INSERT INTO contacts (id, name, email, phone, city, created_at) VALUES ");
+    let mut sql =
+        String::from("INSERT INTO contacts (id, name, email, phone, city, created_at) VALUES ");
     for r in 0..chunk {
         if r > 0 {
             sql.push(',');
         }
         let b = r * 6;
         if pg {
-            let _ = write!(sql, "(${},${},${},${},${},${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6);
+            let _ = write!(
+                sql,
+                "(${},${},${},${},${},${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            );
         } else {
-            let _ = write!(sql, "(?{},?{},?{},?{},?{},?{})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6);
+            let _ = write!(
+                sql,
+                "(?{},?{},?{},?{},?{},?{})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            );
         }
     }
     sql
 }
 
-const SQLITE_INSERT: &str =
-    "INSERT INTO contacts (id, name, email, phone, city, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-const PG_INSERT: &str =
-    "INSERT INTO contacts (id, name, email, phone, city, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
-const PG_COPY: &str = "COPY contacts (id, name, email, phone, city, created_at) FROM STDIN (FORMAT csv)";
+const SQLITE_INSERT: &str = "INSERT INTO contacts (id, name, email, phone, city, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const PG_INSERT: &str = "INSERT INTO contacts (id, name, email, phone, city, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+const PG_COPY: &str =
+    "COPY contacts (id, name, email, phone, city, created_at) FROM STDIN (FORMAT csv)";
 
 fn pg_conn(url: &str) -> R<PgConn> {
     let mut client = postgres::Client::connect(url, postgres::NoTls)?;
@@ -351,7 +397,13 @@ fn pg_conn(url: &str) -> R<PgConn> {
     let user = client.prepare(PG_USER)?;
     let insert = client.prepare(PG_INSERT)?;
     let insert_multi = client.prepare(&multi_insert_sql(PG_CHUNK, true))?;
-    Ok(PgConn { client, token, user, insert, insert_multi })
+    Ok(PgConn {
+        client,
+        token,
+        user,
+        insert,
+        insert_multi,
+    })
 }
 
 /// Everything the measurements need; shared by all tasks through an `Arc`.
@@ -380,15 +432,30 @@ fn unit_sqlite_sync(ctx: &Ctx, a: &Ask) -> R<bool> {
     let tx = conn.transaction()?;
     let principal = tx
         .prepare_cached(SQLITE_TOKEN)?
-        .query_row([&a.token_hash], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)));
+        .query_row([&a.token_hash], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        });
     let (_uid, _role, path) = match principal {
         Ok(p) => p,
         Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(false),
         Err(e) => return Err(e.into()),
     };
-    let row = tx.prepare_cached(SQLITE_USER)?.query_row(rusqlite::params![a.target, scope_prefix(&path)], |r| {
-        Ok(UserRow { id: r.get(0)?, email: r.get(1)?, name: r.get(2)?, branch_id: r.get(3)?, created_at: r.get::<_, String>(4)? })
-    });
+    let row = tx.prepare_cached(SQLITE_USER)?.query_row(
+        rusqlite::params![a.target, scope_prefix(&path)],
+        |r| {
+            Ok(UserRow {
+                id: r.get(0)?,
+                email: r.get(1)?,
+                name: r.get(2)?,
+                branch_id: r.get(3)?,
+                created_at: r.get::<_, String>(4)?,
+            })
+        },
+    );
     // Dropping the read transaction rolls it back, like the kernel.
     match row {
         Ok(_) => Ok(true),
@@ -406,15 +473,29 @@ async fn unit_a_sqlite(ctx: Arc<Ctx>, a: Ask) -> R<bool> {
 async fn unit_b_sqlite(ctx: Arc<Ctx>, a: Ask) -> R<bool> {
     let pool = ctx.sqlx_sqlite.as_ref().expect("sqlite enabled");
     let mut tx = pool.begin().await?;
-    let Some(p) = sqlx::query(SQLITE_TOKEN).bind(&a.token_hash).fetch_optional(&mut *tx).await? else {
+    let Some(p) = sqlx::query(SQLITE_TOKEN)
+        .bind(&a.token_hash)
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
         tx.rollback().await?;
         return Ok(false);
     };
     let (_uid, _role, path): (i64, String, String) = (p.try_get(0)?, p.try_get(1)?, p.try_get(2)?);
-    let row = sqlx::query(SQLITE_USER).bind(a.target).bind(scope_prefix(&path)).fetch_optional(&mut *tx).await?;
+    let row = sqlx::query(SQLITE_USER)
+        .bind(a.target)
+        .bind(scope_prefix(&path))
+        .fetch_optional(&mut *tx)
+        .await?;
     let found = match row {
         Some(r) => {
-            let _u = UserRow { id: r.try_get(0)?, email: r.try_get(1)?, name: r.try_get(2)?, branch_id: r.try_get(3)?, created_at: r.try_get::<String, _>(4)? };
+            let _u = UserRow {
+                id: r.try_get(0)?,
+                email: r.try_get(1)?,
+                name: r.try_get(2)?,
+                branch_id: r.try_get(3)?,
+                created_at: r.try_get::<String, _>(4)?,
+            };
             true
         }
         None => false,
@@ -429,13 +510,26 @@ async fn unit_a_pg(ctx: Arc<Ctx>, a: Ask) -> R<bool> {
     tokio::task::spawn_blocking(move || -> R<bool> {
         let pool = ctx.pg_sync.as_ref().expect("postgres enabled");
         let mut conn = pool.get();
-        let PgConn { client, token, user, .. } = &mut *conn;
-        let Some(p) = client.query_opt(&*token, &[&a.token_hash])? else { return Ok(false) };
+        let PgConn {
+            client,
+            token,
+            user,
+            ..
+        } = &mut *conn;
+        let Some(p) = client.query_opt(&*token, &[&a.token_hash])? else {
+            return Ok(false);
+        };
         let path: String = p.try_get(2)?;
         let row = client.query_opt(&*user, &[&a.target, &scope_prefix(&path)])?;
         Ok(match row {
             Some(r) => {
-                let _u = UserRow { id: r.try_get(0)?, email: r.try_get(1)?, name: r.try_get(2)?, branch_id: r.try_get(3)?, created_at: r.try_get::<_, DateTime<Utc>>(4)? };
+                let _u = UserRow {
+                    id: r.try_get(0)?,
+                    email: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    branch_id: r.try_get(3)?,
+                    created_at: r.try_get::<_, DateTime<Utc>>(4)?,
+                };
                 true
             }
             None => false,
@@ -448,12 +542,28 @@ async fn unit_a_pg(ctx: Arc<Ctx>, a: Ask) -> R<bool> {
 async fn unit_b_pg(ctx: Arc<Ctx>, a: Ask) -> R<bool> {
     let pool = ctx.sqlx_pg.as_ref().expect("postgres enabled");
     let mut conn = pool.acquire().await?;
-    let Some(p) = sqlx::query(PG_TOKEN).bind(&a.token_hash).fetch_optional(&mut *conn).await? else { return Ok(false) };
+    let Some(p) = sqlx::query(PG_TOKEN)
+        .bind(&a.token_hash)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(false);
+    };
     let path: String = p.try_get(2)?;
-    let row = sqlx::query(PG_USER).bind(a.target).bind(scope_prefix(&path)).fetch_optional(&mut *conn).await?;
+    let row = sqlx::query(PG_USER)
+        .bind(a.target)
+        .bind(scope_prefix(&path))
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(match row {
         Some(r) => {
-            let _u = UserRow { id: r.try_get(0)?, email: r.try_get(1)?, name: r.try_get(2)?, branch_id: r.try_get(3)?, created_at: r.try_get::<DateTime<Utc>, _>(4)? };
+            let _u = UserRow {
+                id: r.try_get(0)?,
+                email: r.try_get(1)?,
+                name: r.try_get(2)?,
+                branch_id: r.try_get(3)?,
+                created_at: r.try_get::<DateTime<Utc>, _>(4)?,
+            };
             true
         }
         None => false,
@@ -479,12 +589,21 @@ async fn unit(ctx: Arc<Ctx>, backend: Backend, design: Design, a: Ask) -> R<bool
         (Backend::Sqlite, Design::Inline) => unit_sqlite_sync(&ctx, &a),
         (Backend::Postgres, Design::A) => unit_a_pg(ctx, a).await,
         (Backend::Postgres, Design::B) => unit_b_pg(ctx, a).await,
-        (Backend::Postgres, Design::Inline) => unreachable!("the sync postgres client panics on an async thread"),
+        (Backend::Postgres, Design::Inline) => {
+            unreachable!("the sync postgres client panics on an async thread")
+        }
     }
 }
 
 /// Units of work per second with `callers` concurrent tokio tasks, for `secs` seconds.
-async fn rate(ctx: &Arc<Ctx>, backend: Backend, design: Design, callers: usize, secs: f64, seed: u64) -> R<f64> {
+async fn rate(
+    ctx: &Arc<Ctx>,
+    backend: Backend,
+    design: Design,
+    callers: usize,
+    secs: f64,
+    seed: u64,
+) -> R<f64> {
     let done = Arc::new(AtomicU64::new(0));
     let found = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -515,7 +634,11 @@ async fn rate(ctx: &Arc<Ctx>, backend: Backend, design: Design, callers: usize, 
     // A unit that finds nothing would be a broken benchmark; about 1 in 3 asks is in
     // scope (skewed branches), so insist on a sane share of hits.
     if found.load(Ordering::Relaxed) * 10 < n {
-        return Err(format!("only {} of {n} units found their row: check the data", found.load(Ordering::Relaxed)).into());
+        return Err(format!(
+            "only {} of {n} units found their row: check the data",
+            found.load(Ordering::Relaxed)
+        )
+        .into());
     }
     Ok(n as f64 / elapsed)
 }
@@ -537,13 +660,21 @@ fn sqlite_insert_a(ctx: &Ctx, rows: &[Contact], how: Bulk) -> R<()> {
         Bulk::PerRow => {
             let mut st = tx.prepare_cached(SQLITE_INSERT)?;
             for c in rows {
-                st.execute(rusqlite::params![c.id, c.name, c.email, c.phone, c.city, rfc3339_us(c.created_at_us)])?;
+                st.execute(rusqlite::params![
+                    c.id,
+                    c.name,
+                    c.email,
+                    c.phone,
+                    c.city,
+                    rfc3339_us(c.created_at_us)
+                ])?;
             }
         }
         Bulk::MultiRow => {
             let mut st = tx.prepare_cached(&ctx.sqlite_multi_sql)?;
             for chunk in rows.chunks(SQLITE_CHUNK) {
-                let times: Vec<String> = chunk.iter().map(|c| rfc3339_us(c.created_at_us)).collect();
+                let times: Vec<String> =
+                    chunk.iter().map(|c| rfc3339_us(c.created_at_us)).collect();
                 let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 6);
                 for (c, t) in chunk.iter().zip(&times) {
                     params.extend_from_slice(&[&c.id, &c.name, &c.email, &c.phone, &c.city, t]);
@@ -578,7 +709,13 @@ async fn sqlite_insert_b(ctx: &Ctx, rows: &[Contact], how: Bulk) -> R<()> {
             for chunk in rows.chunks(SQLITE_CHUNK) {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(ctx.sqlite_multi_sql.clone()));
                 for c in chunk {
-                    q = q.bind(c.id).bind(&c.name).bind(&c.email).bind(&c.phone).bind(c.city).bind(rfc3339_us(c.created_at_us));
+                    q = q
+                        .bind(c.id)
+                        .bind(&c.name)
+                        .bind(&c.email)
+                        .bind(&c.phone)
+                        .bind(c.city)
+                        .bind(rfc3339_us(c.created_at_us));
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -608,12 +745,27 @@ fn csv_rows(rows: &[Contact]) -> String {
 fn pg_insert_a(ctx: &Ctx, rows: &[Contact], how: Bulk) -> R<()> {
     let pool = ctx.pg_sync.as_ref().expect("postgres enabled");
     let mut conn = pool.get();
-    let PgConn { client, insert, insert_multi, .. } = &mut *conn;
+    let PgConn {
+        client,
+        insert,
+        insert_multi,
+        ..
+    } = &mut *conn;
     match how {
         Bulk::PerRow => {
             let mut tx = client.transaction()?;
             for c in rows {
-                tx.execute(&*insert, &[&c.id, &c.name, &c.email, &c.phone, &c.city, &ts(c.created_at_us)])?;
+                tx.execute(
+                    &*insert,
+                    &[
+                        &c.id,
+                        &c.name,
+                        &c.email,
+                        &c.phone,
+                        &c.city,
+                        &ts(c.created_at_us),
+                    ],
+                )?;
             }
             tx.commit()?;
         }
@@ -621,7 +773,8 @@ fn pg_insert_a(ctx: &Ctx, rows: &[Contact], how: Bulk) -> R<()> {
             let mut tx = client.transaction()?;
             for chunk in rows.chunks(PG_CHUNK) {
                 let times: Vec<DateTime<Utc>> = chunk.iter().map(|c| ts(c.created_at_us)).collect();
-                let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::with_capacity(chunk.len() * 6);
+                let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    Vec::with_capacity(chunk.len() * 6);
                 for (c, t) in chunk.iter().zip(&times) {
                     params.extend_from_slice(&[&c.id, &c.name, &c.email, &c.phone, &c.city, t]);
                 }
@@ -662,7 +815,13 @@ async fn pg_insert_b(ctx: &Ctx, rows: &[Contact], how: Bulk) -> R<()> {
             for chunk in rows.chunks(PG_CHUNK) {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(ctx.pg_multi_sql.clone()));
                 for c in chunk {
-                    q = q.bind(c.id).bind(&c.name).bind(&c.email).bind(&c.phone).bind(c.city).bind(ts(c.created_at_us));
+                    q = q
+                        .bind(c.id)
+                        .bind(&c.name)
+                        .bind(&c.email)
+                        .bind(&c.phone)
+                        .bind(c.city)
+                        .bind(ts(c.created_at_us));
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -680,14 +839,21 @@ async fn pg_insert_b(ctx: &Ctx, rows: &[Contact], how: Bulk) -> R<()> {
 
 /// Rows per second for one batch; the table is emptied first (untimed) so every run
 /// inserts into the same state.
-async fn insert_rate(ctx: &Arc<Ctx>, backend: Backend, design_a: bool, how: Bulk, rows: &Arc<Vec<Contact>>) -> R<f64> {
+async fn insert_rate(
+    ctx: &Arc<Ctx>,
+    backend: Backend,
+    design_a: bool,
+    how: Bulk,
+    rows: &Arc<Vec<Contact>>,
+) -> R<f64> {
     {
         let ctx = ctx.clone();
         tokio::task::spawn_blocking(move || -> R<()> {
             match backend {
                 Backend::Sqlite => {
                     let pool = ctx.sqlite_writer.as_ref().expect("sqlite enabled");
-                    pool.get().execute_batch("DELETE FROM contacts; PRAGMA wal_checkpoint(TRUNCATE);")?;
+                    pool.get()
+                        .execute_batch("DELETE FROM contacts; PRAGMA wal_checkpoint(TRUNCATE);")?;
                 }
                 Backend::Postgres => {
                     let pool = ctx.pg_sync.as_ref().expect("postgres enabled");
@@ -733,14 +899,32 @@ async fn measure(ctx: Arc<Ctx>, o: &Opts, backends: &[Backend]) -> R<Vec<Line>> 
         Arc::new((1..=BATCH as i64).map(|id| contact(&mut rng, id)).collect())
     };
     for &backend in backends {
-        let bname = if backend == Backend::Sqlite { "SQLite" } else { "PostgreSQL" };
+        let bname = if backend == Backend::Sqlite {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        };
         for callers in [1usize, 2] {
             // Warm-up, untimed: opens pooled connections, prepares statements, warms caches.
-            let designs: &[Design] = if backend == Backend::Sqlite { &[Design::A, Design::B, Design::Inline] } else { &[Design::A, Design::B] };
+            let designs: &[Design] = if backend == Backend::Sqlite {
+                &[Design::A, Design::B, Design::Inline]
+            } else {
+                &[Design::A, Design::B]
+            };
             for &d in designs {
                 rate(&ctx, backend, d, callers, 0.3, 999).await?;
             }
-            let mut line = Line { backend: bname, case: format!("unit of work, {callers} caller{}", if callers > 1 { "s" } else { "" }), unit: "units/s", a: vec![], b: vec![], inline: vec![] };
+            let mut line = Line {
+                backend: bname,
+                case: format!(
+                    "unit of work, {callers} caller{}",
+                    if callers > 1 { "s" } else { "" }
+                ),
+                unit: "units/s",
+                a: vec![],
+                b: vec![],
+                inline: vec![],
+            };
             for run in 0..o.runs {
                 // A B A B …: both designs see the same noise, in the same process.
                 for &d in designs {
@@ -753,26 +937,56 @@ async fn measure(ctx: Arc<Ctx>, o: &Opts, backends: &[Backend]) -> R<Vec<Line>> 
                 }
                 eprint!(".");
             }
-            eprintln!(" {bname} {}: (a) {} (b) {}", line.case, fmt_summary(&line.a), fmt_summary(&line.b));
+            eprintln!(
+                " {bname} {}: (a) {} (b) {}",
+                line.case,
+                fmt_summary(&line.a),
+                fmt_summary(&line.b)
+            );
             lines.push(line);
         }
-        let bulks: &[Bulk] = if backend == Backend::Sqlite { &[Bulk::PerRow, Bulk::MultiRow] } else { &[Bulk::PerRow, Bulk::MultiRow, Bulk::Copy] };
+        let bulks: &[Bulk] = if backend == Backend::Sqlite {
+            &[Bulk::PerRow, Bulk::MultiRow]
+        } else {
+            &[Bulk::PerRow, Bulk::MultiRow, Bulk::Copy]
+        };
         for &how in bulks {
             let case = match how {
                 Bulk::PerRow => "insert 10k rows, prepared, one row per statement".to_string(),
-                Bulk::MultiRow => format!("insert 10k rows, {} rows per statement", if backend == Backend::Sqlite { SQLITE_CHUNK } else { PG_CHUNK }),
+                Bulk::MultiRow => format!(
+                    "insert 10k rows, {} rows per statement",
+                    if backend == Backend::Sqlite {
+                        SQLITE_CHUNK
+                    } else {
+                        PG_CHUNK
+                    }
+                ),
                 Bulk::Copy => "insert 10k rows, COPY (CSV)".to_string(),
             };
             for design_a in [true, false] {
                 insert_rate(&ctx, backend, design_a, how, &rows).await?;
             }
-            let mut line = Line { backend: bname, case, unit: "rows/s", a: vec![], b: vec![], inline: vec![] };
+            let mut line = Line {
+                backend: bname,
+                case,
+                unit: "rows/s",
+                a: vec![],
+                b: vec![],
+                inline: vec![],
+            };
             for _ in 0..o.runs {
-                line.a.push(insert_rate(&ctx, backend, true, how, &rows).await?);
-                line.b.push(insert_rate(&ctx, backend, false, how, &rows).await?);
+                line.a
+                    .push(insert_rate(&ctx, backend, true, how, &rows).await?);
+                line.b
+                    .push(insert_rate(&ctx, backend, false, how, &rows).await?);
                 eprint!(".");
             }
-            eprintln!(" {bname} {}: (a) {} (b) {}", line.case, fmt_summary(&line.a), fmt_summary(&line.b));
+            eprintln!(
+                " {bname} {}: (a) {} (b) {}",
+                line.case,
+                fmt_summary(&line.a),
+                fmt_summary(&line.b)
+            );
             lines.push(line);
         }
     }
@@ -792,22 +1006,38 @@ fn main() -> R<()> {
     let mut pg_sync = None;
     if o.sqlite {
         sqlite_setup(&o)?;
-        sqlite_readers = Some(BlockingPool::new((0..POOL).map(|_| sqlite_open(&o.sqlite_path)).collect::<R<Vec<_>>>()?));
+        sqlite_readers = Some(BlockingPool::new(
+            (0..POOL)
+                .map(|_| sqlite_open(&o.sqlite_path))
+                .collect::<R<Vec<_>>>()?,
+        ));
         sqlite_writer = Some(BlockingPool::new(vec![sqlite_open(&o.sqlite_path)?]));
         backends.push(Backend::Sqlite);
     }
     let pg_db_url = format!("{}/{}", o.pg_url, o.pg_db);
     if o.postgres {
         pg_setup(&o)?;
-        pg_sync = Some(BlockingPool::new((0..POOL).map(|_| pg_conn(&pg_db_url)).collect::<R<Vec<_>>>()?));
+        pg_sync = Some(BlockingPool::new(
+            (0..POOL)
+                .map(|_| pg_conn(&pg_db_url))
+                .collect::<R<Vec<_>>>()?,
+        ));
         backends.push(Backend::Postgres);
     }
-    eprintln!("setup (schema, {} users + tokens per backend) took {:.1} s", o.users, t0.elapsed().as_secs_f64());
+    eprintln!(
+        "setup (schema, {} users + tokens per backend) took {:.1} s",
+        o.users,
+        t0.elapsed().as_secs_f64()
+    );
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let lines = rt.block_on(async {
         use sqlx::postgres::PgPoolOptions;
-        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+        use sqlx::sqlite::{
+            SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+        };
         // sqlx gets its best configuration: same pool size, no ping before each acquire
         // (its default would add one more round trip per unit), statements cached.
         let sqlx_sqlite = if o.sqlite {
@@ -817,7 +1047,14 @@ fn main() -> R<()> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            Some(SqlitePoolOptions::new().max_connections(POOL as u32).min_connections(POOL as u32).test_before_acquire(false).connect_with(opts).await?)
+            Some(
+                SqlitePoolOptions::new()
+                    .max_connections(POOL as u32)
+                    .min_connections(POOL as u32)
+                    .test_before_acquire(false)
+                    .connect_with(opts)
+                    .await?,
+            )
         } else {
             None
         };
@@ -858,7 +1095,9 @@ fn main() -> R<()> {
     drop(rt);
     let lines = lines?;
 
-    let sqlite_version = rusqlite::Connection::open_in_memory()?.query_row("SELECT sqlite_version()", [], |r| r.get::<_, String>(0))?;
+    let sqlite_version =
+        rusqlite::Connection::open_in_memory()?
+            .query_row("SELECT sqlite_version()", [], |r| r.get::<_, String>(0))?;
     let mut pg_version = String::from("n/a");
     if o.postgres {
         let mut admin = pg_admin(&o)?;
@@ -873,11 +1112,15 @@ fn main() -> R<()> {
         }
     }
 
-    println!("\n## Data-access spike: (a) rusqlite / sync postgres, one spawn_blocking hop per unit  vs  (b) sqlx 0.9, every statement awaited\n");
+    println!(
+        "\n## Data-access spike: (a) rusqlite / sync postgres, one spawn_blocking hop per unit  vs  (b) sqlx 0.9, every statement awaited\n"
+    );
     println!(
         "SQLite {sqlite_version} (bundled, both drivers share it), WAL, synchronous=NORMAL; PostgreSQL {pg_version} over TCP loopback; \
          {} cores; {} users; {} runs each, A B alternating, {} s per throughput run; pools of {POOL} connections; total {:.0} s.\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
         o.users,
         o.runs,
         o.secs,
@@ -888,15 +1131,32 @@ fn main() -> R<()> {
     for l in &lines {
         let (ma, _, _) = summary(&l.a);
         let (mb, _, _) = summary(&l.b);
-        println!("| {} | {} ({}) | {} | {} | {:.2}× |", l.backend, l.case, l.unit, fmt_summary(&l.a), fmt_summary(&l.b), ma / mb);
+        println!(
+            "| {} | {} ({}) | {} | {} | {:.2}× |",
+            l.backend,
+            l.case,
+            l.unit,
+            fmt_summary(&l.a),
+            fmt_summary(&l.b),
+            ma / mb
+        );
     }
     let refs: Vec<&Line> = lines.iter().filter(|l| !l.inline.is_empty()).collect();
     if !refs.is_empty() {
-        println!("\nReference (not a candidate): the SQLite unit inline on the async worker, no hop, measured in the same alternation:\n");
+        println!(
+            "\nReference (not a candidate): the SQLite unit inline on the async worker, no hop, measured in the same alternation:\n"
+        );
         println!("| backend | case | no hop | (a) / no hop |");
         println!("|---|---|---|---|");
         for l in refs {
-            println!("| {} | {} ({}) | {} | {:.2} |", l.backend, l.case, l.unit, fmt_summary(&l.inline), summary(&l.a).0 / summary(&l.inline).0);
+            println!(
+                "| {} | {} ({}) | {} | {:.2} |",
+                l.backend,
+                l.case,
+                l.unit,
+                fmt_summary(&l.inline),
+                summary(&l.a).0 / summary(&l.inline).0
+            );
         }
     }
     Ok(())
