@@ -57,13 +57,7 @@ impl AppState {
         F: FnOnce(&mut Tx<'_>, &Principal) -> kernel::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let (out, touch) = self
-            .db
-            .read(move |tx| {
-                let (who, touch) = creds.resolve(tx)?;
-                work(tx, &who).map(|out| (out, touch.then_some((creds, who))))
-            })
-            .await?;
+        let (out, touch) = self.db.read(as_caller(creds, work)).await?;
         self.touch_later(touch);
         Ok(out)
     }
@@ -74,20 +68,14 @@ impl AppState {
         F: FnOnce(&mut Tx<'_>, &Principal) -> kernel::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let (out, touch) = self
-            .db
-            .write(move |tx| {
-                let (who, touch) = creds.resolve(tx)?;
-                work(tx, &who).map(|out| (out, touch.then_some((creds, who))))
-            })
-            .await?;
+        let (out, touch) = self.db.write(as_caller(creds, work)).await?;
         self.touch_later(touch);
         Ok(out)
     }
 
     /// Refreshes a session's or token's last-use time after the response, so reads stay
     /// reads; failures only cost an early idle timeout, so they are logged, not raised.
-    fn touch_later(&self, touch: Option<(Credentials, Principal)>) {
+    fn touch_later(&self, touch: Touch) {
         let Some((creds, who)) = touch else { return };
         let key = match &creds.secret {
             Secret::Session(s) => s.clone(),
@@ -115,6 +103,20 @@ impl AppState {
             }
             touching.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
         });
+    }
+}
+
+/// A unit of work that first resolves who is calling, then runs `work` as them; it also
+/// hands back the credentials when their last-use time is due for a refresh.
+type Touch = Option<(Credentials, Principal)>;
+
+fn as_caller<T, F>(creds: Credentials, work: F) -> impl FnOnce(&mut Tx<'_>) -> kernel::Result<(T, Touch)>
+where
+    F: FnOnce(&mut Tx<'_>, &Principal) -> kernel::Result<T>,
+{
+    move |tx| {
+        let (who, touch) = creds.resolve(tx)?;
+        work(tx, &who).map(|out| (out, touch.then_some((creds, who))))
     }
 }
 

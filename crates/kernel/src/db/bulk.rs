@@ -108,23 +108,7 @@ fn copy_text(value: &Value, out: &mut String) -> Result<(), DbError> {
             }
             Ok(())
         }
-        Value::Bool(None)
-        | Value::TinyInt(None)
-        | Value::SmallInt(None)
-        | Value::Int(None)
-        | Value::BigInt(None)
-        | Value::TinyUnsigned(None)
-        | Value::SmallUnsigned(None)
-        | Value::Unsigned(None)
-        | Value::BigUnsigned(None)
-        | Value::Float(None)
-        | Value::Double(None)
-        | Value::String(None)
-        | Value::Char(None)
-        | Value::Bytes(None)
-        | Value::Json(None)
-        | Value::ChronoDate(None)
-        | Value::ChronoDateTimeUtc(None) => {
+        v if super::value::is_null(v) => {
             out.push_str("\\N");
             Ok(())
         }

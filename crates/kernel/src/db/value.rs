@@ -96,23 +96,7 @@ impl PgToSql for PgParam<'_> {
                 Type::TIMESTAMP => t.naive_utc().to_sql(ty, out),
                 _ => t.to_sql(ty, out),
             },
-            Value::Bool(None)
-            | Value::TinyInt(None)
-            | Value::SmallInt(None)
-            | Value::Int(None)
-            | Value::BigInt(None)
-            | Value::TinyUnsigned(None)
-            | Value::SmallUnsigned(None)
-            | Value::Unsigned(None)
-            | Value::BigUnsigned(None)
-            | Value::Float(None)
-            | Value::Double(None)
-            | Value::String(None)
-            | Value::Char(None)
-            | Value::Bytes(None)
-            | Value::Json(None)
-            | Value::ChronoDate(None)
-            | Value::ChronoDateTimeUtc(None) => Ok(IsNull::Yes),
+            v if is_null(v) => Ok(IsNull::Yes),
             other => Err(format!("unsupported parameter type {other:?}").into()),
         }
     }
@@ -226,6 +210,30 @@ impl<'a> postgres::types::FromSql<'a> for RawPg {
     fn accepts(_: &Type) -> bool {
         true
     }
+}
+
+/// Whether a parameter is SQL NULL (sea-query wraps every type in an `Option`).
+pub(crate) fn is_null(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::Bool(None)
+            | Value::TinyInt(None)
+            | Value::SmallInt(None)
+            | Value::Int(None)
+            | Value::BigInt(None)
+            | Value::TinyUnsigned(None)
+            | Value::SmallUnsigned(None)
+            | Value::Unsigned(None)
+            | Value::BigUnsigned(None)
+            | Value::Float(None)
+            | Value::Double(None)
+            | Value::String(None)
+            | Value::Char(None)
+            | Value::Bytes(None)
+            | Value::Json(None)
+            | Value::ChronoDate(None)
+            | Value::ChronoDateTimeUtc(None)
+    )
 }
 
 /// One result row of either backend.

@@ -113,22 +113,25 @@ pub struct BranchPatch {
     pub version: Option<i64>,
 }
 
+/// Every column a `Branch` is read from and written with, in one order.
+const COLUMNS: [Branches; 12] = [
+    Branches::Id,
+    Branches::ParentId,
+    Branches::Name,
+    Branches::Code,
+    Branches::Kind,
+    Branches::Path,
+    Branches::Region,
+    Branches::TimeZone,
+    Branches::OwnerId,
+    Branches::CreatedAt,
+    Branches::UpdatedAt,
+    Branches::Version,
+];
+
 fn select() -> sea_query::SelectStatement {
     Query::select()
-        .columns([
-            Branches::Id,
-            Branches::ParentId,
-            Branches::Name,
-            Branches::Code,
-            Branches::Kind,
-            Branches::Path,
-            Branches::Region,
-            Branches::TimeZone,
-            Branches::OwnerId,
-            Branches::CreatedAt,
-            Branches::UpdatedAt,
-            Branches::Version,
-        ])
+        .columns(COLUMNS)
         .from(Branches::Table)
         .and_where(Expr::col(Branches::DeletedAt).is_null())
         .to_owned()
@@ -261,20 +264,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewBranch) -> Result<Bran
     };
     let insert = Query::insert()
         .into_table(Branches::Table)
-        .columns([
-            Branches::Id,
-            Branches::ParentId,
-            Branches::Name,
-            Branches::Code,
-            Branches::Kind,
-            Branches::Path,
-            Branches::Region,
-            Branches::TimeZone,
-            Branches::OwnerId,
-            Branches::CreatedAt,
-            Branches::UpdatedAt,
-            Branches::Version,
-        ])
+        .columns(COLUMNS)
         .values_panic([
             id.into(),
             branch.parent_id.map(|p| p.get()).into(),
