@@ -152,11 +152,24 @@ pub struct AuditFilter {
     pub action: Option<String>,
 }
 
-/// The newest entries first. Needs `audit.log.read`; [`history`] serves a record's own
-/// history tab to whoever may read that record.
+/// The newest entries first. Needs `audit.log.read`, and reaches what was done by the
+/// people within the caller's data scope (a regional manager sees their region's
+/// actions; an administrator everything). [`history`] serves a record's own history tab
+/// to whoever may read that record.
 pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>> {
+    use crate::identity::users::Users;
     who.require("audit.log.read")?;
-    query(tx, filter, page)
+    let actors = match who.scope {
+        crate::principal::DataScope::All => None,
+        _ => Some(
+            Query::select()
+                .column(Users::Id)
+                .from(Users::Table)
+                .cond_where(who.scope_condition(Users::Id, Users::BranchId))
+                .to_owned(),
+        ),
+    };
+    query(tx, filter, page, actors)
 }
 
 /// The history of one record. The caller must already have checked the caller may read
@@ -164,10 +177,16 @@ pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &AuditFilter, page: &PageR
 pub fn history(tx: &mut Tx<'_>, record_type: &str, record_id: Id, page: &PageRequest) -> Result<Page<AuditEntry>> {
     let filter =
         AuditFilter { record_type: Some(record_type.to_owned()), record_id: Some(record_id), ..Default::default() };
-    query(tx, &filter, page)
+    query(tx, &filter, page, None)
 }
 
-fn query(tx: &mut Tx<'_>, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>> {
+/// `actors`, when given, limits entries to those whose actor it selects.
+fn query(
+    tx: &mut Tx<'_>,
+    filter: &AuditFilter,
+    page: &PageRequest,
+    actors: Option<sea_query::SelectStatement>,
+) -> Result<Page<AuditEntry>> {
     use crate::identity::users::Users;
     let mut select = Query::select()
         .columns([
@@ -202,6 +221,9 @@ fn query(tx: &mut Tx<'_>, filter: &AuditFilter, page: &PageRequest) -> Result<Pa
     }
     if let Some(cursor) = &page.cursor {
         select.and_where(Expr::col((AuditLog::Table, AuditLog::Id)).lt(cursor.id));
+    }
+    if let Some(actors) = actors {
+        select.and_where(Expr::col((AuditLog::Table, AuditLog::ActorId)).in_subquery(actors));
     }
     let rows: Vec<AuditEntry> = tx.fetch_all(&select)?;
     Ok(Page::from_rows(rows, page, |e| id_cursor(e.id)))

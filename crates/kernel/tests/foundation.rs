@@ -449,3 +449,49 @@ async fn events_cross_nodes_on_postgres() {
     assert_eq!(event.user_id, Some(42));
     assert_eq!(event.payload["hello"], "你好");
 }
+
+#[test]
+fn a_branch_manager_reads_the_audit_of_their_region_only() {
+    for db in test_databases() {
+        let hq = hq(&db);
+        let east = new_branch(&db, hq, "East");
+        let west = new_branch(&db, hq, "West");
+        let east_boss = principal(&db, new_user(&db, "east@example.com", "manager", east.id).id);
+        let west_boss = principal(&db, new_user(&db, "west@example.com", "manager", west.id).id);
+        let change = |who: &Principal, id: Id, name: &str| {
+            db.write_blocking(|tx| {
+                branches::update(tx, who, id, branches::BranchPatch { code: Some(name.into()), ..Default::default() })
+            })
+        };
+        // Managers hold no branch-update permission; an admin acting in each region does.
+        assert!(matches!(change(&east_boss, east.id, "E"), Err(Error::Forbidden(_))));
+        let east_admin = principal(&db, new_user(&db, "east.admin@example.com", "admin", east.id).id);
+        let west_admin = principal(&db, new_user(&db, "west.admin@example.com", "admin", west.id).id);
+        change(&east_admin, east.id, "E").unwrap();
+        change(&west_admin, west.id, "W").unwrap();
+        let seen = |who: &Principal| -> Vec<Option<Id>> {
+            db.read_blocking(|tx| {
+                audit::list(
+                    tx,
+                    who,
+                    &AuditFilter { action: Some("update".into()), ..Default::default() },
+                    &PageRequest::default(),
+                )
+            })
+            .unwrap()
+            .items
+            .iter()
+            .map(|e| e.actor_id)
+            .collect()
+        };
+        assert_eq!(seen(&east_boss), vec![Some(east_admin.user_id)]);
+        assert_eq!(seen(&west_boss), vec![Some(west_admin.user_id)]);
+        assert_eq!(seen(&admin()).len(), 2);
+        // Viewers and finance do not read the audit log at all.
+        let viewer = principal(&db, new_user(&db, "viewer@example.com", "viewer", east.id).id);
+        assert!(matches!(
+            db.read_blocking(|tx| audit::list(tx, &viewer, &AuditFilter::default(), &PageRequest::default())),
+            Err(Error::Forbidden(_))
+        ));
+    }
+}

@@ -388,15 +388,15 @@ async fn authorization_matrix() {
                 Some(json!({"code": "E1"})),
                 [OK, NO, NO, NO, NO, NO, NO],
             ),
-            (Method::GET, "/api/v1/roles".into(), None, [OK, OK, NO, NO, NO, OK, OK]),
+            (Method::GET, "/api/v1/roles".into(), None, [OK, OK, NO, NO, NO, NO, NO]),
             (
                 Method::PATCH,
                 "/api/v1/roles/viewer".into(),
                 Some(json!({"name": "Viewer"})),
                 [OK, NO, NO, NO, NO, NO, NO],
             ),
-            (Method::GET, "/api/v1/permissions".into(), None, [OK, OK, NO, NO, NO, OK, OK]),
-            (Method::GET, "/api/v1/audit".into(), None, [OK, OK, NO, NO, NO, OK, OK]),
+            (Method::GET, "/api/v1/permissions".into(), None, [OK, OK, NO, NO, NO, NO, NO]),
+            (Method::GET, "/api/v1/audit".into(), None, [OK, OK, NO, NO, NO, NO, NO]),
             (
                 Method::POST,
                 "/api/v1/users".into(),
@@ -417,7 +417,7 @@ async fn authorization_matrix() {
                 Method::GET,
                 format!("/api/v1/jobs/{job}"),
                 None,
-                [OK, S::NOT_FOUND, OK, S::NOT_FOUND, S::NOT_FOUND, OK, OK],
+                [OK, S::NOT_FOUND, OK, S::NOT_FOUND, S::NOT_FOUND, S::NOT_FOUND, S::NOT_FOUND],
             ),
         ];
         let roles = ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"];

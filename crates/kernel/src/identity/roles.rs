@@ -76,8 +76,38 @@ pub const BUILT_IN: &[(&str, &str, DataScope, &[&str])] = &[
         DataScope::All,
         &["identity.users.read", "identity.branches.read", "customers.*.read", "marketing.*", "analytics.*.read"],
     ),
-    ("finance", "Finance", DataScope::All, &["identity.users.read", "identity.branches.read", "*.read", "workflow.*"]),
-    ("viewer", "Viewer", DataScope::Branch, &["*.read"]),
+    // Business areas only: `*.read` would also reach the audit log, roles and everyone's
+    // background jobs, which are for administrators and managers.
+    (
+        "finance",
+        "Finance",
+        DataScope::All,
+        &[
+            "identity.users.read",
+            "identity.branches.read",
+            "customers.*.read",
+            "sales.*",
+            "service.*.read",
+            "marketing.*.read",
+            "analytics.*.read",
+            "workflow.*",
+        ],
+    ),
+    (
+        "viewer",
+        "Viewer",
+        DataScope::Branch,
+        &[
+            "identity.users.read",
+            "identity.branches.read",
+            "customers.*.read",
+            "sales.*.read",
+            "service.*.read",
+            "marketing.*.read",
+            "analytics.*.read",
+            "workflow.*.read",
+        ],
+    ),
 ];
 
 const SELECT: &str = "SELECT key, name, data_scope, permissions, built_in, updated_at, version FROM roles";
