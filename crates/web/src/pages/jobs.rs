@@ -12,7 +12,7 @@ use kernel::jobs::{self, Job, JobStatus};
 use kernel::paging::PageRequest;
 use serde::Deserialize;
 
-use super::{Ctx, PageError, PageResult, load, render, see_other, supported_locale};
+use super::{CsrfForm, Ctx, PageError, PageResult, enc, load, render, see_other, supported_locale};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
@@ -93,18 +93,6 @@ struct ListFragment {
     next: Option<String>,
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 async fn list(State(state): State<AppState>, creds: Credentials, Query(q): Query<JobsQuery>) -> PageResult {
     let cursor = q.cursor.filter(|c| !c.is_empty());
     let page = PageRequest::parse(None, cursor.as_deref()).map_err(PageError::from)?;
@@ -120,11 +108,6 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(q): Query
     };
     let labels = STATUSES.iter().map(|s| StatusLabel { status: s.as_str(), label: ctx.t(&status_key(*s)) }).collect();
     Ok(render(&ListPage { ctx, rows, next, first_page: cursor.is_none(), fragment_url, labels }))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: Option<String>,
 }
 
 /// Queues the maintenance job now, as the caller (who then sees its progress).
