@@ -438,6 +438,8 @@ async fn confirm_delete(State(state): State<AppState>, creds: Credentials, Path(
 async fn set_active(state: &AppState, creds: Credentials, form: CsrfForm, id: i64, active: bool) -> PageResult {
     let to = format!("/users/{id}?saved={}", if active { "activated" } else { "deactivated" });
     let patch = users::UserPatch { active: Some(active), ..Default::default() };
+    // The form page shown on refusal is read with the same token.
+    let creds = creds.with_csrf(form.csrf_token.clone());
     match act(state, creds.clone(), form, &to, move |tx, who| users::update(tx, who, Id(id), patch)).await {
         Err(e) if e.error.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY => {
             refused(form_page(state, creds, Some(Id(id)), None, None).await?, e.error)
