@@ -260,6 +260,63 @@ fn users_scope_roles_and_validation() {
 }
 
 #[test]
+fn deleted_users_and_branches_are_listed_in_scope_for_restore() {
+    for db in test_databases() {
+        let hq = hq(&db);
+        let east = new_branch(&db, hq, "East");
+        let west = new_branch(&db, hq, "West");
+        let empty = new_branch(&db, east.id, "East annex");
+        let boss = new_user(&db, "boss@example.com", "manager", east.id);
+        let rep = new_user(&db, "rep@example.com", "sales", east.id);
+        let gone_east = new_user(&db, "gone-east@example.com", "sales", east.id);
+        let gone_west = new_user(&db, "gone-west@example.com", "sales", west.id);
+        let boss_p = principal(&db, boss.id);
+        let rep_p = principal(&db, rep.id);
+        for id in [gone_east.id, gone_west.id] {
+            db.write_blocking(|tx| users::delete(tx, &admin(), id)).unwrap();
+        }
+        db.write_blocking(|tx| branches::delete(tx, &admin(), empty.id)).unwrap();
+
+        let deleted = |who: &Principal| {
+            db.read_blocking(|tx| users::list_deleted(tx, who, &PageRequest::default()))
+                .map(|p| p.items.iter().map(|u| u.id).collect::<Vec<_>>())
+        };
+        // Everything for admin, the branch subtree for a manager, nothing but oneself for own scope.
+        assert_eq!(deleted(&admin()).unwrap(), vec![gone_east.id, gone_west.id]);
+        assert_eq!(deleted(&boss_p).unwrap(), vec![gone_east.id]);
+        assert!(deleted(&rep_p).unwrap().is_empty());
+        // Paging with the cursor.
+        let first =
+            db.read_blocking(|tx| users::list_deleted(tx, &admin(), &PageRequest::parse(Some(1), None)?)).unwrap();
+        assert_eq!(first.items.len(), 1);
+        let cursor = first.next_cursor.expect("a next page");
+        let second = db
+            .read_blocking(|tx| users::list_deleted(tx, &admin(), &PageRequest::parse(Some(1), Some(&cursor))?))
+            .unwrap();
+        assert_eq!(second.items.iter().map(|u| u.id).collect::<Vec<_>>(), vec![gone_west.id]);
+        // Live users are not listed; restored ones leave the list.
+        db.write_blocking(|tx| users::restore(tx, &admin(), gone_east.id)).unwrap();
+        assert_eq!(deleted(&admin()).unwrap(), vec![gone_west.id]);
+        // Without identity.users.read: refused.
+        let nobody = Principal { permissions: Default::default(), ..admin() };
+        assert!(matches!(deleted(&nobody), Err(Error::Forbidden(_))));
+
+        // Branches: in scope only, then restored.
+        let branches_deleted = |who: &Principal| {
+            db.read_blocking(|tx| branches::list_deleted(tx, who, &PageRequest::default()))
+                .map(|p| p.items.iter().map(|b| b.id).collect::<Vec<_>>())
+        };
+        assert_eq!(branches_deleted(&admin()).unwrap(), vec![empty.id]);
+        assert_eq!(branches_deleted(&boss_p).unwrap(), vec![empty.id]);
+        let west_user = new_user(&db, "west@example.com", "manager", west.id);
+        assert!(branches_deleted(&principal(&db, west_user.id)).unwrap().is_empty());
+        assert!(matches!(branches_deleted(&nobody), Err(Error::Forbidden(_))));
+        db.write_blocking(|tx| branches::restore(tx, &admin(), empty.id)).unwrap();
+        assert!(branches_deleted(&admin()).unwrap().is_empty());
+    }
+}
+
+#[test]
 fn tokens_sessions_and_login_throttle() {
     for db in test_databases() {
         let hq = hq(&db);

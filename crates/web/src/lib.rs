@@ -37,7 +37,7 @@ pub fn app(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api::router())
-        .merge(pages::router())
+        .merge(pages::router().layer(middleware::from_fn_with_state(state.clone(), pages::error_layout)))
         .merge(assets::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -445,3 +445,338 @@ async fn admin_sees_every_job_and_runs_maintenance_with_csrf() {
         assert_eq!(queued_by(sales).await, 0);
     }
 }
+
+fn location(reply: &Reply) -> String {
+    reply.headers.get(header::LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+async fn stored_user(db: &Db, id: Id) -> Option<users::User> {
+    db.read(move |tx| users::find(tx, id)).await.unwrap()
+}
+
+fn csrf_body(csrf: &str) -> String {
+    format!("csrf_token={}", enc(csrf))
+}
+
+#[tokio::test]
+async fn users_are_deactivated_deleted_and_restored_after_confirmation() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin_id = create_user(&db, "admin@example.com", "admin").await;
+        let kim = create_user(&db, "kim@example.com", "sales").await;
+        create_user(&db, "sales@example.com", "sales").await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let admin = session(&app, "admin@example.com").await;
+        let edit = send(&app, get(&format!("/users/{kim}"), Some(&admin))).await;
+        assert_eq!(edit.status, StatusCode::OK);
+        assert!(edit.body.contains(&format!("href=\"/users/{kim}/deactivate\"")), "{}", edit.body);
+        assert!(edit.body.contains(&format!("href=\"/users/{kim}/delete\"")));
+        let csrf = hidden_csrf(&edit.body);
+
+        // Deactivate: a confirmation page first; the post needs the CSRF token.
+        let confirm = send(&app, get(&format!("/users/{kim}/deactivate"), Some(&admin))).await;
+        assert_eq!(confirm.status, StatusCode::OK);
+        assert!(confirm.body.contains("Really deactivate Test Person?"), "{}", confirm.body);
+        assert!(confirm.body.contains(&format!("action=\"/users/{kim}/deactivate\"")));
+        assert!(!confirm.body.contains("style=") && !confirm.body.contains("<script>"));
+        let refused = send(&app, post_form(&format!("/users/{kim}/deactivate"), Some(&admin), "")).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert!(stored_user(&db, kim).await.unwrap().active);
+        let done = send(&app, post_form(&format!("/users/{kim}/deactivate"), Some(&admin), &csrf_body(&csrf))).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        assert_eq!(location(&done), format!("/users/{kim}?saved=deactivated"));
+        assert!(!stored_user(&db, kim).await.unwrap().active);
+        let page = send(&app, get(&location(&done), Some(&admin))).await;
+        assert!(page.body.contains("The user has been deactivated."));
+        assert!(page.body.contains(&format!("action=\"/users/{kim}/activate\"")));
+        // Reactivate is one button.
+        let done = send(&app, post_form(&format!("/users/{kim}/activate"), Some(&admin), &csrf_body(&csrf))).await;
+        assert_eq!(location(&done), format!("/users/{kim}?saved=activated"));
+        assert!(stored_user(&db, kim).await.unwrap().active);
+
+        // One cannot deactivate oneself: the form says why; one's own page offers neither.
+        let own = send(&app, get(&format!("/users/{admin_id}"), Some(&admin))).await;
+        assert!(!own.body.contains("/deactivate\"") && !own.body.contains("/delete\""));
+        let selfish =
+            send(&app, post_form(&format!("/users/{admin_id}/deactivate"), Some(&admin), &csrf_body(&csrf))).await;
+        assert_eq!(selfish.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", selfish.body);
+        assert!(selfish.body.contains("Please correct the marked fields."));
+
+        // Delete: confirmation, then the user leaves the list for the deleted users.
+        let confirm = send(&app, get(&format!("/users/{kim}/delete"), Some(&admin))).await;
+        assert!(confirm.body.contains("Really delete Test Person?"), "{}", confirm.body);
+        let done = send(&app, post_form(&format!("/users/{kim}/delete"), Some(&admin), &csrf_body(&csrf))).await;
+        assert_eq!(location(&done), "/users/deleted?done=deleted");
+        assert!(stored_user(&db, kim).await.is_none());
+        let list = send(&app, get("/users", Some(&admin))).await;
+        assert!(!list.body.contains("kim@example.com"));
+        assert!(list.body.contains("href=\"/users/deleted\""));
+        let deleted = send(&app, get("/users/deleted?done=deleted", Some(&admin))).await;
+        assert_eq!(deleted.status, StatusCode::OK);
+        assert!(deleted.body.contains("The user has been deleted."));
+        assert!(deleted.body.contains("kim@example.com") && deleted.body.contains("Sales representative"));
+        assert!(deleted.body.contains(&format!("action=\"/users/{kim}/restore\"")));
+
+        // A sales rep (own scope, no delete permission) sees none of it and cannot restore.
+        let sales = session(&app, "sales@example.com").await;
+        let theirs = send(&app, get("/users/deleted", Some(&sales))).await;
+        assert_eq!(theirs.status, StatusCode::OK);
+        assert!(!theirs.body.contains("kim@example.com"));
+        let sales_csrf = hidden_csrf(&theirs.body);
+        let denied =
+            send(&app, post_form(&format!("/users/{kim}/restore"), Some(&sales), &csrf_body(&sales_csrf))).await;
+        assert_eq!(denied.status, StatusCode::FORBIDDEN);
+        assert!(stored_user(&db, kim).await.is_none());
+
+        // Restore brings them back, active.
+        let done = send(&app, post_form(&format!("/users/{kim}/restore"), Some(&admin), &csrf_body(&csrf))).await;
+        assert_eq!(location(&done), format!("/users/{kim}?saved=restored"));
+        assert!(stored_user(&db, kim).await.unwrap().active);
+        let page = send(&app, get(&location(&done), Some(&admin))).await;
+        assert!(page.body.contains("The user has been restored."));
+    }
+}
+
+#[tokio::test]
+async fn user_filters_stay_in_next_page_links_and_managers_are_picked() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin_id = create_user(&db, "admin@example.com", "admin").await;
+        // 55 sales reps (one hash for all), one of them inactive, and a viewer.
+        let hash = passwords::hash(PASSWORD).unwrap();
+        let (branch, quiet) = db
+            .write(move |tx| {
+                let branch = kernel::setup::head_office(tx)?;
+                let who = Principal::system(Channel::Cli);
+                let mut ids = Vec::new();
+                for n in 0..56 {
+                    let input = users::NewUser {
+                        email: format!("rep{n}@example.com"),
+                        name: format!("Rep {n}"),
+                        password: PASSWORD.into(),
+                        role: if n == 55 { "viewer".into() } else { "sales".into() },
+                        branch_id: branch,
+                        ..Default::default()
+                    };
+                    ids.push(users::create(tx, &who, input, hash.clone())?.id);
+                }
+                let patch = users::UserPatch { active: Some(false), ..Default::default() };
+                users::update(tx, &who, ids[3], patch)?;
+                Ok::<_, kernel::Error>((branch, ids[3]))
+            })
+            .await
+            .unwrap();
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let admin = session(&app, "admin@example.com").await;
+
+        let first = send(&app, get(&format!("/users?role=sales&status=active&branch_id={branch}"), Some(&admin))).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        assert!(
+            first.body.contains("<option value=\"sales\" selected>Sales representative</option>"),
+            "{}",
+            first.body
+        );
+        assert!(first.body.contains("<option value=\"active\" selected>"));
+        assert!(!first.body.contains("rep3@example.com") && !first.body.contains("rep55@example.com"));
+        let marker = "<a href=\"/users?";
+        let start = first.body.find(marker).expect("a next page link") + "<a href=\"".len();
+        let next = first.body[start..].split('"').next().unwrap().replace("&#38;", "&").replace("&amp;", "&");
+        for kept in ["role=sales", "status=active", &format!("branch_id={branch}"), "cursor="] {
+            assert!(next.contains(kept), "{next} lacks {kept}");
+        }
+        let second = send(&app, get(&next, Some(&admin))).await;
+        assert_eq!(second.status, StatusCode::OK);
+        let emails = |body: &str| -> Vec<String> {
+            body.split("data-label=\"E-mail address\">")
+                .skip(1)
+                .map(|s| s.split('<').next().unwrap().to_owned())
+                .collect()
+        };
+        let (mut seen, more) = (emails(&first.body), emails(&second.body));
+        assert_eq!((seen.len(), more.len()), (50, 4));
+        seen.extend(more);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 54, "every active sales rep once");
+        assert!(seen.iter().all(|e| e.starts_with("rep") && e != "rep3@example.com" && e != "rep55@example.com"));
+
+        let inactive = send(&app, get("/users?status=inactive", Some(&admin))).await;
+        assert!(inactive.body.contains("rep3@example.com") && !inactive.body.contains("rep4@example.com"));
+        let viewers = send(&app, get("/users?role=viewer", Some(&admin))).await;
+        assert!(viewers.body.contains("rep55@example.com") && viewers.body.contains(">Viewer<"));
+        assert!(!viewers.body.contains("rep4@example.com"));
+
+        // The manager picker offers active users in scope, never the user themself.
+        let target = db.read(|tx| users::find_by_email(tx, "rep10@example.com")).await.unwrap().unwrap().id;
+        let edit = send(&app, get(&format!("/users/{target}"), Some(&admin))).await;
+        assert!(edit.body.contains("<select id=\"manager_id\" name=\"manager_id\">"));
+        assert!(edit.body.contains(&format!("<option value=\"{admin_id}\">Test Person ")));
+        assert!(!edit.body.contains(&format!("<option value=\"{target}\"")));
+        assert!(!edit.body.contains(&format!("<option value=\"{quiet}\"")), "inactive users are not offered");
+        let csrf = hidden_csrf(&edit.body);
+        let version = form_value(&edit.body, "version");
+        let user = stored_user(&db, target).await.unwrap();
+        let body = format!(
+            "csrf_token={}&version={version}&name={}&email={}&role=sales&branch_id={branch}&manager_id={admin_id}&locale=en&time_zone=UTC",
+            enc(&csrf),
+            enc(&user.name),
+            enc(&user.email)
+        );
+        let saved = send(&app, post_form(&format!("/users/{target}"), Some(&admin), &body)).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        let user = stored_user(&db, target).await.unwrap();
+        assert_eq!(user.manager_id, Some(admin_id));
+        assert!(user.active, "saving the form leaves the user active");
+    }
+}
+
+#[tokio::test]
+async fn deleted_branches_are_restored_from_their_list() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "admin@example.com", "admin").await;
+        let store = db
+            .write(|tx| {
+                let hq = kernel::setup::head_office(tx)?;
+                let input = kernel::identity::branches::NewBranch {
+                    name: "Busan store".into(),
+                    parent_id: Some(hq),
+                    kind: Some("store".into()),
+                    ..Default::default()
+                };
+                kernel::identity::branches::create(tx, &Principal::system(Channel::Cli), input).map(|b| b.id)
+            })
+            .await
+            .unwrap();
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let admin = session(&app, "admin@example.com").await;
+        let tree = send(&app, get("/branches", Some(&admin))).await;
+        assert!(tree.body.contains("href=\"/branches/deleted\""));
+        let csrf = hidden_csrf(&tree.body);
+
+        let done = send(&app, post_form(&format!("/branches/{store}/delete"), Some(&admin), &csrf_body(&csrf))).await;
+        assert_eq!(location(&done), "/branches/deleted?done=deleted");
+        let deleted = send(&app, get(&location(&done), Some(&admin))).await;
+        assert_eq!(deleted.status, StatusCode::OK);
+        assert!(deleted.body.contains("The branch has been deleted."));
+        assert!(deleted.body.contains("Busan store") && deleted.body.contains(">Store<"), "{}", deleted.body);
+        assert!(deleted.body.contains(&format!("action=\"/branches/{store}/restore\"")));
+
+        let refused = send(&app, post_form(&format!("/branches/{store}/restore"), Some(&admin), "")).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        let done = send(&app, post_form(&format!("/branches/{store}/restore"), Some(&admin), &csrf_body(&csrf))).await;
+        assert_eq!(location(&done), format!("/branches/{store}?saved=restored"));
+        let page = send(&app, get(&location(&done), Some(&admin))).await;
+        assert!(page.body.contains("The branch has been restored.") && page.body.contains("Busan store"));
+        let deleted = send(&app, get("/branches/deleted", Some(&admin))).await;
+        assert!(!deleted.body.contains("Busan store"));
+        // Restoring again: nothing to restore, a 404 page.
+        let again = send(&app, post_form(&format!("/branches/{store}/restore"), Some(&admin), &csrf_body(&csrf))).await;
+        assert_eq!(again.status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn custom_roles_are_created_with_permission_checkboxes() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "admin@example.com", "admin").await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let admin = session(&app, "admin@example.com").await;
+
+        let list = send(&app, get("/roles", Some(&admin))).await;
+        assert!(list.body.contains("href=\"/roles/new\""));
+        // The admin role's `*` is every permission, not "1".
+        assert!(list.body.contains(">All permissions<"), "{}", list.body);
+        assert!(list.body.contains(">Sales representative<"));
+
+        let form = send(&app, get("/roles/new", Some(&admin))).await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+        assert!(form.body.contains("name=\"key\""));
+        assert!(form.body.contains("name=\"permissions\" value=\"identity.users.read\""));
+        let csrf = hidden_csrf(&form.body);
+
+        // A bad key: 422 next to the field, the choices kept.
+        let body = format!(
+            "csrf_token={}&key=Area+Lead&name=Area+lead&data_scope=branch&permissions=identity.users.read",
+            enc(&csrf)
+        );
+        let bad = send(&app, post_form("/roles", Some(&admin), &body)).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        assert!(bad.body.contains("class=\"field-error\""));
+        assert!(bad.body.contains("value=\"identity.users.read\" checked"));
+        assert!(bad.body.contains("<option value=\"branch\" selected>"));
+
+        // Without the CSRF token: refused.
+        let body = "key=area_lead&name=Area+lead&data_scope=branch&permissions=identity.users.read";
+        assert_eq!(send(&app, post_form("/roles", Some(&admin), body)).await.status, StatusCode::FORBIDDEN);
+
+        let body = format!(
+            "csrf_token={}&key=area_lead&name=Area+lead&data_scope=branch&permissions=identity.users.read&permissions=identity.branches.read",
+            enc(&csrf)
+        );
+        let made = send(&app, post_form("/roles", Some(&admin), &body)).await;
+        assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+        assert_eq!(location(&made), "/roles/area_lead?saved=1");
+        let role =
+            db.read(|tx| kernel::identity::roles::find(tx, "area_lead")).await.unwrap().expect("the role was created");
+        assert_eq!(role.permissions, vec!["identity.branches.read", "identity.users.read"]);
+        assert_eq!(role.data_scope, kernel::DataScope::Branch);
+        let list = send(&app, get("/roles", Some(&admin))).await;
+        assert!(list.body.contains(">Area lead</a>"), "custom roles keep their stored name");
+
+        // The same key again is a conflict shown on the form.
+        let again = send(&app, post_form("/roles", Some(&admin), &body)).await;
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        assert!(again.body.contains("a role with this key exists"));
+    }
+}
+
+#[tokio::test]
+async fn error_pages_keep_the_layout_and_stored_values_are_translated() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin_id = create_user(&db, "admin@example.com", "admin").await;
+        create_user(&db, "sales@example.com", "sales").await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let admin = session(&app, "admin@example.com").await;
+        let sales = session(&app, "sales@example.com").await;
+
+        // 403 and 404 inside the navigation, with a working logout form.
+        let forbidden = send(&app, get("/roles", Some(&sales))).await;
+        assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+        assert!(forbidden.body.contains("You do not have permission"));
+        assert!(forbidden.body.contains("href=\"/account\"") && forbidden.body.contains("action=\"/logout\""));
+        assert!(!forbidden.body.contains("name=\"csrf_token\" value=\"\""));
+        let missing = send(&app, get("/users/123456789", Some(&admin))).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert!(missing.body.contains("Not found.") && missing.body.contains("href=\"/users\""));
+        // A refused post too (here: no CSRF token).
+        let refused = send(&app, post_form("/jobs/maintenance", Some(&admin), "")).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert!(refused.body.contains("href=\"/audit\""));
+        // Anonymous visitors still go to the login page.
+        assert_eq!(send(&app, get("/roles", None)).await.status, StatusCode::SEE_OTHER);
+
+        // The audit log names actions, channels and record types in the reader's language.
+        let audit = send(&app, get("/audit", Some(&admin))).await;
+        assert!(audit.body.contains(">Logged in<") && audit.body.contains(">Web<"), "{}", audit.body);
+        assert!(audit.body.contains(&format!(">User {admin_id}<")));
+        assert!(audit.body.contains("<option value=\"password_reset\">Password reset</option>"));
+        db.write(move |tx| {
+            let patch = users::UserPatch { locale: Some("ko-KR".into()), ..Default::default() };
+            users::update(tx, &Principal::system(Channel::Cli), admin_id, patch)
+        })
+        .await
+        .unwrap();
+        let audit = send(&app, get("/audit?action=login", Some(&admin))).await;
+        assert!(audit.body.contains(">로그인<") && audit.body.contains(">웹<"), "{}", audit.body);
+        let roles = send(&app, get("/roles", Some(&admin))).await;
+        assert!(roles.body.contains(">모든 권한<") && roles.body.contains(">영업 담당자<"));
+        assert!(roles.body.contains(">소속 지점 및 하위 지점<"));
+        let users_page = send(&app, get("/users", Some(&admin))).await;
+        assert!(users_page.body.contains(">관리자<"), "built-in role names in the user list");
+        let missing = send(&app, get("/users/123456789", Some(&admin))).await;
+        assert!(missing.body.contains("<html lang=\"ko-KR\">"));
+    }
+}

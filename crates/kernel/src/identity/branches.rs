@@ -129,12 +129,13 @@ const COLUMNS: [Branches; 12] = [
     Branches::Version,
 ];
 
+/// Every branch row, live or deleted.
+fn select_any() -> sea_query::SelectStatement {
+    Query::select().columns(COLUMNS).from(Branches::Table).to_owned()
+}
+
 fn select() -> sea_query::SelectStatement {
-    Query::select()
-        .columns(COLUMNS)
-        .from(Branches::Table)
-        .and_where(Expr::col(Branches::DeletedAt).is_null())
-        .to_owned()
+    select_any().and_where(Expr::col(Branches::DeletedAt).is_null()).to_owned()
 }
 
 /// Branches are visible down the caller's subtree. A role scoped to `own` rows still sees
@@ -208,6 +209,22 @@ pub fn list(tx: &mut Tx<'_>, who: &Principal, parent_id: Option<Id>, page: &Page
     if let Some(parent) = parent_id {
         q.and_where(Expr::col(Branches::ParentId).eq(parent.get()));
     }
+    if let Some(c) = &page.cursor {
+        q.and_where(Expr::col(Branches::Id).gt(c.id));
+    }
+    let rows: Vec<Branch> = tx.fetch_all(&q)?;
+    Ok(Page::from_rows(rows, page, |b| id_cursor(b.id)))
+}
+
+/// Deleted branches (to restore them), with the permission and scope rules of [`list`].
+pub fn list_deleted(tx: &mut Tx<'_>, who: &Principal, page: &PageRequest) -> Result<Page<Branch>> {
+    who.require("identity.branches.read")?;
+    let mut q = select_any()
+        .and_where(Expr::col(Branches::DeletedAt).is_not_null())
+        .and_where(in_scope(who))
+        .order_by(Branches::Id, Order::Asc)
+        .limit(page.fetch_limit())
+        .to_owned();
     if let Some(c) = &page.cursor {
         q.and_where(Expr::col(Branches::Id).gt(c.id));
     }

@@ -115,7 +115,8 @@ pub struct UserFilter {
     pub active: Option<bool>,
 }
 
-pub(crate) fn select() -> sea_query::SelectStatement {
+/// Every user row, live or deleted.
+fn select_any() -> sea_query::SelectStatement {
     Query::select()
         .columns([
             (Users::Table, Users::Id),
@@ -134,8 +135,11 @@ pub(crate) fn select() -> sea_query::SelectStatement {
             (Users::Table, Users::Version),
         ])
         .from(Users::Table)
-        .and_where(Expr::col((Users::Table, Users::DeletedAt)).is_null())
         .to_owned()
+}
+
+pub(crate) fn select() -> sea_query::SelectStatement {
+    select_any().and_where(Expr::col((Users::Table, Users::DeletedAt)).is_null()).to_owned()
 }
 
 /// For users, "own" scope means oneself, and "branch" the users of one's branch subtree.
@@ -189,6 +193,22 @@ pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &UserFilter, page: &PageRe
     if let Some(a) = filter.active {
         q.and_where(Expr::col((Users::Table, Users::Active)).eq(a));
     }
+    if let Some(Cursor { id, .. }) = &page.cursor {
+        q.and_where(Expr::col((Users::Table, Users::Id)).gt(*id));
+    }
+    let rows: Vec<User> = tx.fetch_all(&q)?;
+    Ok(Page::from_rows(rows, page, |u| id_cursor(u.id)))
+}
+
+/// Deleted users (to restore them), with the permission and scope rules of [`list`].
+pub fn list_deleted(tx: &mut Tx<'_>, who: &Principal, page: &PageRequest) -> Result<Page<User>> {
+    who.require("identity.users.read")?;
+    let mut q = select_any()
+        .and_where(Expr::col((Users::Table, Users::DeletedAt)).is_not_null())
+        .cond_where(who.scope_condition((Users::Table, Users::Id), (Users::Table, Users::BranchId)))
+        .order_by((Users::Table, Users::Id), Order::Asc)
+        .limit(page.fetch_limit())
+        .to_owned();
     if let Some(Cursor { id, .. }) = &page.cursor {
         q.and_where(Expr::col((Users::Table, Users::Id)).gt(*id));
     }

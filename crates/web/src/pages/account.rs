@@ -9,7 +9,9 @@ use kernel::identity::{tokens, users};
 use serde::Deserialize;
 
 use super::admin::{Opt, locale_options, time_zone_options};
-use super::{Ctx, FormErrors, PageError, PageResult, load, non_empty, render, see_other};
+use super::{
+    CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, load, non_empty, refused_in, render, see_other,
+};
 use crate::api::me::{PasswordChange, change_own_password};
 use crate::state::{AppState, Credentials};
 
@@ -45,6 +47,16 @@ struct AccountPage {
     preference_errors: FormErrors,
     token_errors: FormErrors,
     new_secret: Option<String>,
+}
+
+impl WithErrors for AccountPage {
+    fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    fn errors(&mut self) -> &mut FormErrors {
+        &mut self.password_errors
+    }
 }
 
 async fn page(state: &AppState, creds: Credentials) -> Result<AccountPage, PageError> {
@@ -109,12 +121,7 @@ async fn password(State(state): State<AppState>, creds: Credentials, Form(form):
     let input = PasswordChange { current_password: form.current_password, new_password: form.new_password };
     match change_own_password(&state, creds.clone(), input).await {
         Ok(()) => Ok(see_other("/account?saved=password")),
-        Err(e) => {
-            let status = e.status;
-            let mut p = page(&state, creds).await?;
-            p.password_errors = FormErrors::from_error(&p.ctx, e)?;
-            Ok((status, render(&p)).into_response())
-        }
+        Err(e) => refused_in(page(&state, creds).await?, e, |p| &mut p.password_errors),
     }
 }
 
@@ -140,12 +147,7 @@ async fn preferences(
     };
     match state.write(creds.clone(), move |tx, who| users::update(tx, who, who.user_id, patch)).await {
         Ok(_) => Ok(see_other("/account?saved=preferences")),
-        Err(e) => {
-            let status = e.status;
-            let mut p = page(&state, creds).await?;
-            p.preference_errors = FormErrors::from_error(&p.ctx, e)?;
-            Ok((status, render(&p)).into_response())
-        }
+        Err(e) => refused_in(page(&state, creds).await?, e, |p| &mut p.preference_errors),
     }
 }
 
@@ -170,11 +172,6 @@ async fn create_token(State(state): State<AppState>, creds: Credentials, Form(fo
     // The secret must not linger in caches.
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(response)
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: Option<String>,
 }
 
 async fn revoke_token(

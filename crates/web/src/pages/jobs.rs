@@ -12,7 +12,7 @@ use kernel::jobs::{self, Job, JobStatus};
 use kernel::paging::PageRequest;
 use serde::Deserialize;
 
-use super::{Ctx, PageError, PageResult, load, render, see_other, supported_locale};
+use super::{CsrfForm, Ctx, PageError, PageResult, act, enc, load, render};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
@@ -93,18 +93,6 @@ struct ListFragment {
     next: Option<String>,
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 async fn list(State(state): State<AppState>, creds: Credentials, Query(q): Query<JobsQuery>) -> PageResult {
     let cursor = q.cursor.filter(|c| !c.is_empty());
     let page = PageRequest::parse(None, cursor.as_deref()).map_err(PageError::from)?;
@@ -122,29 +110,12 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(q): Query
     Ok(render(&ListPage { ctx, rows, next, first_page: cursor.is_none(), fragment_url, labels }))
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: Option<String>,
-}
-
-/// Queues the maintenance job now, as the caller (who then sees its progress).
+/// Queues the maintenance job now, as the caller (who then sees its progress). A refusal
+/// is shown in the caller's language and layout by [`super::error_layout`].
 async fn run_maintenance(State(state): State<AppState>, creds: Credentials, Form(form): Form<CsrfForm>) -> PageResult {
-    let creds = creds.with_csrf(form.csrf_token);
-    // A refusal is shown in the caller's language, which only the unit of work knows.
-    let refused = state
-        .write(creds, |tx, who| {
-            if !who.can(jobs::READ_ALL_PERMISSION) {
-                return Ok(Some(supported_locale(&who.locale).unwrap_or("en")));
-            }
-            jobs::enqueue(tx, jobs::MAINTENANCE_KIND, serde_json::json!({}), who.actor())?;
-            Ok(None)
-        })
-        .await?;
-    match refused {
-        Some(locale) => {
-            let error = kernel::Error::Forbidden(jobs::READ_ALL_PERMISSION.to_owned());
-            Err(PageError::new(error.into(), locale))
-        }
-        None => Ok(see_other("/jobs")),
-    }
+    act(&state, creds, form, "/jobs", |tx, who| {
+        who.require(jobs::READ_ALL_PERMISSION)?;
+        Ok(jobs::enqueue(tx, jobs::MAINTENANCE_KIND, serde_json::json!({}), who.actor())?)
+    })
+    .await
 }

@@ -11,10 +11,13 @@ use std::sync::{Arc, OnceLock};
 
 use askama::Template;
 use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use kernel::identity::sessions;
 use kernel::{FieldError, Principal, Tx};
+use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::i18n::{I18n, LOCALES, negotiate};
@@ -79,6 +82,13 @@ impl Ctx {
 
     pub fn t(&self, key: &str) -> String {
         self.i18n.t(self.locale, key)
+    }
+
+    /// The message `key`, or `fallback` when the catalogue has none (custom roles,
+    /// audit values added by later areas).
+    pub fn t_or(&self, key: &str, fallback: &str) -> String {
+        let text = self.t(key);
+        if text == key { fallback.to_owned() } else { text }
     }
 
     pub fn ta(&self, key: &str, name: &str, value: &str) -> String {
@@ -175,22 +185,52 @@ fn shared_i18n() -> Arc<I18n> {
     I18N.get_or_init(|| Arc::new(I18n::load())).clone()
 }
 
+/// What an error page showed, kept on the response so [`error_layout`] can show it again
+/// inside the logged-in user's layout.
+#[derive(Clone)]
+struct Shown {
+    status: StatusCode,
+    detail: String,
+}
+
+fn error_page(ctx: Ctx, shown: &Shown) -> Response {
+    let key = match shown.status {
+        StatusCode::FORBIDDEN => "error-forbidden",
+        StatusCode::NOT_FOUND => "error-not-found",
+        StatusCode::TOO_MANY_REQUESTS => "error-too-many",
+        s if s.is_server_error() => "error-internal",
+        _ => "error-bad-request",
+    };
+    let page = ErrorPage { heading: ctx.t(key), ctx, detail: &shown.detail };
+    let mut response = (shown.status, render(&page)).into_response();
+    response.extensions_mut().insert(shown.clone());
+    response
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         if self.error.status == StatusCode::UNAUTHORIZED {
             return Redirect::to("/login").into_response();
         }
         let ctx = Ctx { locale: self.locale, i18n: shared_i18n(), csrf: String::new(), user: None, nav: Vec::new() };
-        let key = match self.error.status {
-            StatusCode::FORBIDDEN => "error-forbidden",
-            StatusCode::NOT_FOUND => "error-not-found",
-            StatusCode::TOO_MANY_REQUESTS => "error-too-many",
-            s if s.is_server_error() => "error-internal",
-            _ => "error-bad-request",
-        };
-        let detail = if self.error.status.is_server_error() { String::new() } else { self.error.detail.clone() };
-        let page = ErrorPage { heading: ctx.t(key), ctx, detail: &detail };
-        (self.error.status, render(&page)).into_response()
+        let detail = if self.error.status.is_server_error() { String::new() } else { self.error.detail };
+        error_page(ctx, &Shown { status: self.error.status, detail })
+    }
+}
+
+/// Shows error pages of logged-in users with their navigation, in their language, so
+/// they can find their way back (a handler's error knows neither).
+pub async fn error_layout(State(state): State<AppState>, creds: Credentials, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let Some(shown) = response.extensions().get::<Shown>().cloned() else { return response };
+    if creds.session_secret().is_none() {
+        return response;
+    }
+    // Only reads: the refused request's CSRF token does not matter here.
+    let creds = Credentials { needs_csrf: false, ..creds };
+    match load(&state, creds, "", |_, _| Ok(())).await {
+        Ok((ctx, ())) => error_page(ctx, &shown),
+        Err(_) => response,
     }
 }
 
@@ -250,6 +290,69 @@ pub fn anonymous_locale(headers: &HeaderMap, lang: Option<&str>) -> &'static str
         .find(|(k, _)| *k == LANG_COOKIE)
         .and_then(|(_, v)| supported_locale(v));
     cookie.unwrap_or_else(|| negotiate(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())))
+}
+
+/// Percent-encodes a value for a query string.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A form that is only a button: the CSRF field and nothing else.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    pub csrf_token: Option<String>,
+}
+
+/// A page with a form that shows why a change was refused.
+pub trait WithErrors: Template {
+    fn ctx(&self) -> &Ctx;
+    fn errors(&mut self) -> &mut FormErrors;
+}
+
+/// Shows `page` again with the refusal's errors above the form and its status (422,
+/// 409, 412...); refusals a form cannot show become error pages.
+pub fn refused<P: WithErrors>(page: P, e: ApiError) -> PageResult {
+    refused_in(page, e, P::errors)
+}
+
+/// Like [`refused`], for a page with several forms: `slot` picks the form's errors.
+pub fn refused_in<P: WithErrors>(mut page: P, e: ApiError, slot: fn(&mut P) -> &mut FormErrors) -> PageResult {
+    let status = e.status;
+    *slot(&mut page) = FormErrors::from_error(page.ctx(), e)?;
+    Ok((status, render(&page)).into_response())
+}
+
+/// The confirmation step before a destructive change: a page with one button that
+/// posts to `action` (the form works without JavaScript).
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub ctx: Ctx,
+    pub title: String,
+    pub question: String,
+    pub action: String,
+    pub button: String,
+    pub cancel: String,
+    pub error: Option<String>,
+}
+
+/// Runs a one-button change (delete, restore, deactivate) for the caller of a plain
+/// form, then sends the browser to `to`.
+pub async fn act<T, F>(state: &AppState, creds: Credentials, form: CsrfForm, to: &str, work: F) -> PageResult
+where
+    F: FnOnce(&mut Tx<'_>, &Principal) -> kernel::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    state.write(creds.with_csrf(form.csrf_token), work).await?;
+    Ok(see_other(to))
 }
 
 /// Parses an optional id from a form or query string ("" means none).

@@ -7,8 +7,8 @@ use kernel::audit;
 use kernel::paging::PageRequest;
 use serde::Deserialize;
 
-use super::{AuditRow, audit_rows};
-use crate::pages::{Ctx, PageError, PageResult, load, non_empty, render};
+use super::{AUDIT_ACTIONS, AuditRow, Opt, RECORD_TYPES, action_label, audit_rows, record_type_label};
+use crate::pages::{Ctx, PageError, PageResult, enc, load, non_empty, render};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
@@ -26,22 +26,10 @@ pub struct AuditQuery {
 #[template(path = "audit/list.html")]
 struct ListPage {
     ctx: Ctx,
-    record_type: String,
-    action: String,
+    record_types: Vec<Opt>,
+    actions: Vec<Opt>,
     rows: Vec<AuditRow>,
     next: Option<String>,
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 async fn list(State(state): State<AppState>, creds: Credentials, Query(q): Query<AuditQuery>) -> PageResult {
@@ -55,5 +43,8 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(q): Query
     let next = found
         .next_cursor
         .map(|c| format!("/audit?record_type={}&action={}&cursor={}", enc(&record_type), enc(&action), enc(&c)));
-    Ok(render(&ListPage { ctx, record_type, action, rows, next }))
+    let record_types =
+        RECORD_TYPES.iter().map(|t| Opt::new(*t, record_type_label(&ctx, t), *t == record_type)).collect();
+    let actions = AUDIT_ACTIONS.iter().map(|a| Opt::new(*a, action_label(&ctx, a), *a == action)).collect();
+    Ok(render(&ListPage { ctx, record_types, actions, rows, next }))
 }

@@ -2,16 +2,19 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use kernel::Id;
 use kernel::identity::branches;
 use kernel::paging::PageRequest;
 use serde::Deserialize;
 
-use super::{AuditRow, Opt, audit_rows, branch_options, time_zone_options};
+use super::{AuditRow, Opt, audit_rows, branch_options, kind_label, time_zone_options};
 use crate::error::ApiError;
-use crate::pages::{Ctx, FormErrors, PageResult, load, non_empty, opt_id, render, see_other};
+use crate::pages::{
+    ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, act, enc, load, non_empty, opt_id,
+    refused, render, see_other,
+};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
@@ -19,7 +22,9 @@ pub fn router() -> Router<AppState> {
         .route("/branches", get(tree).post(create))
         .route("/branches/new", get(new_form))
         .route("/branches/{id}", get(edit_form).post(update))
+        .route("/branches/deleted", get(deleted))
         .route("/branches/{id}/delete", get(confirm_delete).post(delete))
+        .route("/branches/{id}/restore", post(restore))
 }
 
 pub struct BranchRow {
@@ -35,10 +40,6 @@ pub struct BranchRow {
 struct TreePage {
     ctx: Ctx,
     rows: Vec<BranchRow>,
-}
-
-fn kind_label(ctx: &Ctx, kind: &str) -> String {
-    ctx.t(&format!("branches-kind-{kind}"))
 }
 
 async fn tree(State(state): State<AppState>, creds: Credentials) -> PageResult {
@@ -88,13 +89,23 @@ struct FormPage {
     history: Vec<AuditRow>,
 }
 
+impl WithErrors for FormPage {
+    fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    fn errors(&mut self) -> &mut FormErrors {
+        &mut self.errors
+    }
+}
+
 async fn form_page(
     state: &AppState,
     creds: Credentials,
     id: Option<Id>,
     form: Option<BranchForm>,
-    notice: bool,
-) -> Result<FormPage, crate::pages::PageError> {
+    notice: Option<&'static str>,
+) -> Result<FormPage, PageError> {
     let (ctx, (tree, branch, history)) = load(state, creds, "/branches", move |tx, who| {
         let tree = branches::tree(tx, who)?;
         match id {
@@ -142,7 +153,7 @@ async fn form_page(
         regions,
         zones: time_zone_options(&form.time_zone),
         history: audit_rows(&ctx, &history),
-        notice: notice.then(|| ctx.t("form-saved")),
+        notice: notice.map(|key| ctx.t(key)),
         id: id.map(|i| i.to_string()),
         ctx,
         form,
@@ -151,7 +162,7 @@ async fn form_page(
 }
 
 async fn new_form(State(state): State<AppState>, creds: Credentials) -> PageResult {
-    Ok(render(&form_page(&state, creds, None, None, false).await?))
+    Ok(render(&form_page(&state, creds, None, None, None).await?))
 }
 
 #[derive(Deserialize)]
@@ -165,14 +176,12 @@ async fn edit_form(
     Path(id): Path<i64>,
     Query(n): Query<Notice>,
 ) -> PageResult {
-    Ok(render(&form_page(&state, creds, Some(Id(id)), None, n.saved.is_some()).await?))
+    let notice = n.saved.as_deref().map(|s| if s == "restored" { "branches-restored" } else { "form-saved" });
+    Ok(render(&form_page(&state, creds, Some(Id(id)), None, notice).await?))
 }
 
-async fn refused(state: &AppState, creds: Credentials, id: Option<Id>, form: BranchForm, e: ApiError) -> PageResult {
-    let status = e.status;
-    let mut page = form_page(state, creds, id, Some(form), false).await?;
-    page.errors = FormErrors::from_error(&page.ctx, e)?;
-    Ok((status, render(&page)).into_response())
+async fn refuse(state: &AppState, creds: Credentials, id: Option<Id>, form: BranchForm, e: ApiError) -> PageResult {
+    refused(form_page(state, creds, id, Some(form), None).await?, e)
 }
 
 async fn create(State(state): State<AppState>, creds: Credentials, Form(form): Form<BranchForm>) -> PageResult {
@@ -187,7 +196,7 @@ async fn create(State(state): State<AppState>, creds: Credentials, Form(form): F
     };
     match state.write(creds.clone(), move |tx, who| branches::create(tx, who, input)).await {
         Ok(b) => Ok(see_other(&format!("/branches/{}?saved=1", b.id))),
-        Err(e) => refused(&state, creds, None, form, e).await,
+        Err(e) => refuse(&state, creds, None, form, e).await,
     }
 }
 
@@ -210,17 +219,20 @@ async fn update(
     };
     match state.write(creds.clone(), move |tx, who| branches::update(tx, who, id, patch)).await {
         Ok(_) => Ok(see_other(&format!("/branches/{id}?saved=1"))),
-        Err(e) => refused(&state, creds, Some(id), form, e).await,
+        Err(e) => refuse(&state, creds, Some(id), form, e).await,
     }
 }
 
-#[derive(Template)]
-#[template(path = "branches/delete.html")]
-struct DeletePage {
-    ctx: Ctx,
-    id: String,
-    question: String,
-    error: Option<String>,
+fn delete_page(ctx: Ctx, b: &branches::Branch, error: Option<String>) -> ConfirmPage {
+    ConfirmPage {
+        title: ctx.t("branches-delete-title"),
+        question: ctx.ta("branches-delete-confirm", "name", &b.name),
+        action: format!("/branches/{}/delete", b.id),
+        button: ctx.t("delete"),
+        cancel: format!("/branches/{}", b.id),
+        error,
+        ctx,
+    }
 }
 
 async fn confirm_delete(State(state): State<AppState>, creds: Credentials, Path(id): Path<i64>) -> PageResult {
@@ -229,13 +241,7 @@ async fn confirm_delete(State(state): State<AppState>, creds: Credentials, Path(
         branches::get(tx, who, Id(id))
     })
     .await?;
-    let question = ctx.ta("branches-delete-confirm", "name", &b.name);
-    Ok(render(&DeletePage { ctx, id: b.id.to_string(), question, error: None }))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: Option<String>,
+    Ok(render(&delete_page(ctx, &b, None)))
 }
 
 async fn delete(
@@ -246,14 +252,66 @@ async fn delete(
 ) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token);
     match state.write(creds.clone(), move |tx, who| branches::delete(tx, who, Id(id))).await {
-        Ok(()) => Ok(see_other("/branches")),
+        Ok(()) => Ok(see_other("/branches/deleted?done=deleted")),
         Err(e) if e.status == axum::http::StatusCode::CONFLICT || e.status == axum::http::StatusCode::BAD_REQUEST => {
             let status = e.status;
             let (ctx, b) = load(&state, creds, "/branches", move |tx, who| branches::get(tx, who, Id(id))).await?;
-            let question = ctx.ta("branches-delete-confirm", "name", &b.name);
-            Ok((status, render(&DeletePage { ctx, id: b.id.to_string(), question, error: Some(e.detail) }))
-                .into_response())
+            Ok((status, render(&delete_page(ctx, &b, Some(e.detail)))).into_response())
         }
         Err(e) => Err(e.into()),
     }
+}
+
+pub struct DeletedRow {
+    pub id: String,
+    pub name: String,
+    pub code: String,
+    pub kind: String,
+    pub deleted: String,
+}
+
+#[derive(Template)]
+#[template(path = "branches/deleted.html")]
+struct DeletedPage {
+    ctx: Ctx,
+    rows: Vec<DeletedRow>,
+    next: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DeletedQuery {
+    cursor: Option<String>,
+    done: Option<String>,
+}
+
+async fn deleted(State(state): State<AppState>, creds: Credentials, Query(q): Query<DeletedQuery>) -> PageResult {
+    let page = PageRequest::parse(None, q.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
+    let (ctx, found) = load(&state, creds, "/branches", move |tx, who| branches::list_deleted(tx, who, &page)).await?;
+    let rows = found
+        .items
+        .iter()
+        .map(|b| DeletedRow {
+            id: b.id.to_string(),
+            name: b.name.clone(),
+            code: b.code.clone().unwrap_or_default(),
+            kind: kind_label(&ctx, &b.kind),
+            deleted: ctx.datetime(&b.updated_at),
+        })
+        .collect();
+    let next = found.next_cursor.map(|c| format!("/branches/deleted?cursor={}", enc(&c)));
+    let notice = q.done.is_some().then(|| ctx.t("branches-deleted-done"));
+    Ok(render(&DeletedPage { ctx, rows, next, notice }))
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    act(&state, creds, form, &format!("/branches/{id}?saved=restored"), move |tx, who| {
+        branches::restore(tx, who, Id(id))
+    })
+    .await
 }

@@ -39,8 +39,51 @@ pub fn branch_options(tree: &[kbranches::Branch], selected: Option<kernel::Id>) 
         .collect()
 }
 
-pub fn role_options(roles: &[kroles::Role], selected: &str) -> Vec<Opt> {
-    roles.iter().map(|r| Opt::new(r.key.clone(), r.name.clone(), r.key == selected)).collect()
+pub fn role_options(ctx: &Ctx, roles: &[kroles::Role], selected: &str) -> Vec<Opt> {
+    roles.iter().map(|r| Opt::new(r.key.clone(), role_label(ctx, &r.key, &r.name), r.key == selected)).collect()
+}
+
+/// A role's name: translated for the built-in roles (`role-<key>`), as stored otherwise.
+pub fn role_label(ctx: &Ctx, key: &str, name: &str) -> String {
+    ctx.t_or(&format!("role-{key}"), name)
+}
+
+pub fn scope_label(ctx: &Ctx, scope: kernel::DataScope) -> String {
+    ctx.t(&format!("scope-{}", scope.as_str()))
+}
+
+pub fn kind_label(ctx: &Ctx, kind: &str) -> String {
+    ctx.t_or(&format!("branches-kind-{kind}"), kind)
+}
+
+/// Audit actions, channels and record types of the foundation, each with a message
+/// `audit-action-<x>`, `audit-channel-<x>`, `record-type-<x>`; others show as stored.
+pub const AUDIT_ACTIONS: &[&str] = &[
+    "create",
+    "update",
+    "delete",
+    "restore",
+    "login",
+    "login_failed",
+    "token_use",
+    "revoke",
+    "password_change",
+    "password_reset",
+    "permission_change",
+];
+pub const AUDIT_CHANNELS: &[&str] = &["ui", "api", "cli", "import", "job"];
+pub const RECORD_TYPES: &[&str] = &["user", "branch", "role", "api_token"];
+
+pub fn action_label(ctx: &Ctx, action: &str) -> String {
+    ctx.t_or(&format!("audit-action-{action}"), action)
+}
+
+pub fn channel_label(ctx: &Ctx, channel: &str) -> String {
+    ctx.t_or(&format!("audit-channel-{channel}"), channel)
+}
+
+pub fn record_type_label(ctx: &Ctx, record_type: &str) -> String {
+    ctx.t_or(&format!("record-type-{record_type}"), record_type)
 }
 
 pub fn locale_options(selected: &str) -> Vec<Opt> {
@@ -76,11 +119,11 @@ pub fn audit_rows(ctx: &Ctx, entries: &[AuditEntry]) -> Vec<AuditRow> {
         .map(|e| AuditRow {
             at: ctx.datetime(&e.at),
             actor: e.actor_name.clone().unwrap_or_else(|| "—".into()),
-            channel: e.channel.clone(),
-            action: e.action.clone(),
+            channel: channel_label(ctx, &e.channel),
+            action: action_label(ctx, &e.action),
             record: match e.record_id {
-                Some(id) => format!("{} {id}", e.record_type),
-                None => e.record_type.clone(),
+                Some(id) => format!("{} {id}", record_type_label(ctx, &e.record_type)),
+                None => record_type_label(ctx, &e.record_type),
             },
             changes: if e.changes.as_object().is_some_and(|o| o.is_empty()) {
                 String::new()
