@@ -641,3 +641,23 @@ async fn health_ready_metrics_and_security_headers() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_is_set_kept_and_cleared() {
+    for db in test_databases() {
+        let w = world(db);
+        let admin = w.token("admin");
+        let rep = format!("/api/v1/users/{}", w.east_sales_id);
+        let (_, me, _) = call(&w.app, Method::GET, "/api/v1/me", Some(admin), None, &[]).await;
+        let boss = me["id"].clone();
+        let (status, user, _) =
+            call(&w.app, Method::PATCH, &rep, Some(admin), Some(json!({"manager_id": boss})), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{user}");
+        assert_eq!(user["manager_id"], boss);
+        // Leaving the field out keeps it; null clears it.
+        let (_, user, _) = call(&w.app, Method::PATCH, &rep, Some(admin), Some(json!({"name": "Renamed"})), &[]).await;
+        assert_eq!(user["manager_id"], boss);
+        let (_, user, _) = call(&w.app, Method::PATCH, &rep, Some(admin), Some(json!({"manager_id": null})), &[]).await;
+        assert_eq!(user["manager_id"], Value::Null);
+    }
+}

@@ -101,9 +101,17 @@ pub struct UserPatch {
     pub time_zone: Option<String>,
     pub branch_id: Option<Id>,
     pub role: Option<String>,
-    pub manager_id: Option<Id>,
+    /// A user id to set the manager, `null` to clear it; leave it out to keep it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub manager_id: Option<Option<Id>>,
     pub active: Option<bool>,
     pub version: Option<i64>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -402,9 +410,9 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: UserPatch) -> Res
     {
         new.branch_id = b;
     }
-    if patch.manager_id.is_some() {
-        check_manager(tx, &mut v, patch.manager_id, Some(id))?;
-        new.manager_id = patch.manager_id;
+    if let Some(manager) = patch.manager_id {
+        check_manager(tx, &mut v, manager, Some(id))?;
+        new.manager_id = manager;
     }
     if let Some(a) = patch.active {
         if editing_self && !a {

@@ -182,8 +182,6 @@ struct FormPage {
     roles: Vec<Opt>,
     branches: Vec<Opt>,
     managers: Vec<Opt>,
-    /// Whether "no manager" can be chosen: the kernel keeps a manager once set.
-    no_manager: bool,
     locales: Vec<Opt>,
     zones: Vec<Opt>,
     errors: FormErrors,
@@ -277,7 +275,6 @@ async fn form_page(
         roles: role_options(&ctx, &roles, &form.role),
         branches: branch_options(&tree, opt_id(&form.branch_id)),
         managers,
-        no_manager: user.as_ref().is_none_or(|u| u.manager_id.is_none()),
         locales: locale_options(&form.locale),
         zones: time_zone_options(&form.time_zone),
         history: audit_rows(&ctx, &history),
@@ -367,7 +364,8 @@ async fn update(
         time_zone: non_empty(Some(form.time_zone.clone())),
         branch_id: opt_id(&form.branch_id),
         role: non_empty(Some(form.role.clone())),
-        manager_id: opt_id(&form.manager_id),
+        // The picker's "none" clears the manager.
+        manager_id: Some(opt_id(&form.manager_id)),
         active: None,
         version: form.version,
     };
