@@ -661,3 +661,22 @@ async fn a_manager_is_set_kept_and_cleared() {
         assert_eq!(user["manager_id"], Value::Null);
     }
 }
+
+#[tokio::test]
+async fn unknown_addresses_answer_in_kind() {
+    let db = kernel::db::off_runtime(TestDb::sqlite);
+    let app = web::app(web::AppState::new(db.db(), web::Config::default()));
+    let (status, problem, headers) = call(&app, Method::GET, "/api/v1/nothing-here", None, None, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem["code"], "not_found");
+    let res = app
+        .clone()
+        .oneshot(Request::get("/nothing-here").header("accept-language", "ko-KR").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(html.contains("lang=\"ko-KR\""), "{html}");
+}

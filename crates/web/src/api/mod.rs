@@ -30,8 +30,14 @@ pub fn router() -> Router<AppState> {
         .fallback(not_found)
 }
 
-async fn not_found() -> crate::error::ApiError {
-    crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", "no such endpoint")
+/// An unknown address: problem+json under `/api/`, a page (in the caller's layout, via
+/// the pages' error layer) anywhere else.
+async fn not_found(uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    let error = crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", "no such page");
+    if uri.path().starts_with("/api/") {
+        return error.into_response();
+    }
+    crate::pages::PageError::new(error, crate::pages::anonymous_locale(&headers, None)).into_response()
 }
 
 /// A record with its version as the ETag.
