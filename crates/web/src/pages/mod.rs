@@ -382,3 +382,30 @@ pub const TIME_ZONES: &[&str] = &[
     "America/New_York",
     "America/Los_Angeles",
 ];
+
+/// One deleted record on a "deleted …" page, its cells in column order.
+pub struct DeletedRow {
+    pub id: String,
+    pub cells: Vec<String>,
+}
+
+/// The list of an area's deleted records, each with a restore button.
+#[derive(Template)]
+#[template(path = "deleted.html")]
+pub struct DeletedPage {
+    pub ctx: Ctx,
+    /// The area's path and translation prefix: `users`, `branches`.
+    pub area: &'static str,
+    pub columns: Vec<String>,
+    pub rows: Vec<DeletedRow>,
+    pub can_restore: bool,
+    pub next: Option<String>,
+    pub notice: Option<String>,
+}
+
+impl DeletedPage {
+    /// The area's translation key `<area>-<suffix>`.
+    fn key(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.area)
+    }
+}

@@ -15,6 +15,7 @@ use crate::pages::{
     ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, act, enc, load, non_empty, opt_id,
     refused, render, see_other,
 };
+use crate::pages::{DeletedPage, DeletedRow};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
@@ -262,23 +263,6 @@ async fn delete(
     }
 }
 
-pub struct DeletedRow {
-    pub id: String,
-    pub name: String,
-    pub code: String,
-    pub kind: String,
-    pub deleted: String,
-}
-
-#[derive(Template)]
-#[template(path = "branches/deleted.html")]
-struct DeletedPage {
-    ctx: Ctx,
-    rows: Vec<DeletedRow>,
-    next: Option<String>,
-    notice: Option<String>,
-}
-
 #[derive(Deserialize, Default)]
 pub struct DeletedQuery {
     cursor: Option<String>,
@@ -293,15 +277,19 @@ async fn deleted(State(state): State<AppState>, creds: Credentials, Query(q): Qu
         .iter()
         .map(|b| DeletedRow {
             id: b.id.to_string(),
-            name: b.name.clone(),
-            code: b.code.clone().unwrap_or_default(),
-            kind: kind_label(&ctx, &b.kind),
-            deleted: ctx.datetime(&b.updated_at),
+            cells: vec![
+                b.name.clone(),
+                kind_label(&ctx, &b.kind),
+                b.code.clone().unwrap_or_default(),
+                ctx.datetime(&b.updated_at),
+            ],
         })
         .collect();
     let next = found.next_cursor.map(|c| format!("/branches/deleted?cursor={}", enc(&c)));
     let notice = q.done.is_some().then(|| ctx.t("branches-deleted-done"));
-    Ok(render(&DeletedPage { ctx, rows, next, notice }))
+    let columns = ["field-name", "field-kind", "field-code", "field-deleted-at"].map(|k| ctx.t(k)).to_vec();
+    let can_restore = ctx.can("identity.branches.delete");
+    Ok(render(&DeletedPage { area: "branches", columns, rows, can_restore, next, notice, ctx }))
 }
 
 async fn restore(

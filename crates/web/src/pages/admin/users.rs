@@ -20,6 +20,7 @@ use crate::pages::{
     ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, act, enc, load, non_empty, opt_id,
     refused, refused_in, render, see_other,
 };
+use crate::pages::{DeletedPage, DeletedRow};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
@@ -483,15 +484,6 @@ async fn restore(
         .await
 }
 
-#[derive(Template)]
-#[template(path = "users/deleted.html")]
-struct DeletedPage {
-    ctx: Ctx,
-    rows: Vec<UserRow>,
-    next: Option<String>,
-    notice: Option<String>,
-}
-
 #[derive(Deserialize, Default)]
 pub struct DeletedQuery {
     cursor: Option<String>,
@@ -508,5 +500,11 @@ async fn deleted(State(state): State<AppState>, creds: Credentials, Query(q): Qu
     .await?;
     let next = found.next_cursor.as_ref().map(|c| format!("/users/deleted?cursor={}", enc(c)));
     let notice = q.done.is_some().then(|| ctx.t("users-deleted-done"));
-    Ok(render(&DeletedPage { rows: rows(&ctx, &found.items, &roles), next, notice, ctx }))
+    let rows = rows(&ctx, &found.items, &roles)
+        .into_iter()
+        .map(|u| DeletedRow { id: u.id, cells: vec![u.name, u.email, u.role, u.updated] })
+        .collect();
+    let columns = ["field-name", "field-email", "field-role", "field-deleted-at"].map(|k| ctx.t(k)).to_vec();
+    let can_restore = ctx.can("identity.users.delete");
+    Ok(render(&DeletedPage { area: "users", columns, rows, can_restore, next, notice, ctx }))
 }
