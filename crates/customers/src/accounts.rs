@@ -251,7 +251,16 @@ fn check_parent(tx: &mut Tx<'_>, who: &Principal, v: &mut Validator, parent: Id,
             v.add("parent_id", "an account cannot be below itself");
             return Ok(());
         }
-        let found = if id == parent { fetch_in_scope(tx, who, id).ok() } else { find(tx, id)? };
+        // The parent itself must be in the caller's scope; its ancestors need not be.
+        let found = if id == parent {
+            match fetch_in_scope(tx, who, id) {
+                Ok(a) => Some(a),
+                Err(Error::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            find(tx, id)?
+        };
         let Some(account) = found else {
             if id == parent {
                 v.add("parent_id", "no such account");
@@ -347,7 +356,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
         ])
         .to_owned();
     tx.execute(&insert)?;
-    audit::record(tx, who, "create", "account", Some(account.id), &changes(&Account::blank(), &account, true))?;
+    audit::record(tx, who, "create", "account", Some(account.id), &changes(None, &account))?;
     account.duplicate_candidates = Some(record::duplicates(
         tx,
         who,
@@ -359,35 +368,10 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
     Ok(account)
 }
 
-impl Account {
-    /// The "before" of a created account, for its audit entry.
-    fn blank() -> Account {
-        Account {
-            id: Id(0),
-            name: String::new(),
-            category_id: None,
-            parent_id: None,
-            branch_id: Id(0),
-            owner_id: None,
-            status: String::new(),
-            email: None,
-            phone: None,
-            phone_raw: None,
-            website: None,
-            external_id: None,
-            custom: Map::new(),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            version: 0,
-            duplicate_candidates: None,
-        }
-    }
-}
-
-/// The audited difference between two states of an account.
-fn changes(old: &Account, new: &Account, created: bool) -> Changes {
+/// The audited difference between two states of an account (`None`: it was created).
+fn changes(old: Option<&Account>, new: &Account) -> Changes {
     let changes = Changes::new();
-    if created {
+    let Some(old) = old else {
         return changes
             .created("name", &new.name)
             .created("category_id", &new.category_id)
@@ -400,7 +384,7 @@ fn changes(old: &Account, new: &Account, created: bool) -> Changes {
             .created("website", &new.website)
             .created("external_id", &new.external_id)
             .created("custom", &new.custom);
-    }
+    };
     changes
         .field("name", &old.name, &new.name)
         .field("category_id", &old.category_id, &new.category_id)
@@ -470,7 +454,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: AccountPatch) -> 
         new.custom = fields::check_values(&mut v, &definitions, &merged, &region);
     }
     v.finish()?;
-    let changes = changes(&old, &new, false);
+    let changes = changes(Some(&old), &new);
     if changes.is_empty() {
         return Ok(old);
     }

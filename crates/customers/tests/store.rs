@@ -519,3 +519,28 @@ fn lists_page_by_cursor() {
         assert_eq!(seen, ["A0", "A1", "A2", "A3", "A4"]);
     }
 }
+
+#[test]
+fn account_hierarchy_refuses_cycles() {
+    for w in world() {
+        let hq = w.db.write_blocking(|tx| accounts::create(tx, &w.manager, account("Chain HQ"))).unwrap();
+        let store =
+            w.db.write_blocking(|tx| {
+                accounts::create(tx, &w.manager, NewAccount { parent_id: Some(hq.id), ..account("Store 1") })
+            })
+            .unwrap();
+        assert_eq!(store.parent_id, Some(hq.id));
+        for (id, parent) in [(hq.id, store.id), (hq.id, hq.id)] {
+            let patch = AccountPatch { parent_id: Some(parent), ..Default::default() };
+            let e = w.db.write_blocking(|tx| accounts::update(tx, &w.manager, id, patch)).unwrap_err();
+            assert_eq!(field_names(e), ["parent_id"]);
+        }
+        // A rep cannot hang an account below one they do not see.
+        let e =
+            w.db.write_blocking(|tx| {
+                accounts::create(tx, &w.rep, NewAccount { parent_id: Some(hq.id), ..account("Store 2") })
+            })
+            .unwrap_err();
+        assert_eq!(field_names(e), ["parent_id"]);
+    }
+}
