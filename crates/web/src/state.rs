@@ -20,7 +20,8 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { secure_cookies: false, permissions: kernel::identity::permissions::FOUNDATION.to_vec() }
+        let permissions = [kernel::identity::permissions::FOUNDATION, customers::PERMISSIONS].concat();
+        Config { secure_cookies: false, permissions }
     }
 }
 

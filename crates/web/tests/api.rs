@@ -370,7 +370,54 @@ async fn authorization_matrix() {
                 .await
                 .unwrap()
                 .to_string();
+        // Customers: an account owned by the east manager (a sales rep's scope is their
+        // own records, so it is 404 to them), and an account and contact of the rep.
+        let (category, managers_account, reps_account, reps_contact) =
+            w.db.write(move |tx| {
+                let who = system();
+                let manager = users::find_by_email(tx, &format!("manager.{}@example.com", w.east))?.unwrap().id;
+                let category = customers::fields::create_category(
+                    tx,
+                    &who,
+                    customers::fields::NewCategory { name: "Chain".into() },
+                )?;
+                let account = |tx: &mut kernel::Tx<'_>, owner: Id| {
+                    customers::accounts::create(
+                        tx,
+                        &who,
+                        customers::accounts::NewAccount {
+                            name: "Gome".into(),
+                            branch_id: Some(w.east),
+                            owner_id: Some(owner),
+                            ..Default::default()
+                        },
+                    )
+                };
+                let managers = account(tx, manager)?;
+                let reps = account(tx, sales_id)?;
+                let contact = customers::contacts::create(
+                    tx,
+                    &who,
+                    customers::contacts::NewContact {
+                        name: "王芳".into(),
+                        account_id: Some(reps.id),
+                        owner_id: Some(sales_id),
+                        ..Default::default()
+                    },
+                )?;
+                Ok::<_, kernel::Error>((
+                    category.id.to_string(),
+                    managers.id.to_string(),
+                    reps.id.to_string(),
+                    contact.id.to_string(),
+                ))
+            })
+            .await
+            .unwrap();
+        const CREATED: S = S::CREATED;
+        const GONE: S = S::NOT_FOUND;
         // (method, path, body, expected per role: admin, manager, sales, service, marketing, finance, viewer)
+        // `{role}` in a body is replaced by the calling role, for fields that must be unique.
         let table: Vec<(Method, String, Option<Value>, [S; 7])> = vec![
             (Method::GET, "/api/v1/me".into(), None, [OK; 7]),
             (Method::GET, "/api/v1/users".into(), None, [OK, OK, OK, OK, OK, OK, OK]),
@@ -420,14 +467,70 @@ async fn authorization_matrix() {
                 None,
                 [OK, S::NOT_FOUND, OK, S::NOT_FOUND, S::NOT_FOUND, S::NOT_FOUND, S::NOT_FOUND],
             ),
+            (Method::GET, "/api/v1/customer-categories".into(), None, [OK; 7]),
+            (
+                Method::POST,
+                "/api/v1/customer-categories".into(),
+                Some(json!({"name": "Category of {role}"})),
+                [CREATED, CREATED, CREATED, NO, NO, NO, NO],
+            ),
+            (Method::GET, "/api/v1/custom-fields".into(), None, [OK; 7]),
+            (
+                Method::POST,
+                "/api/v1/custom-fields".into(),
+                Some(json!({"category_id": category, "key": "k_{role}", "label": "K", "type": "text"})),
+                [CREATED, CREATED, CREATED, NO, NO, NO, NO],
+            ),
+            (Method::GET, "/api/v1/accounts".into(), None, [OK; 7]),
+            (
+                Method::POST,
+                "/api/v1/accounts".into(),
+                Some(json!({"name": "Suning"})),
+                [CREATED, CREATED, CREATED, NO, NO, NO, NO],
+            ),
+            (Method::GET, format!("/api/v1/accounts/{managers_account}"), None, [OK, OK, GONE, OK, OK, OK, OK]),
+            (Method::GET, format!("/api/v1/accounts/{reps_account}"), None, [OK; 7]),
+            (
+                Method::PATCH,
+                format!("/api/v1/accounts/{reps_account}"),
+                Some(json!({"status": "active"})),
+                [OK, OK, OK, NO, NO, NO, NO],
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/accounts/{managers_account}"),
+                Some(json!({"status": "active"})),
+                [OK, OK, GONE, NO, NO, NO, NO],
+            ),
+            // The admin deletes it first; then it is gone for those who may delete.
+            (
+                Method::DELETE,
+                format!("/api/v1/accounts/{managers_account}"),
+                None,
+                [S::NO_CONTENT, GONE, GONE, NO, NO, NO, NO],
+            ),
+            (Method::GET, "/api/v1/contacts".into(), None, [OK; 7]),
+            (
+                Method::POST,
+                "/api/v1/contacts".into(),
+                Some(json!({"name": "김민준", "account_id": reps_account})),
+                [CREATED, CREATED, CREATED, NO, NO, NO, NO],
+            ),
+            (Method::GET, format!("/api/v1/contacts/{reps_contact}"), None, [OK; 7]),
+            (
+                Method::PATCH,
+                format!("/api/v1/contacts/{reps_contact}"),
+                Some(json!({"name": "王芳"})),
+                [OK, OK, OK, NO, NO, NO, NO],
+            ),
         ];
         let roles = ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"];
         for (method, path, body, expected) in &table {
             let (status, _, _) = call(&w.app, method.clone(), path, None, body.clone(), &[]).await;
             assert_eq!(status, S::UNAUTHORIZED, "anonymous {method} {path}");
             for (role, want) in roles.iter().zip(expected) {
-                let (status, problem, _) =
-                    call(&w.app, method.clone(), path, Some(w.token(role)), body.clone(), &[]).await;
+                let body = body.as_ref().map(|b| serde_json::from_str(&b.to_string().replace("{role}", role)).unwrap());
+                let (status, problem, _) = call(&w.app, method.clone(), path, Some(w.token(role)), body, &[]).await;
                 assert_eq!(status, *want, "{role} {method} {path}: {problem}");
             }
         }
@@ -438,6 +541,10 @@ async fn authorization_matrix() {
         let (status, _, _) =
             call(&w.app, Method::GET, &format!("/api/v1/branches/{east}"), Some(&w.west_sales), None, &[]).await;
         assert_eq!(status, S::NOT_FOUND);
+        for path in [format!("/api/v1/accounts/{reps_account}"), format!("/api/v1/contacts/{reps_contact}")] {
+            let (status, _, _) = call(&w.app, Method::GET, &path, Some(&w.west_sales), None, &[]).await;
+            assert_eq!(status, S::NOT_FOUND, "{path}");
+        }
         let _ = w.hq;
     }
 }
@@ -679,4 +786,159 @@ async fn unknown_addresses_answer_in_kind() {
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(html.contains("lang=\"ko-KR\""), "{html}");
+}
+
+/// The customers slice through HTTP: categories and typed fields, an account with a
+/// normalised phone, duplicate candidates, every bad field named with nothing written,
+/// If-Match, soft delete and restore, and a contact of the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_accounts_and_contacts_over_http() {
+    for db in test_databases() {
+        let w = world(db);
+        let (admin, sales) = (w.token("admin"), w.token("sales"));
+        let (status, category, headers) =
+            post(&w.app, "/api/v1/customer-categories", admin, json!({"name": "Department store"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{category}");
+        assert!(headers.contains_key("location"));
+        let category = category["id"].as_str().unwrap().to_owned();
+        for field in [
+            json!({"category_id": category, "key": "floors", "label": "Floors", "type": "number", "required": true}),
+            json!({"category_id": category, "key": "tier", "label": "Tier", "type": "select", "required": false, "options": ["A", "B"]}),
+        ] {
+            let (status, body, _) = post(&w.app, "/api/v1/custom-fields", admin, field).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let (status, problem, _) = post(
+            &w.app,
+            "/api/v1/custom-fields",
+            admin,
+            json!({"category_id": category, "key": "x", "label": "X", "type": "colour", "required": false}),
+        )
+        .await;
+        assert_eq!((status, problem["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("type")));
+
+        // Every bad field is named, and nothing is written.
+        let before = (count(&w.db, "accounts").await, count(&w.db, CHANGES).await);
+        let (status, problem, headers) = post(
+            &w.app,
+            "/api/v1/accounts",
+            sales,
+            json!({"name": "", "email": "nope", "phone": "12345", "category_id": category,
+                   "custom": {"tier": "Z", "colour": "red"}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        let fields: Vec<&str> =
+            problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["name", "email", "phone", "custom.colour", "custom.tier", "custom.floors"], "{problem}");
+        let (status, _, _) = post(&w.app, "/api/v1/accounts", sales, json!({"name": "x", "colour": "red"})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(before, (count(&w.db, "accounts").await, count(&w.db, CHANGES).await));
+
+        let body = json!({"name": "新世界百货", "phone": "138 0013 8000", "email": "Buyer@NWDS.cn",
+                          "category_id": category, "custom": {"floors": 7, "tier": "A"}});
+        let (status, first, headers) = post(&w.app, "/api/v1/accounts", sales, body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{first}");
+        let id = first["id"].as_str().unwrap().to_owned();
+        assert_eq!(headers["location"], format!("/api/v1/accounts/{id}").as_str());
+        assert_eq!(headers["etag"], "\"1\"");
+        assert_eq!(
+            (first["phone"].as_str(), first["phone_raw"].as_str()),
+            (Some("+8613800138000"), Some("138 0013 8000"))
+        );
+        assert_eq!(first["email"], "buyer@nwds.cn");
+        assert_eq!(first["owner_id"], w.east_sales_id.to_string());
+        assert_eq!(first["duplicate_candidates"], json!([]));
+        // The same phone typed differently: still created, with the first as a candidate.
+        let (status, second, _) = post(
+            &w.app,
+            "/api/v1/accounts",
+            sales,
+            json!({"name": "新世界", "phone": "+86 138-0013-8000", "category_id": category, "custom": {"floors": 3}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(second["duplicate_candidates"], json!([{"id": id, "name": "新世界百货", "matched_on": ["phone"]}]));
+
+        let (status, read, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/accounts/{id}"), Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(read.get("duplicate_candidates").is_none());
+        let (status, page, _) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/accounts?category_id={category}&status=active&limit=1"),
+            Some(sales),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["items"][0]["id"], id.as_str());
+        assert!(page["next_cursor"].is_string());
+
+        let uri = format!("/api/v1/accounts/{id}");
+        let patch = json!({"custom": {"tier": "B"}});
+        let (status, updated, headers) =
+            call(&w.app, Method::PATCH, &uri, Some(sales), Some(patch.clone()), &[("if-match", "\"1\"")]).await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+        assert_eq!(
+            (updated["custom"]["tier"].as_str(), &headers["etag"]),
+            (Some("B"), &axum::http::HeaderValue::from_static("\"2\""))
+        );
+        let audit = count(&w.db, CHANGES).await;
+        let (status, problem, _) =
+            call(&w.app, Method::PATCH, &uri, Some(sales), Some(patch), &[("if-match", "\"1\"")]).await;
+        assert_eq!((status, problem["code"].as_str()), (StatusCode::PRECONDITION_FAILED, Some("stale_version")));
+        let (status, problem, _) =
+            call(&w.app, Method::PATCH, &uri, Some(sales), Some(json!({"custom": {"floors": "many"}})), &[]).await;
+        assert_eq!(
+            (status, problem["errors"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("custom.floors"))
+        );
+        assert_eq!(count(&w.db, CHANGES).await, audit);
+
+        // A contact of the account; the rep's manager sees it, another branch does not.
+        let (status, contact, _) = post(
+            &w.app,
+            "/api/v1/contacts",
+            sales,
+            json!({"name": "王芳", "account_id": id, "phone": "(021) 6123 4567", "email": "wf@nwds.cn"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{contact}");
+        assert_eq!(contact["phone"], "+862161234567");
+        let contact_uri = format!("/api/v1/contacts/{}", contact["id"].as_str().unwrap());
+        let (status, list, _) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/contacts?account_id={id}"),
+            Some(w.token("manager")),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!((status, list["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+        let (status, _, _) = call(&w.app, Method::GET, &contact_uri, Some(&w.west_sales), None, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // Soft delete and restore.
+        for (method, path, want) in [
+            (Method::DELETE, contact_uri.clone(), StatusCode::NO_CONTENT),
+            (Method::GET, contact_uri.clone(), StatusCode::NOT_FOUND),
+            (Method::POST, format!("{contact_uri}/restore"), StatusCode::OK),
+            (Method::DELETE, uri.clone(), StatusCode::NO_CONTENT),
+            (Method::GET, uri.clone(), StatusCode::NOT_FOUND),
+            (Method::POST, format!("{uri}/restore"), StatusCode::OK),
+            (Method::GET, uri.clone(), StatusCode::OK),
+        ] {
+            let (status, body, _) = call(&w.app, method.clone(), &path, Some(sales), None, &[]).await;
+            assert_eq!(status, want, "{method} {path}: {body}");
+        }
+    }
+}
+
+async fn post(app: &Router, uri: &str, token: &str, body: Value) -> (StatusCode, Value, axum::http::HeaderMap) {
+    call(app, Method::POST, uri, Some(token), Some(body), &[]).await
 }

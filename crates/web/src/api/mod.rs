@@ -1,6 +1,9 @@
 //! `/api/v1`: JSON over the same area functions the pages use.
+pub mod accounts;
 pub mod audit;
 pub mod branches;
+pub mod categories;
+pub mod contacts;
 pub mod events;
 pub mod jobs;
 pub mod me;
@@ -26,6 +29,9 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(events::router())
         .merge(jobs::router())
+        .merge(categories::router())
+        .merge(accounts::router())
+        .merge(contacts::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

@@ -1,0 +1,26 @@
+//! Customers: categories with typed custom fields, accounts (organisations) and contacts
+//! (people at them). Every function takes the caller's transaction and principal, checks
+//! the permission and data scope in the query itself, validates every field at once,
+//! writes, and audits.
+pub mod accounts;
+pub mod contacts;
+pub mod fields;
+pub mod phone;
+mod record;
+
+pub use phone::Phone;
+pub use record::{DuplicateCandidate, RecordType};
+
+/// The permissions this area defines: (permission, what it allows).
+pub const PERMISSIONS: &[(&str, &str)] = &[
+    ("customers.categories.read", "See customer categories and their custom fields"),
+    ("customers.categories.manage", "Create customer categories and custom fields"),
+    ("customers.accounts.read", "See accounts"),
+    ("customers.accounts.create", "Create accounts"),
+    ("customers.accounts.update", "Edit accounts"),
+    ("customers.accounts.delete", "Delete and restore accounts"),
+    ("customers.contacts.read", "See contacts"),
+    ("customers.contacts.create", "Create contacts"),
+    ("customers.contacts.update", "Edit contacts"),
+    ("customers.contacts.delete", "Delete and restore contacts"),
+];

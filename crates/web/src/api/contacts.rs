@@ -1,0 +1,97 @@
+//! `/api/v1/contacts`: the people at accounts.
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use customers::contacts::{self, Contact, ContactFilter, ContactPatch, NewContact};
+use kernel::Id;
+use kernel::paging::Page;
+use serde::Deserialize;
+
+use super::{ListParams, versioned};
+use crate::error::ApiResult;
+use crate::extract::{IfMatch, Json, PathId, Query};
+use crate::state::{AppState, Credentials};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/contacts", get(list).post(create))
+        .route("/api/v1/contacts/{id}", get(read).patch(update).delete(remove))
+        .route("/api/v1/contacts/{id}/restore", post(restore))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ContactListParams {
+    /// At most 500; default 50.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    /// Only the contacts of this account.
+    pub account_id: Option<Id>,
+    pub branch_id: Option<Id>,
+    pub owner_id: Option<Id>,
+}
+
+/// Contacts within your data scope, oldest first.
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "customers", params(ContactListParams),
+    responses((status = 200, body = Page<Contact>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(p): Query<ContactListParams>,
+) -> ApiResult<axum::Json<Page<Contact>>> {
+    let page = ListParams { limit: p.limit, cursor: p.cursor }.page()?;
+    let filter = ContactFilter { account_id: p.account_id, branch_id: p.branch_id, owner_id: p.owner_id };
+    Ok(axum::Json(state.read(creds, move |tx, who| contacts::list(tx, who, &filter, &page)).await?))
+}
+
+/// Creates a contact; one that looks like a duplicate is still created, and the contacts
+/// it resembles are listed under `duplicate_candidates`.
+#[utoipa::path(post, path = "/api/v1/contacts", tag = "customers", request_body = NewContact,
+    responses((status = 201, body = Contact)))]
+pub async fn create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Json(input): Json<NewContact>,
+) -> ApiResult<Response> {
+    let contact = state.write(creds, move |tx, who| contacts::create(tx, who, input)).await?;
+    Ok(versioned(StatusCode::CREATED, contact.version, Some(format!("/api/v1/contacts/{}", contact.id)), &contact))
+}
+
+#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "customers", params(("id" = String, Path)),
+    responses((status = 200, body = Contact)))]
+pub async fn read(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<Response> {
+    let contact = state.read(creds, move |tx, who| contacts::get(tx, who, id)).await?;
+    Ok(versioned(StatusCode::OK, contact.version, None, &contact))
+}
+
+#[utoipa::path(patch, path = "/api/v1/contacts/{id}", tag = "customers", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The version you read, e.g. \"3\"", pattern = r#"^(W/)?"[0-9]+"$"#)),
+    request_body = ContactPatch, responses((status = 200, body = Contact)))]
+pub async fn update(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+    IfMatch(version): IfMatch,
+    Json(mut patch): Json<ContactPatch>,
+) -> ApiResult<Response> {
+    patch.version = version.or(patch.version);
+    let contact = state.write(creds, move |tx, who| contacts::update(tx, who, id, patch)).await?;
+    Ok(versioned(StatusCode::OK, contact.version, None, &contact))
+}
+
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}", tag = "customers", params(("id" = String, Path)),
+    responses((status = 204)))]
+pub async fn remove(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<StatusCode> {
+    state.write(creds, move |tx, who| contacts::delete(tx, who, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/restore", tag = "customers", params(("id" = String, Path)),
+    responses((status = 200, body = Contact)))]
+pub async fn restore(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<Response> {
+    let contact = state.write(creds, move |tx, who| contacts::restore(tx, who, id)).await?;
+    Ok(versioned(StatusCode::OK, contact.version, None, &contact))
+}
