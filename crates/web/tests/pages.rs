@@ -152,6 +152,25 @@ async fn login_sets_the_session_cookie_and_wrong_password_is_refused() {
 }
 
 #[tokio::test]
+async fn repeated_wrong_passwords_lock_the_account_with_a_translated_message() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "rep@example.com", "sales").await;
+        let app = web::app(AppState::new(db, Config::default()));
+        for _ in 1..kernel::identity::login::ACCOUNT_FAILURES_BEFORE_LOCK {
+            assert_eq!(login(&app, "rep@example.com", "wrong password").await.status, StatusCode::UNAUTHORIZED);
+        }
+        // The failure that reaches the limit locks the account; so is the right password then.
+        for password in ["wrong password", PASSWORD] {
+            let locked = login(&app, "rep@example.com", password).await;
+            assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "{password}");
+            assert!(locked.body.contains("Too many"), "{}", locked.body);
+            assert!(set_cookie(&locked, "rapport_session").is_none());
+        }
+    }
+}
+
+#[tokio::test]
 async fn posts_without_csrf_are_refused() {
     for test in test_databases() {
         let db = test.db();

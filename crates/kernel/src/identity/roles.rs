@@ -38,7 +38,9 @@ impl FromRow for Role {
     }
 }
 
-/// The built-in roles: (key, name, scope, permission patterns).
+/// The built-in roles: (key, name, scope, permission patterns). Customer categories and
+/// their custom fields shape every record of the organisation, so only administrators
+/// manage them; the other roles name the customer records they work on.
 pub const BUILT_IN: &[(&str, &str, DataScope, &[&str])] = &[
     ("admin", "Administrator", DataScope::All, &["*"]),
     (
@@ -50,7 +52,11 @@ pub const BUILT_IN: &[(&str, &str, DataScope, &[&str])] = &[
             "identity.branches.read",
             "identity.roles.read",
             "audit.log.read",
-            "customers.*",
+            "customers.*.read",
+            "customers.accounts.*",
+            "customers.contacts.*",
+            "customers.activities.*",
+            "customers.tasks.*",
             "sales.*",
             "service.*",
             "marketing.*",
@@ -62,7 +68,17 @@ pub const BUILT_IN: &[(&str, &str, DataScope, &[&str])] = &[
         "sales",
         "Sales representative",
         DataScope::Own,
-        &["identity.users.read", "identity.branches.read", "customers.*", "sales.*", "workflow.approvals.*"],
+        &[
+            "identity.users.read",
+            "identity.branches.read",
+            "customers.*.read",
+            "customers.accounts.*",
+            "customers.contacts.*",
+            "customers.activities.*",
+            "customers.tasks.*",
+            "sales.*",
+            "workflow.approvals.*",
+        ],
     ),
     (
         "service",
