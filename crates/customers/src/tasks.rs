@@ -1,0 +1,1 @@
+//! Tasks: to-dos with a due time, an optional reminder and an assignee.
