@@ -33,6 +33,7 @@ CREATE TABLE tasks (
     contact_id   BIGINT REFERENCES contacts (id),
     status       TEXT NOT NULL CHECK (status IN ('open', 'done')),
     done_at      TIMESTAMPTZ,
+    reminded_at  TIMESTAMPTZ,
     branch_id    BIGINT NOT NULL REFERENCES branches (id),
     created_by   BIGINT REFERENCES users (id),
     created_at   TIMESTAMPTZ NOT NULL,

@@ -33,6 +33,7 @@ CREATE TABLE tasks (
     contact_id   INTEGER REFERENCES contacts (id),
     status       TEXT NOT NULL CHECK (status IN ('open', 'done')),
     done_at      TEXT,
+    reminded_at  TEXT,
     branch_id    INTEGER NOT NULL REFERENCES branches (id),
     created_by   INTEGER REFERENCES users (id),
     created_at   TEXT NOT NULL,

@@ -5,10 +5,13 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use customers::accounts::{self, NewAccount};
 use customers::activities::{self, ActivityFilter, ActivityPatch, NewActivity};
 use customers::contacts::{self, NewContact};
+use customers::tasks::{self, NewTask, Task, TaskFilter, TaskPatch};
 use kernel::identity::{branches, passwords, users};
+use kernel::jobs::{Registry, Worker};
 use kernel::paging::PageRequest;
 use kernel::testing::{TestDb, test_databases};
 use kernel::{Channel, Error, Id, Principal};
+use std::sync::Arc;
 
 pub struct World {
     pub db: TestDb,
@@ -350,5 +353,204 @@ fn bad_activity_input_names_every_field_and_writes_nothing() {
             })
             .unwrap_err();
         assert_eq!(field_names(e), vec!["kind"]);
+    }
+}
+
+fn task(subject: &str, due: DateTime<Utc>) -> NewTask {
+    NewTask { subject: subject.into(), due_at: Some(due), ..Default::default() }
+}
+
+fn add_task(w: &World, who: &Principal, input: NewTask) -> Result<Task, Error> {
+    w.db.write_blocking(|tx| tasks::create(tx, who, input))
+}
+
+fn subjects(list: &[Task]) -> Vec<&str> {
+    list.iter().map(|t| t.subject.as_str()).collect()
+}
+
+#[test]
+fn my_day_follows_the_caller_s_time_zone() {
+    for w in world() {
+        // 15:30 UTC: 23:30 on 10 March in Shanghai, 00:30 on 11 March in Seoul.
+        let now = at(2026, 3, 10, 15, 30);
+        for who in [&w.rep, &w.rep2] {
+            for (subject, due) in [
+                ("a 14:30", at(2026, 3, 10, 14, 30)),
+                ("b 15:45", at(2026, 3, 10, 15, 45)),
+                ("c 20:00", at(2026, 3, 10, 20, 0)),
+                ("d 9 March", at(2026, 3, 9, 1, 0)),
+                ("e 12 March", at(2026, 3, 12, 1, 0)),
+            ] {
+                add_task(&w, who, task(subject, due)).unwrap();
+            }
+            let done = add_task(&w, who, task("done", at(2026, 3, 10, 15, 0))).unwrap();
+            w.db.write_blocking(|tx| {
+                tasks::update(tx, who, done.id, TaskPatch { status: Some("done".into()), ..Default::default() })
+            })
+            .unwrap();
+        }
+        // The manager's task for the rep counts in the rep's day, not the manager's.
+        add_task(
+            &w,
+            &w.manager,
+            NewTask { assignee_id: Some(w.rep.user_id), ..task("from manager", at(2026, 3, 10, 10, 0)) },
+        )
+        .unwrap();
+        let day = |who: &Principal| w.db.read_blocking(|tx| tasks::my_day(tx, who, now, &who.time_zone)).unwrap();
+        let shanghai = day(&w.rep);
+        assert_eq!(subjects(&shanghai.overdue), vec!["d 9 March"]);
+        assert_eq!(subjects(&shanghai.today), vec!["from manager", "a 14:30", "b 15:45"]);
+        let seoul = day(&w.rep2);
+        assert_eq!(subjects(&seoul.overdue), vec!["d 9 March", "a 14:30"]);
+        assert_eq!(subjects(&seoul.today), vec!["b 15:45", "c 20:00"]);
+        let manager = day(&w.manager);
+        assert!(manager.overdue.is_empty() && manager.today.is_empty());
+        // The same rep, asked in another zone.
+        let in_seoul = w.db.read_blocking(|tx| tasks::my_day(tx, &w.rep, now, "Asia/Seoul")).unwrap();
+        assert_eq!(subjects(&in_seoul.today), vec!["b 15:45", "c 20:00"]);
+        assert!(w.db.read_blocking(|tx| tasks::my_day(tx, &w.rep, now, "Mars/Base")).is_err());
+    }
+}
+
+#[test]
+fn tasks_are_scoped_completed_and_deleted() {
+    for w in world() {
+        let gome = new_account(&w, &w.rep, "国美电器");
+        let t =
+            add_task(&w, &w.rep, NewTask { account_id: Some(gome), ..task("Send the quote", at(2026, 3, 10, 1, 0)) })
+                .unwrap();
+        assert_eq!((t.assignee_id, t.status.as_str(), t.branch_id), (w.rep.user_id, "open", w.rep.branch_id));
+        assert!(matches!(w.db.read_blocking(|tx| tasks::get(tx, &w.rep2, t.id)), Err(Error::NotFound(_))));
+        assert!(matches!(w.db.read_blocking(|tx| tasks::get(tx, &w.west, t.id)), Err(Error::NotFound(_))));
+        assert!(w.db.read_blocking(|tx| tasks::get(tx, &w.manager, t.id)).is_ok());
+        // A rep cannot give tasks to others; a manager can, within reach.
+        let e =
+            add_task(&w, &w.rep, NewTask { assignee_id: Some(w.rep2.user_id), ..task("x", Utc::now()) }).unwrap_err();
+        assert_eq!(field_names(e), vec!["assignee_id"]);
+        let e = add_task(&w, &w.manager, NewTask { assignee_id: Some(w.west.user_id), ..task("x", Utc::now()) })
+            .unwrap_err();
+        assert_eq!(field_names(e), vec!["assignee_id"]);
+
+        let done =
+            w.db.write_blocking(|tx| {
+                tasks::update(
+                    tx,
+                    &w.rep,
+                    t.id,
+                    TaskPatch { status: Some("done".into()), version: Some(1), ..Default::default() },
+                )
+            })
+            .unwrap();
+        assert_eq!((done.status.as_str(), done.version), ("done", 2));
+        assert!(done.done_at.is_some());
+        let open = TaskFilter { status: Some("open".into()), ..Default::default() };
+        let list = |who: &Principal, f: &TaskFilter| {
+            w.db.read_blocking(|tx| tasks::list(tx, who, f, &PageRequest::default())).unwrap().items
+        };
+        assert!(list(&w.rep, &open).is_empty());
+        assert_eq!(list(&w.rep, &TaskFilter { account_id: Some(gome), ..Default::default() }).len(), 1);
+        let reopened =
+            w.db.write_blocking(|tx| {
+                tasks::update(tx, &w.rep, t.id, TaskPatch { status: Some("open".into()), ..Default::default() })
+            })
+            .unwrap();
+        assert_eq!((reopened.status.as_str(), reopened.done_at), ("open", None));
+        assert!(matches!(w.db.write_blocking(|tx| tasks::delete(tx, &w.rep2, t.id)), Err(Error::NotFound(_))));
+        w.db.write_blocking(|tx| tasks::delete(tx, &w.rep, t.id)).unwrap();
+        assert!(list(&w.rep, &TaskFilter::default()).is_empty());
+    }
+}
+
+#[test]
+fn bad_task_input_names_every_field_and_writes_nothing() {
+    for w in world() {
+        let before = (count(&w.db, "tasks"), count(&w.db, "audit_log"), count(&w.db, "jobs"));
+        let e =
+            add_task(&w, &w.rep, NewTask { subject: " ".into(), assignee_id: Some(Id::new()), ..Default::default() })
+                .unwrap_err();
+        assert_eq!(field_names(e), vec!["subject", "due_at", "assignee_id"]);
+        assert!(matches!(
+            add_task(&w, &w.rep, NewTask { account_id: Some(Id::new()), ..task("x", Utc::now()) }),
+            Err(Error::NotFound(_))
+        ));
+        let t = add_task(&w, &w.rep, task("ok", Utc::now())).unwrap();
+        let e =
+            w.db.write_blocking(|tx| {
+                tasks::update(
+                    tx,
+                    &w.rep,
+                    t.id,
+                    TaskPatch { subject: Some(String::new()), status: Some("maybe".into()), ..Default::default() },
+                )
+            })
+            .unwrap_err();
+        assert_eq!(field_names(e), vec!["subject", "status"]);
+        assert_eq!(
+            (count(&w.db, "tasks"), count(&w.db, "audit_log"), count(&w.db, "jobs")),
+            (before.0 + 1, before.1 + 1, before.2)
+        );
+    }
+}
+
+#[test]
+fn a_reminder_is_sent_once_for_the_current_time_of_an_open_task() {
+    for w in world() {
+        let first = at(2026, 3, 10, 1, 0);
+        let t = add_task(&w, &w.rep, NewTask { remind_at: Some(first), ..task("Call back", at(2026, 3, 10, 2, 0)) })
+            .unwrap();
+        let kinds = w.db.read_blocking(|tx| tx.query_sql::<String>("SELECT kind FROM jobs", &[])).unwrap();
+        let run_at = w.db.read_blocking(|tx| tx.query_sql::<DateTime<Utc>>("SELECT run_at FROM jobs", &[])).unwrap();
+        assert_eq!((kinds, run_at), (vec![tasks::REMINDER_JOB.to_owned()], vec![first]));
+
+        // The worker runs it when due, and the assignee hears of it.
+        let mut rx = w.db.events().subscribe();
+        let registry = Registry::new().with(tasks::REMINDER_JOB, tasks::reminder_job);
+        let clock_at = first + Duration::minutes(1);
+        let worker = Worker::new(w.db.db(), registry, "test-node").with_clock(Arc::new(move || clock_at));
+        assert!(worker.run_once().unwrap());
+        assert!(!worker.run_once().unwrap());
+        if w.db.backend() == kernel::Backend::Sqlite {
+            let e = rx.try_recv().unwrap();
+            assert_eq!((e.kind.as_str(), e.user_id), ("task.reminder", Some(w.rep.user_id.get())));
+            assert_eq!(e.payload["task_id"], serde_json::json!(t.id));
+        }
+        // Running it again sends nothing.
+        let send = |id: Id, when: DateTime<Utc>| w.db.write_blocking(|tx| tasks::send_reminder(tx, id, when)).unwrap();
+        assert!(!send(t.id, first));
+
+        // Moved: the old job does nothing, the new one reminds.
+        let second = first + Duration::minutes(30);
+        w.db.write_blocking(|tx| {
+            tasks::update(tx, &w.rep, t.id, TaskPatch { remind_at: Some(Some(second)), ..Default::default() })
+        })
+        .unwrap();
+        assert_eq!(count(&w.db, "jobs"), 2);
+        assert!(!send(t.id, first));
+        assert!(send(t.id, second));
+        assert!(!send(t.id, second));
+
+        // Completed or deleted tasks are not reminded of.
+        let third = second + Duration::minutes(30);
+        w.db.write_blocking(|tx| {
+            tasks::update(
+                tx,
+                &w.rep,
+                t.id,
+                TaskPatch { remind_at: Some(Some(third)), status: Some("done".into()), ..Default::default() },
+            )
+        })
+        .unwrap();
+        assert!(!send(t.id, third));
+        let gone = add_task(&w, &w.rep, NewTask { remind_at: Some(third), ..task("Gone", third) }).unwrap();
+        w.db.write_blocking(|tx| tasks::delete(tx, &w.rep, gone.id)).unwrap();
+        assert!(!send(gone.id, third));
+        // Cleared: no new job.
+        let jobs = count(&w.db, "jobs");
+        let other = add_task(&w, &w.rep, task("No reminder", third)).unwrap();
+        w.db.write_blocking(|tx| {
+            tasks::update(tx, &w.rep, other.id, TaskPatch { remind_at: Some(None), ..Default::default() })
+        })
+        .unwrap();
+        assert_eq!(count(&w.db, "jobs"), jobs);
     }
 }
