@@ -267,12 +267,12 @@ fn timeline_shows_everyone_s_entries_newest_first_to_whoever_reads_the_account()
         })
         .unwrap();
         let mut seen = Vec::new();
-        let mut page = PageRequest { limit: 2, cursor: None };
+        let mut page = PageRequest { limit: 1, cursor: None };
         loop {
             let p = w.db.read_blocking(|tx| activities::timeline(tx, &w.rep, gome, &page)).unwrap();
             seen.extend(p.items.iter().map(|a| a.subject.clone()));
             match p.next_cursor {
-                Some(c) => page = PageRequest::parse(Some(2), Some(&c)).unwrap(),
+                Some(c) => page = PageRequest::parse(Some(1), Some(&c)).unwrap(),
                 None => break,
             }
         }
