@@ -152,7 +152,7 @@ fn scoped(who: &Principal) -> sea_query::SelectStatement {
         .to_owned()
 }
 
-fn fetch_in_scope(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Contact> {
+pub(crate) fn fetch_in_scope(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Contact> {
     let q = scoped(who).and_where(Expr::col((Contacts::Table, Contacts::Id)).eq(id.get())).to_owned();
     tx.fetch_optional(&q)?.ok_or(Error::NotFound("contact"))
 }

@@ -3,10 +3,12 @@
 //! the permission and data scope in the query itself, validates every field at once,
 //! writes, and audits.
 pub mod accounts;
+pub mod activities;
 pub mod contacts;
 pub mod fields;
 pub mod phone;
 mod record;
+pub mod tasks;
 
 pub use phone::Phone;
 pub use record::{DuplicateCandidate, RecordType};
@@ -23,4 +25,12 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("customers.contacts.create", "Create contacts"),
     ("customers.contacts.update", "Edit contacts"),
     ("customers.contacts.delete", "Delete and restore contacts"),
+    ("customers.activities.read", "See activities and account timelines"),
+    ("customers.activities.create", "Log calls, visits, meetings, e-mails and notes"),
+    ("customers.activities.update", "Edit activities"),
+    ("customers.activities.delete", "Delete activities"),
+    ("customers.tasks.read", "See tasks"),
+    ("customers.tasks.create", "Create tasks"),
+    ("customers.tasks.update", "Edit and complete tasks"),
+    ("customers.tasks.delete", "Delete tasks"),
 ];

@@ -270,18 +270,20 @@ fn user_command(db: &Db, action: UserAction) -> Result<()> {
 
 /// The job kinds this build runs. Every kind is idempotent: a job may run more than once.
 fn job_registry() -> kernel::jobs::Registry {
-    kernel::jobs::Registry::new().with(kernel::jobs::MAINTENANCE_KIND, |ctx, _| {
-        let (sessions, failures) = ctx
-            .db()
-            .write_blocking(|tx| {
-                Ok::<_, kernel::Error>((
-                    kernel::identity::sessions::purge_expired(tx)?,
-                    kernel::identity::login::purge_failures(tx)?,
-                ))
-            })
-            .map_err(|e| kernel::jobs::JobError::Retryable(e.to_string()))?;
-        Ok(serde_json::json!({"expired_sessions": sessions, "old_login_failures": failures}))
-    })
+    kernel::jobs::Registry::new()
+        .with(kernel::jobs::MAINTENANCE_KIND, |ctx, _| {
+            let (sessions, failures) = ctx
+                .db()
+                .write_blocking(|tx| {
+                    Ok::<_, kernel::Error>((
+                        kernel::identity::sessions::purge_expired(tx)?,
+                        kernel::identity::login::purge_failures(tx)?,
+                    ))
+                })
+                .map_err(|e| kernel::jobs::JobError::Retryable(e.to_string()))?;
+            Ok(serde_json::json!({"expired_sessions": sessions, "old_login_failures": failures}))
+        })
+        .with(customers::tasks::REMINDER_JOB, customers::tasks::reminder_job)
 }
 
 fn serve(db: Db, listen: SocketAddr, settings: Settings, demo_login: Option<(String, String)>) -> Result<()> {

@@ -372,7 +372,7 @@ async fn authorization_matrix() {
                 .to_string();
         // Customers: an account owned by the east manager (a sales rep's scope is their
         // own records, so it is 404 to them), and an account and contact of the rep.
-        let (category, managers_account, reps_account, reps_contact) =
+        let (category, managers_account, reps_account, reps_contact, reps_activity, reps_task) =
             w.db.write(move |tx| {
                 let who = system();
                 let manager = users::find_by_email(tx, &format!("manager.{}@example.com", w.east))?.unwrap().id;
@@ -405,11 +405,35 @@ async fn authorization_matrix() {
                         ..Default::default()
                     },
                 )?;
+                // An activity and a task of the rep's, on the rep's account.
+                let rep = kernel::identity::principal_for_user(tx, sales_id)?;
+                let activity = customers::activities::create(
+                    tx,
+                    &rep,
+                    customers::activities::NewActivity {
+                        kind: "call".into(),
+                        account_id: Some(reps.id),
+                        subject: "Price call".into(),
+                        ..Default::default()
+                    },
+                )?;
+                let task = customers::tasks::create(
+                    tx,
+                    &rep,
+                    customers::tasks::NewTask {
+                        subject: "Send the quote".into(),
+                        due_at: Some(chrono::Utc::now()),
+                        account_id: Some(reps.id),
+                        ..Default::default()
+                    },
+                )?;
                 Ok::<_, kernel::Error>((
                     category.id.to_string(),
                     managers.id.to_string(),
                     reps.id.to_string(),
                     contact.id.to_string(),
+                    activity.id.to_string(),
+                    task.id.to_string(),
                 ))
             })
             .await
@@ -502,6 +526,13 @@ async fn authorization_matrix() {
                 Some(json!({"status": "active"})),
                 [OK, OK, GONE, NO, NO, NO, NO],
             ),
+            (Method::GET, format!("/api/v1/accounts/{reps_account}/timeline"), None, [OK; 7]),
+            (
+                Method::GET,
+                format!("/api/v1/accounts/{managers_account}/timeline"),
+                None,
+                [OK, OK, GONE, OK, OK, OK, OK],
+            ),
             // The admin deletes it first; then it is gone for those who may delete.
             (
                 Method::DELETE,
@@ -523,6 +554,41 @@ async fn authorization_matrix() {
                 Some(json!({"name": "王芳"})),
                 [OK, OK, OK, NO, NO, NO, NO],
             ),
+            (Method::GET, "/api/v1/activities".into(), None, [OK; 7]),
+            (
+                Method::POST,
+                "/api/v1/activities".into(),
+                Some(json!({"kind": "visit", "contact_id": reps_contact, "subject": "Store visit"})),
+                [CREATED, CREATED, CREATED, NO, NO, NO, NO],
+            ),
+            (Method::GET, format!("/api/v1/activities/{reps_activity}"), None, [OK; 7]),
+            (
+                Method::PATCH,
+                format!("/api/v1/activities/{reps_activity}"),
+                Some(json!({"subject": "Price call, 5% promised"})),
+                [OK, OK, OK, NO, NO, NO, NO],
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/activities/{reps_activity}"),
+                None,
+                [S::NO_CONTENT, GONE, GONE, NO, NO, NO, NO],
+            ),
+            (Method::GET, "/api/v1/tasks".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/tasks/my-day".into(), None, [OK; 7]),
+            (
+                Method::POST,
+                "/api/v1/tasks".into(),
+                Some(json!({"subject": "Call back", "due_at": "2026-03-10T01:00:00Z", "account_id": reps_account})),
+                [CREATED, CREATED, CREATED, NO, NO, NO, NO],
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/tasks/{reps_task}"),
+                Some(json!({"status": "done"})),
+                [OK, OK, OK, NO, NO, NO, NO],
+            ),
+            (Method::DELETE, format!("/api/v1/tasks/{reps_task}"), None, [S::NO_CONTENT, GONE, GONE, NO, NO, NO, NO]),
         ];
         let roles = ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"];
         for (method, path, body, expected) in &table {
@@ -541,7 +607,11 @@ async fn authorization_matrix() {
         let (status, _, _) =
             call(&w.app, Method::GET, &format!("/api/v1/branches/{east}"), Some(&w.west_sales), None, &[]).await;
         assert_eq!(status, S::NOT_FOUND);
-        for path in [format!("/api/v1/accounts/{reps_account}"), format!("/api/v1/contacts/{reps_contact}")] {
+        for path in [
+            format!("/api/v1/accounts/{reps_account}"),
+            format!("/api/v1/contacts/{reps_contact}"),
+            format!("/api/v1/accounts/{reps_account}/timeline"),
+        ] {
             let (status, _, _) = call(&w.app, Method::GET, &path, Some(&w.west_sales), None, &[]).await;
             assert_eq!(status, S::NOT_FOUND, "{path}");
         }
@@ -941,4 +1011,103 @@ async fn customer_accounts_and_contacts_over_http() {
 
 async fn post(app: &Router, uri: &str, token: &str, body: Value) -> (StatusCode, Value, axum::http::HeaderMap) {
     call(app, Method::POST, uri, Some(token), Some(body), &[]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activities_timeline_and_tasks_over_http() {
+    for db in test_databases() {
+        let w = world(db);
+        let (sales, manager) = (w.token("sales"), w.token("manager"));
+        let (_, account, _) = post(&w.app, "/api/v1/accounts", sales, json!({"name": "国美电器"})).await;
+        let account_id = account["id"].as_str().unwrap().to_owned();
+        let (_, contact, _) =
+            post(&w.app, "/api/v1/contacts", sales, json!({"name": "王芳", "account_id": account_id})).await;
+        let contact_id = contact["id"].as_str().unwrap().to_owned();
+
+        // Logged on the contact: the account is filled in.
+        let (status, a, headers) = post(
+            &w.app,
+            "/api/v1/activities",
+            sales,
+            json!({"kind": "call", "contact_id": contact_id, "subject": "Price call", "occurred_at": "2026-03-01T02:00:00Z"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{a}");
+        assert_eq!(
+            (a["account_id"].as_str(), a["owner_id"].as_str()),
+            (Some(account_id.as_str()), Some(w.east_sales_id.to_string().as_str()))
+        );
+        assert!(headers["location"].to_str().unwrap().ends_with(a["id"].as_str().unwrap()));
+        let (status, _, _) = post(
+            &w.app,
+            "/api/v1/activities",
+            manager,
+            json!({"kind": "visit", "account_id": account_id, "subject": "Visit", "occurred_at": "2026-03-02T02:00:00Z"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+
+        // Bad input names every field; an unknown field is refused.
+        let (status, problem, _) =
+            post(&w.app, "/api/v1/activities", sales, json!({"kind": "fax", "subject": ""})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> =
+            problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["kind", "subject", "account_id", "contact_id"], "{problem}");
+        let (status, _, _) = post(
+            &w.app,
+            "/api/v1/activities",
+            sales,
+            json!({"kind": "call", "account_id": account_id, "subject": "x", "mood": 1}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        // The rep's timeline shows the manager's visit too, newest first.
+        let (status, page, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/accounts/{account_id}/timeline"), Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let subjects: Vec<&str> =
+            page["items"].as_array().unwrap().iter().map(|a| a["subject"].as_str().unwrap()).collect();
+        assert_eq!(subjects, ["Visit", "Price call"]);
+        let (_, mine, _) = call(&w.app, Method::GET, "/api/v1/activities?kind=call", Some(sales), None, &[]).await;
+        assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+
+        // Tasks: one overdue with a reminder, completed over PATCH with If-Match.
+        let (status, t, _) = post(
+            &w.app,
+            "/api/v1/tasks",
+            sales,
+            json!({"subject": "Send the quote", "due_at": "2020-01-01T01:00:00Z", "remind_at": "2020-01-01T00:30:00Z", "contact_id": contact_id}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{t}");
+        assert_eq!(t["account_id"].as_str(), Some(account_id.as_str()));
+        let (status, day, _) = call(&w.app, Method::GET, "/api/v1/tasks/my-day", Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(day["overdue"][0]["id"], t["id"]);
+        assert_eq!(day["today"], json!([]));
+        let jobs: Vec<i64> =
+            w.db.read(|tx| tx.query_sql("SELECT COUNT(*) FROM jobs WHERE kind = 'customers.task_reminder'", &[]))
+                .await
+                .unwrap();
+        assert_eq!(jobs[0], 1);
+        let uri = format!("/api/v1/tasks/{}", t["id"].as_str().unwrap());
+        let (status, done, _) =
+            call(&w.app, Method::PATCH, &uri, Some(sales), Some(json!({"status": "done"})), &[("if-match", "\"1\"")])
+                .await;
+        assert_eq!((status, done["status"].as_str()), (StatusCode::OK, Some("done")), "{done}");
+        let (status, _, _) =
+            call(&w.app, Method::PATCH, &uri, Some(sales), Some(json!({"status": "open"})), &[("if-match", "\"1\"")])
+                .await;
+        assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+        let (_, day, _) = call(&w.app, Method::GET, "/api/v1/tasks/my-day", Some(sales), None, &[]).await;
+        assert_eq!(day["overdue"], json!([]));
+        let (status, problem, _) =
+            post(&w.app, "/api/v1/tasks", sales, json!({"subject": " ", "assignee_id": w.hq.to_string()})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> =
+            problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["subject", "due_at", "assignee_id"], "{problem}");
+    }
 }

@@ -1,5 +1,6 @@
 //! `/api/v1`: JSON over the same area functions the pages use.
 pub mod accounts;
+pub mod activities;
 pub mod audit;
 pub mod branches;
 pub mod categories;
@@ -9,6 +10,7 @@ pub mod jobs;
 pub mod me;
 pub mod openapi;
 pub mod roles;
+pub mod tasks;
 pub mod tokens;
 pub mod users;
 
@@ -32,6 +34,8 @@ pub fn router() -> Router<AppState> {
         .merge(categories::router())
         .merge(accounts::router())
         .merge(contacts::router())
+        .merge(activities::router())
+        .merge(tasks::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }
