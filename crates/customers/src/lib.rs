@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod fields;
 pub mod phone;
 mod record;
+pub mod search;
 
 pub use phone::Phone;
 pub use record::{DuplicateCandidate, RecordType};

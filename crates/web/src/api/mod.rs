@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod me;
 pub mod openapi;
 pub mod roles;
+pub mod search;
 pub mod tokens;
 pub mod users;
 
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(categories::router())
         .merge(accounts::router())
         .merge(contacts::router())
+        .merge(search::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

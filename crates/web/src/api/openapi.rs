@@ -18,6 +18,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::categories::list_categories, super::categories::create_category, super::categories::list_fields, super::categories::create_field,
         super::accounts::list, super::accounts::create, super::accounts::read, super::accounts::update, super::accounts::remove, super::accounts::restore,
         super::contacts::list, super::contacts::create, super::contacts::read, super::contacts::update, super::contacts::remove, super::contacts::restore,
+        super::search::search,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),

@@ -1,0 +1,191 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Search over accounts and contacts, on SQLite and (when configured) PostgreSQL.
+use customers::accounts::{self, AccountFilter, NewAccount};
+use customers::contacts::{self, ContactFilter, ContactPatch, NewContact};
+use customers::search;
+use kernel::identity::{branches, passwords, users};
+use kernel::paging::PageRequest;
+use kernel::testing::{TestDb, test_databases};
+use kernel::{Channel, Error, Id, Principal};
+
+struct World {
+    db: TestDb,
+    admin: Principal,
+    rep: Principal,
+    rep2: Principal,
+    seoul: Id,
+}
+
+fn build(db: TestDb) -> World {
+    let admin = Principal::system(Channel::Cli);
+    let hash = passwords::hash("password123").unwrap();
+    let (east, seoul) = db
+        .write_blocking(|tx| {
+            let hq = kernel::setup::head_office(tx)?;
+            let mk = |tx: &mut kernel::Tx<'_>, name: &str, parent: Id, region: &str| {
+                branches::create(
+                    tx,
+                    &admin,
+                    branches::NewBranch {
+                        name: name.into(),
+                        parent_id: Some(parent),
+                        region: Some(region.into()),
+                        ..Default::default()
+                    },
+                )
+                .map(|b| b.id)
+            };
+            let east = mk(tx, "East", hq, "CN")?;
+            let seoul = mk(tx, "Seoul", east, "KR")?;
+            Ok::<_, Error>((east, seoul))
+        })
+        .unwrap();
+    let user = |email: &str| -> Principal {
+        db.write_blocking(|tx| {
+            let u = users::create(
+                tx,
+                &admin,
+                users::NewUser {
+                    email: email.into(),
+                    name: email.into(),
+                    password: "password123".into(),
+                    role: "sales".into(),
+                    branch_id: east,
+                    ..Default::default()
+                },
+                hash.clone(),
+            )?;
+            kernel::identity::principal_for_user(tx, u.id)
+        })
+        .unwrap()
+    };
+    let rep = user("rep@east.cn");
+    let rep2 = user("rep2@east.cn");
+    World { db, admin, rep, rep2, seoul }
+}
+
+fn contact(w: &World, who: &Principal, name: &str, email: Option<&str>, phone: Option<&str>, branch: Option<Id>) -> Id {
+    let input = NewContact {
+        name: name.into(),
+        email: email.map(Into::into),
+        phone: phone.map(Into::into),
+        branch_id: branch,
+        ..Default::default()
+    };
+    w.db.write_blocking(|tx| contacts::create(tx, who, input)).unwrap().id
+}
+
+/// The names `who` finds for `q`, best first.
+fn find(w: &World, who: &Principal, q: &str) -> Vec<String> {
+    w.db.read_blocking(|tx| search::search(tx, who, q, Some(50))).unwrap().into_iter().map(|h| h.name).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    sorted(list.iter().map(|s| (*s).to_owned()).collect())
+}
+
+#[test]
+fn every_example_query_finds_what_it_should_and_nothing_else() {
+    for w in test_databases().into_iter().map(build) {
+        let admin = w.admin.clone();
+        contact(&w, &admin, "张伟", None, Some("138 0013 8000"), None);
+        contact(&w, &admin, "王芳", Some("wang@gome.com.cn"), None, None);
+        contact(&w, &admin, "王芳芳", None, Some("13912345678"), None);
+        contact(&w, &admin, "李王芳", None, None, None);
+        contact(&w, &admin, "김민준", None, Some("010-1234-5678"), Some(w.seoul));
+        contact(&w, &admin, "김서연", None, None, Some(w.seoul));
+        contact(&w, &admin, "민준 Park", None, None, Some(w.seoul));
+        contact(&w, &admin, "John Smith", Some("john@example.com"), Some("+86 139 0013 1234"), None);
+        w.db.write_blocking(|tx| {
+            accounts::create(
+                tx,
+                &admin,
+                NewAccount {
+                    name: "Gome Electronics".into(),
+                    website: Some("https://www.gome.com.cn".into()),
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+
+        assert_eq!(find(&w, &admin, "张"), ["张伟"]);
+        assert_eq!(find(&w, &admin, "王芳"), ["王芳", "王芳芳", "李王芳"], "exact name, then prefix, then other");
+        assert_eq!(sorted(find(&w, &admin, "김")), names(&["김민준", "김서연"]));
+        assert_eq!(find(&w, &admin, "김민준"), ["김민준"]);
+        assert_eq!(sorted(find(&w, &admin, "민준")), names(&["김민준", "민준 Park"]));
+        assert_eq!(find(&w, &admin, "138 0013"), ["张伟"]);
+        assert_eq!(find(&w, &admin, "0013 8000"), ["张伟"]);
+        assert_eq!(find(&w, &admin, "13800138000"), ["张伟"]);
+        assert_eq!(find(&w, &admin, "+86 138-0013-8000"), ["张伟"]);
+        assert_eq!(find(&w, &admin, "010 1234 5678"), ["김민준"], "a Korean number typed with its trunk 0");
+        assert_eq!(sorted(find(&w, &admin, "0013")), names(&["张伟", "John Smith"]));
+        assert_eq!(sorted(find(&w, &admin, "@gome")), names(&["Gome Electronics", "王芳"]));
+        assert_eq!(find(&w, &admin, "gome")[0], "Gome Electronics", "the name starts with it");
+        assert_eq!(sorted(find(&w, &admin, "gome")), names(&["Gome Electronics", "王芳"]));
+        assert_eq!(find(&w, &admin, "ＧＯＭＥ elec"), ["Gome Electronics"], "full-width, two words");
+        assert_eq!(find(&w, &admin, "electronics"), ["Gome Electronics"], "a word longer than the stored prefixes");
+        assert!(find(&w, &admin, "electronicsx").is_empty());
+        assert_eq!(find(&w, &admin, "smi"), ["John Smith"]);
+        for nothing in ["赵", "王芳王", "김민서", "138 0013 9", "9999", "@nowhere", "", "x"] {
+            assert!(find(&w, &admin, nothing).is_empty(), "{nothing:?}");
+        }
+
+        // The lists take the same `q=`.
+        let page = PageRequest::parse(None, None).unwrap();
+        let listed =
+            w.db.read_blocking(|tx| {
+                contacts::list(tx, &admin, &ContactFilter { q: Some("王芳".into()), ..Default::default() }, &page)
+            })
+            .unwrap();
+        assert_eq!(sorted(listed.items.into_iter().map(|c| c.name).collect()), names(&["李王芳", "王芳", "王芳芳"]));
+        let listed =
+            w.db.read_blocking(|tx| {
+                accounts::list(tx, &admin, &AccountFilter { q: Some("@gome".into()), ..Default::default() }, &page)
+            })
+            .unwrap();
+        assert_eq!(listed.items.into_iter().map(|a| a.name).collect::<Vec<_>>(), ["Gome Electronics"]);
+        let err = w.db.read_blocking(|tx| search::search(tx, &admin, "王", Some(51))).unwrap_err();
+        assert!(matches!(err, Error::Validation(_)), "{err:?}");
+    }
+}
+
+#[test]
+fn scope_delete_restore_and_update_are_followed() {
+    for w in test_databases().into_iter().map(build) {
+        let (rep, rep2) = (w.rep.clone(), w.rep2.clone());
+        let mine = contact(&w, &rep, "张伟", None, Some("13800138000"), None);
+        contact(&w, &rep2, "张三", None, Some("13800138001"), None);
+        assert_eq!(find(&w, &rep, "张"), ["张伟"], "a rep finds only their own records");
+        assert_eq!(find(&w, &rep2, "138 0013 800"), ["张三"]);
+        assert_eq!(sorted(find(&w, &w.admin, "张")), names(&["张三", "张伟"]));
+
+        w.db.write_blocking(|tx| contacts::delete(tx, &rep, mine)).unwrap();
+        assert!(find(&w, &rep, "张").is_empty(), "deleted records vanish");
+        w.db.write_blocking(|tx| contacts::restore(tx, &rep, mine)).unwrap();
+        assert_eq!(find(&w, &rep, "张"), ["张伟"], "and come back on restore");
+
+        let patch = ContactPatch { name: Some("赵伟".into()), phone: Some("".into()), ..Default::default() };
+        w.db.write_blocking(|tx| contacts::update(tx, &rep, mine, patch)).unwrap();
+        assert!(find(&w, &rep, "张").is_empty(), "the old name is no longer found");
+        assert!(find(&w, &rep, "13800138000").is_empty(), "nor the cleared phone");
+        assert_eq!(find(&w, &rep, "赵伟"), ["赵伟"]);
+
+        // A full rebuild gives the same answers.
+        let n = w.db.write_blocking(search::reindex_all).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(find(&w, &rep, "赵"), ["赵伟"]);
+        assert_eq!(find(&w, &rep2, "张三"), ["张三"]);
+
+        // Someone without permission to read contacts is refused.
+        let mut nobody = rep.clone();
+        nobody.permissions.clear();
+        let err = w.db.read_blocking(|tx| search::search(tx, &nobody, "张", None)).unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
+    }
+}
