@@ -189,3 +189,165 @@ fn scope_delete_restore_and_update_are_followed() {
         assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
     }
 }
+
+/// Benchmark, not a test: `cargo test -p customers --test search -- --ignored --nocapture`
+/// (set `RAPPORT_BENCH_CONTACTS` for another size). Seeds contacts with the kernel's bulk
+/// insert, builds their terms with `reindex_all`, then times queries against a raw
+/// baseline (`name LIKE '%…%'` without an index, first 20 rows), alternating, 5 rounds.
+#[test]
+#[ignore = "benchmark"]
+fn search_benchmark() {
+    use std::time::Instant;
+
+    use chrono::Utc;
+    use sea_query::Value as V;
+
+    let n: usize = std::env::var("RAPPORT_BENCH_CONTACTS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    for db in test_databases() {
+        let backend = db.backend().name();
+        let admin = Principal::system(Channel::Cli);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |m: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % m as u64) as usize
+        };
+        let surnames = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡"];
+        let given = [
+            "芳", "伟", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀",
+            "英", "华",
+        ];
+        let ko_family = ["김", "이", "박", "최", "정"];
+        let ko_given = ["민준", "서연", "지호", "하은", "도윤", "서준", "지우", "예준"];
+        let latin = ["liam", "olivia", "noah", "emma", "james", "ava", "lucas", "mia", "mason", "sophia"];
+        let domains = ["gome.com.cn", "suning.com", "naver.com", "qq.com", "163.com", "example.com"];
+        let started = Instant::now();
+        let count = db
+            .write_blocking(|tx| {
+                let branch = kernel::setup::head_office(tx)?;
+                let now = Utc::now();
+                let mut rows = Vec::with_capacity(n);
+                for i in 0..n {
+                    let name = match next(10) {
+                        0..=5 => {
+                            let mut s = surnames[next(3).min(next(surnames.len()))].to_owned();
+                            for _ in 0..1 + next(2) {
+                                s.push_str(given[next(given.len())]);
+                            }
+                            s
+                        }
+                        6..=7 => format!("{}{}", ko_family[next(ko_family.len())], ko_given[next(ko_given.len())]),
+                        _ => format!("{} {}", latin[next(latin.len())], latin[next(latin.len())]),
+                    };
+                    let mut mobile = format!("1{}{:09}", 3 + next(7), next(1_000_000_000));
+                    if i < 10 {
+                        mobile = format!("1380013800{i}");
+                    }
+                    let raw = format!("{} {} {}", &mobile[..3], &mobile[3..7], &mobile[7..]);
+                    let email = format!("{}{i}@{}", latin[next(latin.len())], domains[next(domains.len())]);
+                    rows.push(vec![
+                        V::from(Id::new().get()),
+                        V::from(name),
+                        V::from(branch.get()),
+                        V::from(email),
+                        V::from(format!("+86{mobile}")),
+                        V::from(raw),
+                        V::Json(Some(Box::new(serde_json::json!({})))),
+                        V::from(now),
+                        V::from(now),
+                        V::from(1i64),
+                    ]);
+                }
+                tx.insert_rows(
+                    "contacts",
+                    &[
+                        "id",
+                        "name",
+                        "branch_id",
+                        "email",
+                        "phone_e164",
+                        "phone_raw",
+                        "custom",
+                        "created_at",
+                        "updated_at",
+                        "version",
+                    ],
+                    &rows,
+                )?;
+                Ok::<_, Error>(rows.len())
+            })
+            .unwrap();
+        let seeded = started.elapsed();
+        let started = Instant::now();
+        db.write_blocking(search::reindex_all).unwrap();
+        let indexed = started.elapsed();
+        let terms: Vec<i64> = db.read_blocking(|tx| tx.query_sql("SELECT count(*) FROM search_terms", &[])).unwrap();
+        println!(
+            "[{backend}] {count} contacts: bulk insert {:.2} s, reindex_all {:.2} s, {} terms ({:.1} per contact)",
+            seeded.as_secs_f64(),
+            indexed.as_secs_f64(),
+            terms[0],
+            terms[0] as f64 / count as f64
+        );
+        if backend == "postgres" {
+            let size: Vec<i64> = db
+                .read_blocking(|tx| {
+                    tx.query_sql(
+                        "SELECT (pg_total_relation_size('search_terms') + 0)::BIGINT AS a \
+                         UNION ALL SELECT pg_total_relation_size('contacts')::BIGINT",
+                        &[],
+                    )
+                })
+                .unwrap();
+            println!(
+                "[{backend}] search_terms with indexes {:.1} MB ({:.0} B per contact); contacts {:.1} MB",
+                size[0] as f64 / 1e6,
+                size[0] as f64 / count as f64,
+                size[1] as f64 / 1e6
+            );
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2], v[0], v[v.len() - 1])
+        };
+        for (q, like) in
+            [("王", "王"), ("王芳", "王芳"), ("김민준", "김민준"), ("138 0013", "1380013"), ("gome", "gome")]
+        {
+            let (mut ours, mut raw, mut hits) = (Vec::new(), Vec::new(), 0);
+            for _ in 0..5 {
+                let t = Instant::now();
+                hits = db.read_blocking(|tx| search::search(tx, &admin, q, Some(20))).unwrap().len();
+                ours.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                let column =
+                    if like.chars().all(|c| c.is_ascii_digit()) { "phone_e164" } else { "lower(email) || name" };
+                let sql = format!("SELECT id FROM contacts WHERE {column} LIKE $1 LIMIT 20");
+                let _: Vec<i64> = db.read_blocking(|tx| tx.query_sql(&sql, &[V::from(format!("%{like}%"))])).unwrap();
+                raw.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            let (o, omin, omax) = median(ours);
+            let (r, rmin, rmax) = median(raw);
+            println!(
+                "[{backend}] {q:<10} {hits:>2} hits: search {o:.2} ms [{omin:.2}–{omax:.2}]; \
+                 LIKE scan, first 20: {r:.2} ms [{rmin:.2}–{rmax:.2}]"
+            );
+        }
+        let (mut counts, mut misses) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            let t = Instant::now();
+            let page = PageRequest::parse(Some(50), None).unwrap();
+            let filter = ContactFilter { q: Some("王".into()), ..Default::default() };
+            db.read_blocking(|tx| contacts::list(tx, &admin, &filter, &page)).unwrap();
+            counts.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            db.read_blocking(|tx| search::search(tx, &admin, "zzzz", Some(20))).unwrap();
+            misses.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        println!(
+            "[{backend}] contacts list q=王 limit 50 (id order): {:.2} ms; a miss: {:.2} ms",
+            median(counts).0,
+            median(misses).0
+        );
+    }
+}
