@@ -309,9 +309,18 @@ fn condition(tx: &mut Tx<'_>, kind: RecordType, parsed: &Parsed) -> Result<Optio
     Ok(Some(cond))
 }
 
+/// Queries are what a person types: at most 200 characters (each part costs a look-up).
+fn check_length(q: &str) -> Result<()> {
+    if q.chars().count() > 200 {
+        return Err(Error::field("q", "is longer than 200 characters"));
+    }
+    Ok(())
+}
+
 /// The filter a list applies for `q=`: records of `kind` matching `q`, or `None` when none
 /// can (the list is then empty).
 pub(crate) fn filter(tx: &mut Tx<'_>, kind: RecordType, q: &str) -> Result<Option<Condition>> {
+    check_length(q)?;
     let parsed = parse(q);
     condition(tx, kind, &parsed)
 }
@@ -402,9 +411,7 @@ pub fn search(tx: &mut Tx<'_>, who: &Principal, q: &str, limit: Option<u64>) -> 
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Error::field("limit", format!("must be 1 to {MAX_LIMIT}")));
     }
-    if q.chars().count() > 200 {
-        return Err(Error::field("q", "is longer than 200 characters"));
-    }
+    check_length(q)?;
     let parsed = parse(q);
     let mut hits = Vec::new();
     for kind in kinds {

@@ -152,6 +152,13 @@ fn every_example_query_finds_what_it_should_and_nothing_else() {
         assert_eq!(listed.items.into_iter().map(|a| a.name).collect::<Vec<_>>(), ["Gome Electronics"]);
         let err = w.db.read_blocking(|tx| search::search(tx, &admin, "王", Some(51))).unwrap_err();
         assert!(matches!(err, Error::Validation(_)), "{err:?}");
+        let long = "王".repeat(201);
+        let err =
+            w.db.read_blocking(|tx| {
+                contacts::list(tx, &admin, &ContactFilter { q: Some(long.clone()), ..Default::default() }, &page)
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::Validation(_)), "{err:?}");
     }
 }
 
