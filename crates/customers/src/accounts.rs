@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use tracing::instrument;
 
-use crate::fields;
 use crate::record::{self, DuplicateCandidate, RecordType, json_value, now};
+use crate::{fields, search};
 
 #[derive(Iden)]
 pub enum Accounts {
@@ -158,6 +158,8 @@ pub struct AccountFilter {
     pub branch_id: Option<Id>,
     pub owner_id: Option<Id>,
     pub status: Option<String>,
+    /// Search text (docs/search.md): only matching accounts.
+    pub q: Option<String>,
 }
 
 const COLUMNS: [Accounts; 17] = [
@@ -217,6 +219,12 @@ pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &AccountFilter, page: &Pag
     if let Some(s) = &filter.status {
         let s = check_status(s).map_err(|m| Error::field("status", m))?;
         q.and_where(Expr::col((Accounts::Table, Accounts::Status)).eq(s));
+    }
+    if let Some(text) = filter.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        match search::filter(tx, RecordType::Account, text)? {
+            Some(cond) => q.cond_where(cond),
+            None => return Ok(Page::from_rows(Vec::new(), page, |a: &Account| id_cursor(a.id))),
+        };
     }
     if let Some(c) = &page.cursor {
         q.and_where(Expr::col((Accounts::Table, Accounts::Id)).gt(c.id));
@@ -356,6 +364,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
         ])
         .to_owned();
     tx.execute(&insert)?;
+    search::index(tx, RecordType::Account, account.id, &search_document(&account))?;
     audit::record(tx, who, "create", "account", Some(account.id), &changes(None, &account))?;
     account.duplicate_candidates = Some(record::duplicates(
         tx,
@@ -366,6 +375,17 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
         account.phone.as_deref(),
     )?);
     Ok(account)
+}
+
+/// What search indexes of an account.
+fn search_document(a: &Account) -> search::Document<'_> {
+    search::Document {
+        name: &a.name,
+        email: a.email.as_deref(),
+        phone_e164: a.phone.as_deref(),
+        phone_raw: a.phone_raw.as_deref(),
+        other: [a.website.as_deref(), a.external_id.as_deref()].into_iter().flatten().collect(),
+    }
 }
 
 /// The audited difference between two states of an account (`None`: it was created).
@@ -484,6 +504,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: AccountPatch) -> 
     if tx.execute(&q)? == 0 {
         return Err(Error::StaleVersion { current: old.version });
     }
+    search::index(tx, RecordType::Account, id, &search_document(&new))?;
     audit::record(tx, who, "update", "account", Some(id), &changes)?;
     Ok(new)
 }

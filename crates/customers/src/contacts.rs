@@ -14,7 +14,7 @@ use serde_json::{Map, Value as Json};
 use tracing::instrument;
 
 use crate::record::{self, DuplicateCandidate, RecordType, json_value, now};
-use crate::{accounts, fields};
+use crate::{accounts, fields, search};
 
 #[derive(Iden)]
 pub enum Contacts {
@@ -126,6 +126,8 @@ pub struct ContactFilter {
     pub account_id: Option<Id>,
     pub branch_id: Option<Id>,
     pub owner_id: Option<Id>,
+    /// Search text (docs/search.md): only matching contacts.
+    pub q: Option<String>,
 }
 
 const COLUMNS: [Contacts; 12] = [
@@ -175,6 +177,12 @@ pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &ContactFilter, page: &Pag
     if let Some(o) = filter.owner_id {
         q.and_where(Expr::col((Contacts::Table, Contacts::OwnerId)).eq(o.get()));
     }
+    if let Some(text) = filter.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        match search::filter(tx, RecordType::Contact, text)? {
+            Some(cond) => q.cond_where(cond),
+            None => return Ok(Page::from_rows(Vec::new(), page, |c: &Contact| id_cursor(c.id))),
+        };
+    }
     if let Some(c) = &page.cursor {
         q.and_where(Expr::col((Contacts::Table, Contacts::Id)).gt(c.id));
     }
@@ -192,6 +200,17 @@ fn check_account(tx: &mut Tx<'_>, who: &Principal, v: &mut Validator, id: Id) ->
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// What search indexes of a contact.
+fn search_document(c: &Contact) -> search::Document<'_> {
+    search::Document {
+        name: &c.name,
+        email: c.email.as_deref(),
+        phone_e164: c.phone.as_deref(),
+        phone_raw: c.phone_raw.as_deref(),
+        other: Vec::new(),
     }
 }
 
@@ -248,6 +267,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
         ])
         .to_owned();
     tx.execute(&insert)?;
+    search::index(tx, RecordType::Contact, contact.id, &search_document(&contact))?;
     let changes = Changes::new()
         .created("name", &contact.name)
         .created("account_id", &contact.account_id)
@@ -356,6 +376,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ContactPatch) -> 
     if tx.execute(&q)? == 0 {
         return Err(Error::StaleVersion { current: old.version });
     }
+    search::index(tx, RecordType::Contact, id, &search_document(&new))?;
     audit::record(tx, who, "update", "contact", Some(id), &changes)?;
     Ok(new)
 }

@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod fields;
 pub mod phone;
 mod record;
+pub mod search;
 pub mod tasks;
 
 pub use phone::Phone;

@@ -49,15 +49,31 @@ impl RecordType {
         }
     }
 
-    fn table(self) -> Alias {
+    pub(crate) fn table(self) -> Alias {
         Alias::new(match self {
             RecordType::Account => "accounts",
             RecordType::Contact => "contacts",
         })
     }
 
-    fn col(self, column: &str) -> (Alias, Alias) {
+    pub(crate) fn col(self, column: &str) -> (Alias, Alias) {
         (self.table(), Alias::new(column))
+    }
+
+    /// The permission to see records of this type.
+    pub(crate) fn read_permission(self) -> &'static str {
+        match self {
+            RecordType::Account => "customers.accounts.read",
+            RecordType::Contact => "customers.contacts.read",
+        }
+    }
+
+    /// The text columns search confirms a substring in.
+    pub(crate) fn text_columns(self) -> &'static [&'static str] {
+        match self {
+            RecordType::Account => &["name", "email", "website", "external_id"],
+            RecordType::Contact => &["name", "email"],
+        }
     }
 
     /// The condition limiting a query on this table to the caller's data scope.

@@ -548,6 +548,10 @@ async fn authorization_matrix() {
                 [CREATED, CREATED, CREATED, NO, NO, NO, NO],
             ),
             (Method::GET, format!("/api/v1/contacts/{reps_contact}"), None, [OK; 7]),
+            // Search: 王 (percent-encoded), and the lists' `q=`.
+            (Method::GET, "/api/v1/search?q=%E7%8E%8B&limit=5".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/contacts?q=%E7%8E%8B".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/accounts?q=gome".into(), None, [OK; 7]),
             (
                 Method::PATCH,
                 format!("/api/v1/contacts/{reps_contact}"),
@@ -992,6 +996,25 @@ async fn customer_accounts_and_contacts_over_http() {
         assert_eq!((status, list["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
         let (status, _, _) = call(&w.app, Method::GET, &contact_uri, Some(&w.west_sales), None, &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // Search finds it by name, phone fragment and e-mail domain; not from another branch.
+        for q in ["%E7%8E%8B%E8%8A%B3", "%E8%8A%B3", "6123%204567", "wf%40nwds"] {
+            let (status, found, _) =
+                call(&w.app, Method::GET, &format!("/api/v1/search?q={q}"), Some(sales), None, &[]).await;
+            assert_eq!(status, StatusCode::OK, "{found}");
+            assert_eq!(found["items"][0]["name"], "王芳", "{q}: {found}");
+            assert_eq!(found["items"][0]["record_type"], "contact");
+            assert_eq!(found["items"].as_array().map(Vec::len), Some(1), "{q}: {found}");
+            let (_, theirs, _) =
+                call(&w.app, Method::GET, &format!("/api/v1/search?q={q}"), Some(&w.west_sales), None, &[]).await;
+            assert_eq!(theirs["items"], json!([]), "{q}");
+        }
+        let (status, list, _) = call(&w.app, Method::GET, "/api/v1/contacts?q=021-6123", Some(sales), None, &[]).await;
+        assert_eq!((status, list["items"][0]["name"].as_str()), (StatusCode::OK, Some("王芳")));
+        let (status, _, _) = call(&w.app, Method::GET, "/api/v1/search?q=a&limit=51", Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, _, _) = call(&w.app, Method::GET, "/api/v1/search", Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "q is required");
 
         // Soft delete and restore.
         for (method, path, want) in [

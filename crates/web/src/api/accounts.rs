@@ -34,6 +34,10 @@ pub struct AccountListParams {
     pub owner_id: Option<Id>,
     /// `prospect`, `active` or `inactive`.
     pub status: Option<String>,
+    /// Only accounts matching this search text: Chinese or Korean characters (one or more),
+    /// the start of a word of the name, e-mail, web address or external id (`gome`,
+    /// `@gome`), or four or more digits of the phone in any format (`138 0013`).
+    pub q: Option<String>,
 }
 
 /// Accounts within your data scope, oldest first.
@@ -45,8 +49,13 @@ pub async fn list(
     Query(p): Query<AccountListParams>,
 ) -> ApiResult<axum::Json<Page<Account>>> {
     let page = ListParams { limit: p.limit, cursor: p.cursor }.page()?;
-    let filter =
-        AccountFilter { category_id: p.category_id, branch_id: p.branch_id, owner_id: p.owner_id, status: p.status };
+    let filter = AccountFilter {
+        category_id: p.category_id,
+        branch_id: p.branch_id,
+        owner_id: p.owner_id,
+        status: p.status,
+        q: p.q,
+    };
     Ok(axum::Json(state.read(creds, move |tx, who| accounts::list(tx, who, &filter, &page)).await?))
 }
 

@@ -33,6 +33,10 @@ pub struct ContactListParams {
     pub account_id: Option<Id>,
     pub branch_id: Option<Id>,
     pub owner_id: Option<Id>,
+    /// Only contacts matching this search text: Chinese or Korean characters (one or more),
+    /// the start of a word of the name or e-mail (`gome`, `@gome`), or four or more digits
+    /// of the phone in any format (`138 0013`).
+    pub q: Option<String>,
 }
 
 /// Contacts within your data scope, oldest first.
@@ -44,7 +48,7 @@ pub async fn list(
     Query(p): Query<ContactListParams>,
 ) -> ApiResult<axum::Json<Page<Contact>>> {
     let page = ListParams { limit: p.limit, cursor: p.cursor }.page()?;
-    let filter = ContactFilter { account_id: p.account_id, branch_id: p.branch_id, owner_id: p.owner_id };
+    let filter = ContactFilter { account_id: p.account_id, branch_id: p.branch_id, owner_id: p.owner_id, q: p.q };
     Ok(axum::Json(state.read(creds, move |tx, who| contacts::list(tx, who, &filter, &page)).await?))
 }
 

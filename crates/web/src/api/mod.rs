@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod me;
 pub mod openapi;
 pub mod roles;
+pub mod search;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(contacts::router())
         .merge(activities::router())
         .merge(tasks::router())
+        .merge(search::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

@@ -20,6 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::contacts::list, super::contacts::create, super::contacts::read, super::contacts::update, super::contacts::remove, super::contacts::restore,
         super::activities::list, super::activities::create, super::activities::read, super::activities::update, super::activities::remove, super::activities::timeline,
         super::tasks::list, super::tasks::create, super::tasks::update, super::tasks::remove, super::tasks::my_day,
+        super::search::search,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),

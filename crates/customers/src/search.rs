@@ -1,0 +1,553 @@
+//! Search over accounts and contacts with plain tables and B-tree indexes (docs/search.md).
+//!
+//! Every record's searchable text is cut into *terms*, stored in `search_terms` in the
+//! same transaction as the record:
+//!
+//! * CJK and Hangul runs: every character and every two-character substring, so one- and
+//!   two-character queries (`张`, `王芳`, `김`) are one exact-term look-up;
+//! * other words (Latin letters and digits; e-mail local part and domain labels, web
+//!   addresses): lower-cased prefixes of 2 to 10 characters;
+//! * phones: every window of four digits of the E.164 number and of the typed number.
+//!
+//! A query is cut the same way: longer CJK runs, phone digits and long words look up their
+//! rarest term and are then confirmed with a substring match on the candidate rows. The
+//! scope and soft-delete filter are in the same SQL. Soft delete keeps the terms (the join
+//! drops deleted rows), so restore costs nothing.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use kernel::db::{DbError, FromRow, Row};
+use kernel::{Error, Id, Principal, Result, Tx};
+use sea_query::{Alias, Condition, Expr, ExprTrait, Func, Order, Query, SimpleExpr, Value};
+use serde::Serialize;
+
+use crate::record::RecordType;
+
+/// Longest word prefix stored; longer query words are confirmed by substring.
+const MAX_PREFIX: usize = 10;
+/// Shortest word prefix stored.
+const MIN_PREFIX: usize = 2;
+/// Digits per phone window.
+const PHONE_WINDOW: usize = 4;
+/// Weight of a term from the name; other fields weigh 1.
+const NAME_WEIGHT: i64 = 3;
+/// Term frequencies are counted up to this to choose the rarest.
+const COUNT_CAP: i64 = 5000;
+/// Most hits one search returns.
+pub const MAX_LIMIT: u64 = 50;
+
+/// The searchable fields of one record.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Document<'a> {
+    pub name: &'a str,
+    pub email: Option<&'a str>,
+    pub phone_e164: Option<&'a str>,
+    pub phone_raw: Option<&'a str>,
+    /// Other text (web address, external id), weight 1.
+    pub other: Vec<&'a str>,
+}
+
+/// Chinese, Japanese and Korean characters: indexed one by one and in pairs.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x1100..=0x11FF | 0x3040..=0x30FF | 0x3130..=0x318F | 0x3400..=0x4DBF | 0x4E00..=0x9FFF
+        | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+/// Full-width ASCII (typed with CJK input methods) as ASCII, then lower case.
+fn normalise(s: &str) -> String {
+    s.chars()
+        .map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            0x3000 => ' ',
+            _ => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    Cjk(Vec<char>),
+    Word(String),
+}
+
+/// Runs of CJK characters and runs of other letters and digits; everything else separates.
+fn tokens(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut cjk = Vec::new();
+    let mut word = String::new();
+    for c in normalise(text).chars() {
+        if is_cjk(c) {
+            if !word.is_empty() {
+                out.push(Token::Word(std::mem::take(&mut word)));
+            }
+            cjk.push(c);
+        } else if c.is_alphanumeric() {
+            if !cjk.is_empty() {
+                out.push(Token::Cjk(std::mem::take(&mut cjk)));
+            }
+            word.push(c);
+        } else {
+            if !cjk.is_empty() {
+                out.push(Token::Cjk(std::mem::take(&mut cjk)));
+            }
+            if !word.is_empty() {
+                out.push(Token::Word(std::mem::take(&mut word)));
+            }
+        }
+    }
+    if !cjk.is_empty() {
+        out.push(Token::Cjk(cjk));
+    }
+    if !word.is_empty() {
+        out.push(Token::Word(word));
+    }
+    out
+}
+
+fn digits(s: &str) -> String {
+    normalise(s).chars().filter(char::is_ascii_digit).collect()
+}
+
+/// The terms of a record with their weights (the highest where a term repeats).
+pub(crate) fn terms(doc: &Document<'_>) -> BTreeMap<String, i64> {
+    let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    let mut add = |term: String, weight: i64| {
+        let w = out.entry(term).or_insert(weight);
+        *w = Ord::max(*w, weight);
+    };
+    let texts = std::iter::once((doc.name, NAME_WEIGHT))
+        .chain(doc.email.map(|e| (e, 1)))
+        .chain(doc.other.iter().map(|o| (*o, 1)));
+    for (text, weight) in texts {
+        for token in tokens(text) {
+            match token {
+                Token::Cjk(chars) => {
+                    for (i, c) in chars.iter().enumerate() {
+                        add(c.to_string(), weight);
+                        if let Some(next) = chars.get(i + 1) {
+                            add(format!("{c}{next}"), weight);
+                        }
+                    }
+                }
+                Token::Word(w) => {
+                    let chars: Vec<char> = w.chars().collect();
+                    for len in MIN_PREFIX..=chars.len().min(MAX_PREFIX) {
+                        add(chars[..len].iter().collect(), weight);
+                    }
+                }
+            }
+        }
+    }
+    for phone in [doc.phone_e164, doc.phone_raw].into_iter().flatten() {
+        let d = digits(phone);
+        for i in 0..(d.len() + 1).saturating_sub(PHONE_WINDOW) {
+            add(d[i..i + PHONE_WINDOW].to_owned(), 1);
+        }
+    }
+    out
+}
+
+/// What a query asks: for each part, the terms any of which may drive the look-up (the
+/// rarest is used) and, when those terms do not say everything, a substring to confirm.
+#[derive(Debug, Default, PartialEq)]
+struct Parsed {
+    parts: Vec<Part>,
+    /// The whole query, normalised, for ranking by name.
+    text: String,
+}
+
+#[derive(Debug, PartialEq)]
+struct Part {
+    terms: Vec<String>,
+    confirm: Option<Confirm>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Confirm {
+    /// A substring of the name, e-mail or other text fields (lower-cased).
+    Text(String),
+    /// A substring of the phone's digits.
+    Digits(String),
+}
+
+/// Separators people type in phone numbers.
+fn is_phone_query(q: &str) -> bool {
+    let n = normalise(q);
+    n.chars().any(|c| c.is_ascii_digit())
+        && n.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')' | '+' | '/'))
+}
+
+fn parse(q: &str) -> Parsed {
+    let text = normalise(q).split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut parts = Vec::new();
+    if is_phone_query(q) {
+        let d = digits(q);
+        if d.len() >= PHONE_WINDOW {
+            // Windows that together cover every digit: the confirmation checks the rest.
+            let mut starts: Vec<usize> = (0..=d.len() - PHONE_WINDOW).step_by(PHONE_WINDOW).collect();
+            if starts.last() != Some(&(d.len() - PHONE_WINDOW)) {
+                starts.push(d.len() - PHONE_WINDOW);
+            }
+            let terms = starts.iter().map(|&i| d[i..i + PHONE_WINDOW].to_owned()).collect();
+            let confirm = (d.len() > PHONE_WINDOW).then(|| Confirm::Digits(d.clone()));
+            parts.push(Part { terms, confirm });
+            return Parsed { parts, text };
+        }
+        // Fewer than four digits: searched as a word (a store number in a name).
+    }
+    for token in tokens(q) {
+        match token {
+            Token::Cjk(chars) if chars.len() <= 2 => {
+                parts.push(Part { terms: vec![chars.iter().collect()], confirm: None });
+            }
+            Token::Cjk(chars) => {
+                let terms = chars.windows(2).map(|w| w.iter().collect()).collect();
+                parts.push(Part { terms, confirm: Some(Confirm::Text(chars.iter().collect())) });
+            }
+            Token::Word(w) => {
+                let chars: Vec<char> = w.chars().collect();
+                if chars.len() < MIN_PREFIX {
+                    continue;
+                }
+                let term: String = chars[..chars.len().min(MAX_PREFIX)].iter().collect();
+                let confirm = (chars.len() > MAX_PREFIX).then_some(Confirm::Text(w));
+                parts.push(Part { terms: vec![term], confirm });
+            }
+        }
+    }
+    Parsed { parts, text }
+}
+
+struct Count(i64);
+
+impl FromRow for Count {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(Count(row.get("n")?))
+    }
+}
+
+/// How many records of `kind` carry `term`, counted up to [`COUNT_CAP`].
+fn frequency(tx: &mut Tx<'_>, kind: RecordType, term: &str) -> Result<i64> {
+    let sql = "SELECT count(*) AS n FROM (SELECT 1 FROM search_terms WHERE term = $1 AND record_type = $2 LIMIT $3) t";
+    let rows: Vec<Count> =
+        tx.query_sql(sql, &[Value::from(term.to_owned()), Value::from(kind.as_str()), Value::from(COUNT_CAP)])?;
+    Ok(rows.first().map_or(0, |c| c.0))
+}
+
+fn postings(kind: RecordType, term: &str) -> sea_query::SelectStatement {
+    Query::select()
+        .column(Alias::new("record_id"))
+        .from(Alias::new("search_terms"))
+        .and_where(Expr::col(Alias::new("term")).eq(term))
+        .and_where(Expr::col(Alias::new("record_type")).eq(kind.as_str()))
+        .to_owned()
+}
+
+fn like_contains(s: &str) -> String {
+    // Tokens hold only letters and digits: nothing to escape.
+    format!("%{s}%")
+}
+
+/// The condition selecting the records of `kind` that match `query`; `None` when the
+/// query has nothing to look up (no record matches).
+fn condition(tx: &mut Tx<'_>, kind: RecordType, parsed: &Parsed) -> Result<Option<Condition>> {
+    if parsed.parts.is_empty() {
+        return Ok(None);
+    }
+    // One driving term per part, the rarest; the parts' terms are intersected rarest first.
+    let mut chosen: Vec<(i64, String)> = Vec::new();
+    for part in &parsed.parts {
+        let mut best: Option<(i64, String)> = None;
+        for term in &part.terms {
+            let n = frequency(tx, kind, term)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if best.as_ref().is_none_or(|(b, _)| n < *b) {
+                best = Some((n, term.clone()));
+            }
+        }
+        if let Some(b) = best
+            && !chosen.iter().any(|(_, t)| *t == b.1)
+        {
+            chosen.push(b);
+        }
+    }
+    chosen.sort();
+    let mut ids: Option<sea_query::SelectStatement> = None;
+    for (_, term) in &chosen {
+        let mut q = postings(kind, term);
+        if let Some(inner) = ids {
+            q.and_where(Expr::col(Alias::new("record_id")).in_subquery(inner));
+        }
+        ids = Some(q);
+    }
+    let Some(ids) = ids else { return Ok(None) };
+    let mut cond = Condition::all().add(Expr::col(kind.col("id")).in_subquery(ids));
+    for part in &parsed.parts {
+        match &part.confirm {
+            None => {}
+            Some(Confirm::Text(s)) => {
+                let mut any = Condition::any();
+                for column in kind.text_columns() {
+                    any = any.add(Func::lower(Expr::col(kind.col(column))).like(like_contains(s)));
+                }
+                cond = cond.add(any);
+            }
+            Some(Confirm::Digits(d)) => {
+                let mut any = Condition::any().add(Expr::col(kind.col("phone_e164")).like(like_contains(d)));
+                // A national number typed with its trunk 0 (`010 1234 …`, `021 …`).
+                if let Some(rest) = d.strip_prefix('0').filter(|r| r.len() >= PHONE_WINDOW) {
+                    any = any.add(Expr::col(kind.col("phone_e164")).like(like_contains(rest)));
+                }
+                cond = cond.add(any);
+            }
+        }
+    }
+    Ok(Some(cond))
+}
+
+/// Queries are what a person types: at most 200 characters (each part costs a look-up).
+fn check_length(q: &str) -> Result<()> {
+    if q.chars().count() > 200 {
+        return Err(Error::field("q", "is longer than 200 characters"));
+    }
+    Ok(())
+}
+
+/// The filter a list applies for `q=`: records of `kind` matching `q`, or `None` when none
+/// can (the list is then empty).
+pub(crate) fn filter(tx: &mut Tx<'_>, kind: RecordType, q: &str) -> Result<Option<Condition>> {
+    check_length(q)?;
+    let parsed = parse(q);
+    condition(tx, kind, &parsed)
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Hit {
+    /// `account` or `contact`.
+    pub record_type: String,
+    pub id: Id,
+    pub name: String,
+    /// 3: the name is the query; 2: the name starts with it; 1: another match.
+    pub score: i64,
+    pub email: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+struct HitRow {
+    id: Id,
+    name: String,
+    score: i64,
+    email: Option<String>,
+    phone: Option<String>,
+    updated_at: DateTime<Utc>,
+}
+
+impl FromRow for HitRow {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(HitRow {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            score: row.get("score")?,
+            email: row.get("email")?,
+            phone: row.get("phone_e164")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+}
+
+fn search_kind(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, parsed: &Parsed, limit: u64) -> Result<Vec<Hit>> {
+    let Some(cond) = condition(tx, kind, parsed)? else { return Ok(Vec::new()) };
+    let name = || Func::lower(Expr::col(kind.col("name")));
+    let prefix = format!("{}%", parsed.text.replace(['%', '_', '\\'], ""));
+    let score: SimpleExpr = Expr::case(name().eq(parsed.text.clone()), Expr::cust("3"))
+        .case(name().like(prefix), Expr::cust("2"))
+        .finally(Expr::cust("1"))
+        .into();
+    let score = score.cast_as(Alias::new("BIGINT"));
+    let q = Query::select()
+        .columns([kind.col("id"), kind.col("name"), kind.col("email"), kind.col("phone_e164"), kind.col("updated_at")])
+        .expr_as(score, Alias::new("score"))
+        .from(kind.table())
+        .cond_where(cond)
+        .and_where(Expr::col(kind.col("deleted_at")).is_null())
+        .cond_where(kind.scope(who))
+        .order_by(Alias::new("score"), Order::Desc)
+        .order_by(kind.col("updated_at"), Order::Desc)
+        .order_by(kind.col("id"), Order::Desc)
+        .limit(limit)
+        .to_owned();
+    let rows: Vec<HitRow> = tx.fetch_all(&q)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Hit {
+            record_type: kind.as_str().to_owned(),
+            id: r.id,
+            name: r.name,
+            score: r.score,
+            email: r.email,
+            phone: r.phone,
+            updated_at: r.updated_at,
+        })
+        .collect())
+}
+
+/// Accounts and contacts matching `q` that the caller may see, best first: the exact name,
+/// then names starting with the query, then other matches; newest change first within
+/// each. Record types the caller may not read are left out; at most [`MAX_LIMIT`] hits.
+pub fn search(tx: &mut Tx<'_>, who: &Principal, q: &str, limit: Option<u64>) -> Result<Vec<Hit>> {
+    let kinds: Vec<RecordType> =
+        [RecordType::Account, RecordType::Contact].into_iter().filter(|k| who.can(k.read_permission())).collect();
+    if kinds.is_empty() {
+        who.require(RecordType::Contact.read_permission())?;
+    }
+    let limit = limit.unwrap_or(20);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Error::field("limit", format!("must be 1 to {MAX_LIMIT}")));
+    }
+    check_length(q)?;
+    let parsed = parse(q);
+    let mut hits = Vec::new();
+    for kind in kinds {
+        hits.extend(search_kind(tx, who, kind, &parsed, limit)?);
+    }
+    hits.sort_by(|a, b| b.score.cmp(&a.score).then(b.updated_at.cmp(&a.updated_at)).then(b.id.cmp(&a.id)));
+    hits.truncate(limit as usize);
+    Ok(hits)
+}
+
+/// Replaces the terms of one record (after its create or update, same transaction).
+pub(crate) fn index(tx: &mut Tx<'_>, kind: RecordType, id: Id, doc: &Document<'_>) -> Result<()> {
+    tx.execute_sql(
+        "DELETE FROM search_terms WHERE record_type = $1 AND record_id = $2",
+        &[Value::from(kind.as_str()), Value::from(id.get())],
+    )?;
+    let rows: Vec<Vec<Value>> = terms(doc)
+        .into_iter()
+        .map(|(term, weight)| vec![kind.as_str().into(), id.get().into(), term.into(), weight.into()])
+        .collect();
+    tx.insert_rows("search_terms", &["record_type", "record_id", "term", "weight"], &rows)?;
+    Ok(())
+}
+
+struct SourceRow {
+    id: Id,
+    name: String,
+    email: Option<String>,
+    phone_e164: Option<String>,
+    phone_raw: Option<String>,
+    other: Vec<Option<String>>,
+}
+
+/// Rebuilds every record's terms (after a bulk import that bypassed the write paths).
+/// Returns the number of records indexed.
+pub fn reindex_all(tx: &mut Tx<'_>) -> Result<u64> {
+    tx.execute_sql("DELETE FROM search_terms", &[])?;
+    let mut count = 0;
+    for kind in [RecordType::Account, RecordType::Contact] {
+        let other: &[&str] = match kind {
+            RecordType::Account => &["website", "external_id"],
+            RecordType::Contact => &[],
+        };
+        let mut columns = vec!["id", "name", "email", "phone_e164", "phone_raw"];
+        columns.extend(other);
+        let q = Query::select()
+            .columns(columns.iter().map(|c| kind.col(c)))
+            .from(kind.table())
+            .order_by(kind.col("id"), Order::Asc)
+            .to_owned();
+        let (sql, values) = tx.render(&q);
+        let sources: Vec<SourceRowOf> = tx.query_sql(&sql, &values.0)?;
+        let mut rows = Vec::new();
+        for SourceRowOf(s) in &sources {
+            let doc = Document {
+                name: &s.name,
+                email: s.email.as_deref(),
+                phone_e164: s.phone_e164.as_deref(),
+                phone_raw: s.phone_raw.as_deref(),
+                other: s.other.iter().flatten().map(String::as_str).collect(),
+            };
+            for (term, weight) in terms(&doc) {
+                rows.push(vec![kind.as_str().into(), s.id.get().into(), term.into(), weight.into()]);
+            }
+            if rows.len() >= 20_000 {
+                tx.insert_rows("search_terms", &["record_type", "record_id", "term", "weight"], &rows)?;
+                rows.clear();
+            }
+        }
+        tx.insert_rows("search_terms", &["record_type", "record_id", "term", "weight"], &rows)?;
+        count += sources.len() as u64;
+    }
+    Ok(count)
+}
+
+struct SourceRowOf(SourceRow);
+
+impl FromRow for SourceRowOf {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        let mut other = Vec::new();
+        for column in ["website", "external_id"] {
+            if let Ok(v) = row.get::<Option<String>>(column) {
+                other.push(v);
+            }
+        }
+        Ok(SourceRowOf(SourceRow {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            email: row.get("email")?,
+            phone_e164: row.get("phone_e164")?,
+            phone_raw: row.get("phone_raw")?,
+            other,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_terms() {
+        let doc = Document {
+            name: "王芳 Fang",
+            email: Some("wang@gome.com.cn"),
+            phone_e164: Some("+8613800138000"),
+            phone_raw: Some("138 0013 8000"),
+            other: vec![],
+        };
+        let t = terms(&doc);
+        for expected in ["王", "芳", "王芳", "fa", "fang", "wa", "wang", "gome", "com", "cn", "1380", "0013", "8000"]
+        {
+            assert!(t.contains_key(expected), "{expected}");
+        }
+        assert_eq!(t["王芳"], NAME_WEIGHT);
+        assert_eq!(t["gome"], 1);
+        assert!(!t.contains_key("f"));
+    }
+
+    #[test]
+    fn queries() {
+        assert_eq!(parse("张").parts, vec![Part { terms: vec!["张".into()], confirm: None }]);
+        assert_eq!(parse("王芳").parts, vec![Part { terms: vec!["王芳".into()], confirm: None }]);
+        assert_eq!(
+            parse("김민준").parts,
+            vec![Part {
+                terms: vec!["김민".into(), "민준".into()], confirm: Some(Confirm::Text("김민준".into()))
+            }]
+        );
+        assert_eq!(
+            parse("138 0013").parts,
+            vec![Part { terms: vec!["1380".into(), "0013".into()], confirm: Some(Confirm::Digits("1380013".into())) }]
+        );
+        assert_eq!(parse("@gome").parts, vec![Part { terms: vec!["gome".into()], confirm: None }]);
+        assert_eq!(parse("ＧＯＭＥ").parts, parse("gome").parts);
+        assert!(parse("g").parts.is_empty());
+        assert!(parse("  ").parts.is_empty());
+    }
+}

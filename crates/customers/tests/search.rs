@@ -1,0 +1,372 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Search over accounts and contacts, on SQLite and (when configured) PostgreSQL.
+use customers::accounts::{self, AccountFilter, NewAccount};
+use customers::contacts::{self, ContactFilter, ContactPatch, NewContact};
+use customers::search;
+use kernel::identity::{branches, passwords, users};
+use kernel::paging::PageRequest;
+use kernel::testing::{TestDb, test_databases};
+use kernel::{Channel, Error, Id, Principal};
+
+struct World {
+    db: TestDb,
+    admin: Principal,
+    rep: Principal,
+    rep2: Principal,
+    seoul: Id,
+}
+
+fn build(db: TestDb) -> World {
+    let admin = Principal::system(Channel::Cli);
+    let hash = passwords::hash("password123").unwrap();
+    let (east, seoul) = db
+        .write_blocking(|tx| {
+            let hq = kernel::setup::head_office(tx)?;
+            let mk = |tx: &mut kernel::Tx<'_>, name: &str, parent: Id, region: &str| {
+                branches::create(
+                    tx,
+                    &admin,
+                    branches::NewBranch {
+                        name: name.into(),
+                        parent_id: Some(parent),
+                        region: Some(region.into()),
+                        ..Default::default()
+                    },
+                )
+                .map(|b| b.id)
+            };
+            let east = mk(tx, "East", hq, "CN")?;
+            let seoul = mk(tx, "Seoul", east, "KR")?;
+            Ok::<_, Error>((east, seoul))
+        })
+        .unwrap();
+    let user = |email: &str| -> Principal {
+        db.write_blocking(|tx| {
+            let u = users::create(
+                tx,
+                &admin,
+                users::NewUser {
+                    email: email.into(),
+                    name: email.into(),
+                    password: "password123".into(),
+                    role: "sales".into(),
+                    branch_id: east,
+                    ..Default::default()
+                },
+                hash.clone(),
+            )?;
+            kernel::identity::principal_for_user(tx, u.id)
+        })
+        .unwrap()
+    };
+    let rep = user("rep@east.cn");
+    let rep2 = user("rep2@east.cn");
+    World { db, admin, rep, rep2, seoul }
+}
+
+fn contact(w: &World, who: &Principal, name: &str, email: Option<&str>, phone: Option<&str>, branch: Option<Id>) -> Id {
+    let input = NewContact {
+        name: name.into(),
+        email: email.map(Into::into),
+        phone: phone.map(Into::into),
+        branch_id: branch,
+        ..Default::default()
+    };
+    w.db.write_blocking(|tx| contacts::create(tx, who, input)).unwrap().id
+}
+
+/// The names `who` finds for `q`, best first.
+fn find(w: &World, who: &Principal, q: &str) -> Vec<String> {
+    w.db.read_blocking(|tx| search::search(tx, who, q, Some(50))).unwrap().into_iter().map(|h| h.name).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    sorted(list.iter().map(|s| (*s).to_owned()).collect())
+}
+
+#[test]
+fn every_example_query_finds_what_it_should_and_nothing_else() {
+    for w in test_databases().into_iter().map(build) {
+        let admin = w.admin.clone();
+        contact(&w, &admin, "张伟", None, Some("138 0013 8000"), None);
+        contact(&w, &admin, "王芳", Some("wang@gome.com.cn"), None, None);
+        contact(&w, &admin, "王芳芳", None, Some("13912345678"), None);
+        contact(&w, &admin, "李王芳", None, None, None);
+        contact(&w, &admin, "김민준", None, Some("010-1234-5678"), Some(w.seoul));
+        contact(&w, &admin, "김서연", None, None, Some(w.seoul));
+        contact(&w, &admin, "민준 Park", None, None, Some(w.seoul));
+        contact(&w, &admin, "John Smith", Some("john@example.com"), Some("+86 139 0013 1234"), None);
+        w.db.write_blocking(|tx| {
+            accounts::create(
+                tx,
+                &admin,
+                NewAccount {
+                    name: "Gome Electronics".into(),
+                    website: Some("https://www.gome.com.cn".into()),
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+
+        assert_eq!(find(&w, &admin, "张"), ["张伟"]);
+        assert_eq!(find(&w, &admin, "王芳"), ["王芳", "王芳芳", "李王芳"], "exact name, then prefix, then other");
+        assert_eq!(sorted(find(&w, &admin, "김")), names(&["김민준", "김서연"]));
+        assert_eq!(find(&w, &admin, "김민준"), ["김민준"]);
+        assert_eq!(sorted(find(&w, &admin, "민준")), names(&["김민준", "민준 Park"]));
+        assert_eq!(find(&w, &admin, "138 0013"), ["张伟"]);
+        assert_eq!(find(&w, &admin, "0013 8000"), ["张伟"]);
+        assert_eq!(find(&w, &admin, "13800138000"), ["张伟"]);
+        assert_eq!(find(&w, &admin, "+86 138-0013-8000"), ["张伟"]);
+        assert_eq!(find(&w, &admin, "010 1234 5678"), ["김민준"], "a Korean number typed with its trunk 0");
+        assert_eq!(sorted(find(&w, &admin, "0013")), names(&["张伟", "John Smith"]));
+        assert_eq!(sorted(find(&w, &admin, "@gome")), names(&["Gome Electronics", "王芳"]));
+        assert_eq!(find(&w, &admin, "gome")[0], "Gome Electronics", "the name starts with it");
+        assert_eq!(sorted(find(&w, &admin, "gome")), names(&["Gome Electronics", "王芳"]));
+        assert_eq!(find(&w, &admin, "ＧＯＭＥ elec"), ["Gome Electronics"], "full-width, two words");
+        assert_eq!(find(&w, &admin, "electronics"), ["Gome Electronics"], "a word longer than the stored prefixes");
+        assert!(find(&w, &admin, "electronicsx").is_empty());
+        assert_eq!(find(&w, &admin, "smi"), ["John Smith"]);
+        for nothing in ["赵", "王芳王", "김민서", "138 0013 9", "9999", "@nowhere", "", "x"] {
+            assert!(find(&w, &admin, nothing).is_empty(), "{nothing:?}");
+        }
+
+        // The lists take the same `q=`.
+        let page = PageRequest::parse(None, None).unwrap();
+        let listed =
+            w.db.read_blocking(|tx| {
+                contacts::list(tx, &admin, &ContactFilter { q: Some("王芳".into()), ..Default::default() }, &page)
+            })
+            .unwrap();
+        assert_eq!(sorted(listed.items.into_iter().map(|c| c.name).collect()), names(&["李王芳", "王芳", "王芳芳"]));
+        let listed =
+            w.db.read_blocking(|tx| {
+                accounts::list(tx, &admin, &AccountFilter { q: Some("@gome".into()), ..Default::default() }, &page)
+            })
+            .unwrap();
+        assert_eq!(listed.items.into_iter().map(|a| a.name).collect::<Vec<_>>(), ["Gome Electronics"]);
+        let err = w.db.read_blocking(|tx| search::search(tx, &admin, "王", Some(51))).unwrap_err();
+        assert!(matches!(err, Error::Validation(_)), "{err:?}");
+        let long = "王".repeat(201);
+        let err =
+            w.db.read_blocking(|tx| {
+                contacts::list(tx, &admin, &ContactFilter { q: Some(long.clone()), ..Default::default() }, &page)
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::Validation(_)), "{err:?}");
+    }
+}
+
+#[test]
+fn scope_delete_restore_and_update_are_followed() {
+    for w in test_databases().into_iter().map(build) {
+        let (rep, rep2) = (w.rep.clone(), w.rep2.clone());
+        let mine = contact(&w, &rep, "张伟", None, Some("13800138000"), None);
+        contact(&w, &rep2, "张三", None, Some("13800138001"), None);
+        assert_eq!(find(&w, &rep, "张"), ["张伟"], "a rep finds only their own records");
+        assert_eq!(find(&w, &rep2, "138 0013 800"), ["张三"]);
+        assert_eq!(sorted(find(&w, &w.admin, "张")), names(&["张三", "张伟"]));
+
+        w.db.write_blocking(|tx| contacts::delete(tx, &rep, mine)).unwrap();
+        assert!(find(&w, &rep, "张").is_empty(), "deleted records vanish");
+        w.db.write_blocking(|tx| contacts::restore(tx, &rep, mine)).unwrap();
+        assert_eq!(find(&w, &rep, "张"), ["张伟"], "and come back on restore");
+
+        let patch = ContactPatch { name: Some("赵伟".into()), phone: Some("".into()), ..Default::default() };
+        w.db.write_blocking(|tx| contacts::update(tx, &rep, mine, patch)).unwrap();
+        assert!(find(&w, &rep, "张").is_empty(), "the old name is no longer found");
+        assert!(find(&w, &rep, "13800138000").is_empty(), "nor the cleared phone");
+        assert_eq!(find(&w, &rep, "赵伟"), ["赵伟"]);
+
+        // A full rebuild gives the same answers.
+        let n = w.db.write_blocking(search::reindex_all).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(find(&w, &rep, "赵"), ["赵伟"]);
+        assert_eq!(find(&w, &rep2, "张三"), ["张三"]);
+
+        // Someone without permission to read contacts is refused.
+        let mut nobody = rep.clone();
+        nobody.permissions.clear();
+        let err = w.db.read_blocking(|tx| search::search(tx, &nobody, "张", None)).unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
+    }
+}
+
+/// Benchmark, not a test: `cargo test -p customers --test search -- --ignored --nocapture`
+/// (set `RAPPORT_BENCH_CONTACTS` for another size). Seeds contacts with the kernel's bulk
+/// insert, builds their terms with `reindex_all`, then times queries against a raw
+/// baseline (`name LIKE '%…%'` without an index, first 20 rows), alternating, 5 rounds.
+#[test]
+#[ignore = "benchmark"]
+fn search_benchmark() {
+    use std::time::Instant;
+
+    use chrono::Utc;
+    use sea_query::Value as V;
+
+    let n: usize = std::env::var("RAPPORT_BENCH_CONTACTS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    for db in test_databases() {
+        let backend = db.backend().name();
+        let admin = Principal::system(Channel::Cli);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |m: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % m as u64) as usize
+        };
+        let surnames = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡"];
+        let given = [
+            "芳", "伟", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀",
+            "英", "华",
+        ];
+        let ko_family = ["김", "이", "박", "최", "정"];
+        let ko_given = ["민준", "서연", "지호", "하은", "도윤", "서준", "지우", "예준"];
+        let latin = ["liam", "olivia", "noah", "emma", "james", "ava", "lucas", "mia", "mason", "sophia"];
+        let domains = ["gome.com.cn", "suning.com", "naver.com", "qq.com", "163.com", "example.com"];
+        let started = Instant::now();
+        let count = db
+            .write_blocking(|tx| {
+                let branch = kernel::setup::head_office(tx)?;
+                let now = Utc::now();
+                let mut rows = Vec::with_capacity(n);
+                for i in 0..n {
+                    let name = match next(10) {
+                        0..=5 => {
+                            let mut s = surnames[next(3).min(next(surnames.len()))].to_owned();
+                            for _ in 0..1 + next(2) {
+                                s.push_str(given[next(given.len())]);
+                            }
+                            s
+                        }
+                        6..=7 => format!("{}{}", ko_family[next(ko_family.len())], ko_given[next(ko_given.len())]),
+                        _ => format!("{} {}", latin[next(latin.len())], latin[next(latin.len())]),
+                    };
+                    let mut mobile = format!("1{}{:09}", 3 + next(7), next(1_000_000_000));
+                    if i < 10 {
+                        mobile = format!("1380013800{i}");
+                    }
+                    let raw = format!("{} {} {}", &mobile[..3], &mobile[3..7], &mobile[7..]);
+                    let email = format!("{}{i}@{}", latin[next(latin.len())], domains[next(domains.len())]);
+                    rows.push(vec![
+                        V::from(Id::new().get()),
+                        V::from(name),
+                        V::from(branch.get()),
+                        V::from(email),
+                        V::from(format!("+86{mobile}")),
+                        V::from(raw),
+                        V::Json(Some(Box::new(serde_json::json!({})))),
+                        V::from(now),
+                        V::from(now),
+                        V::from(1i64),
+                    ]);
+                }
+                tx.insert_rows(
+                    "contacts",
+                    &[
+                        "id",
+                        "name",
+                        "branch_id",
+                        "email",
+                        "phone_e164",
+                        "phone_raw",
+                        "custom",
+                        "created_at",
+                        "updated_at",
+                        "version",
+                    ],
+                    &rows,
+                )?;
+                Ok::<_, Error>(rows.len())
+            })
+            .unwrap();
+        let seeded = started.elapsed();
+        let started = Instant::now();
+        db.write_blocking(search::reindex_all).unwrap();
+        let indexed = started.elapsed();
+        // The steady state autovacuum reaches after a bulk load: statistics, and on
+        // PostgreSQL a visibility map so term look-ups are index-only.
+        let started = Instant::now();
+        match backend {
+            "postgres" => db.read_blocking(|tx| {
+                tx.batch("VACUUM ANALYZE search_terms")?;
+                tx.batch("VACUUM ANALYZE contacts")
+            }),
+            _ => db.write_blocking(|tx| tx.batch("ANALYZE")),
+        }
+        .unwrap();
+        println!("[{backend}] vacuum/analyze {:.2} s", started.elapsed().as_secs_f64());
+        let terms: Vec<i64> = db.read_blocking(|tx| tx.query_sql("SELECT count(*) FROM search_terms", &[])).unwrap();
+        println!(
+            "[{backend}] {count} contacts: bulk insert {:.2} s, reindex_all {:.2} s, {} terms ({:.1} per contact)",
+            seeded.as_secs_f64(),
+            indexed.as_secs_f64(),
+            terms[0],
+            terms[0] as f64 / count as f64
+        );
+        if backend == "postgres" {
+            let size: Vec<i64> = db
+                .read_blocking(|tx| {
+                    tx.query_sql(
+                        "SELECT (pg_total_relation_size('search_terms') + 0)::BIGINT AS a \
+                         UNION ALL SELECT pg_total_relation_size('contacts')::BIGINT",
+                        &[],
+                    )
+                })
+                .unwrap();
+            println!(
+                "[{backend}] search_terms with indexes {:.1} MB ({:.0} B per contact); contacts {:.1} MB",
+                size[0] as f64 / 1e6,
+                size[0] as f64 / count as f64,
+                size[1] as f64 / 1e6
+            );
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2], v[0], v[v.len() - 1])
+        };
+        for (q, like) in
+            [("王", "王"), ("王芳", "王芳"), ("김민준", "김민준"), ("138 0013", "1380013"), ("gome", "gome")]
+        {
+            let (mut ours, mut raw, mut hits) = (Vec::new(), Vec::new(), 0);
+            for _ in 0..5 {
+                let t = Instant::now();
+                hits = db.read_blocking(|tx| search::search(tx, &admin, q, Some(20))).unwrap().len();
+                ours.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                let column =
+                    if like.chars().all(|c| c.is_ascii_digit()) { "phone_e164" } else { "lower(email) || name" };
+                let sql = format!("SELECT id FROM contacts WHERE {column} LIKE $1 LIMIT 20");
+                let _: Vec<i64> = db.read_blocking(|tx| tx.query_sql(&sql, &[V::from(format!("%{like}%"))])).unwrap();
+                raw.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            let (o, omin, omax) = median(ours);
+            let (r, rmin, rmax) = median(raw);
+            println!(
+                "[{backend}] {q:<10} {hits:>2} hits: search {o:.2} ms [{omin:.2}–{omax:.2}]; \
+                 LIKE scan, first 20: {r:.2} ms [{rmin:.2}–{rmax:.2}]"
+            );
+        }
+        let (mut counts, mut misses) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            let t = Instant::now();
+            let page = PageRequest::parse(Some(50), None).unwrap();
+            let filter = ContactFilter { q: Some("王".into()), ..Default::default() };
+            db.read_blocking(|tx| contacts::list(tx, &admin, &filter, &page)).unwrap();
+            counts.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            db.read_blocking(|tx| search::search(tx, &admin, "zzzz", Some(20))).unwrap();
+            misses.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        println!(
+            "[{backend}] contacts list q=王 limit 50 (id order): {:.2} ms; a miss: {:.2} ms",
+            median(counts).0,
+            median(misses).0
+        );
+    }
+}
