@@ -501,9 +501,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: AccountPatch) -> 
         .and_where(Expr::col(Accounts::Id).eq(id.get()))
         .and_where(Expr::col(Accounts::Version).eq(old.version))
         .to_owned();
-    if tx.execute(&q)? == 0 {
-        return Err(Error::StaleVersion { current: old.version });
-    }
+    kernel::records::update_versioned(tx, &q, old.version)?;
     search::index(tx, RecordType::Account, id, &search_document(&new))?;
     audit::record(tx, who, "update", "account", Some(id), &changes)?;
     Ok(new)

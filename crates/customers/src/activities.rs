@@ -326,9 +326,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ActivityPatch) ->
         .and_where(Expr::col(Activities::Id).eq(id.get()))
         .and_where(Expr::col(Activities::Version).eq(old.version))
         .to_owned();
-    if tx.execute(&q)? == 0 {
-        return Err(Error::StaleVersion { current: old.version });
-    }
+    kernel::records::update_versioned(tx, &q, old.version)?;
     audit::record(tx, who, "update", "activity", Some(id), &changes)?;
     Ok(new)
 }
@@ -336,19 +334,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ActivityPatch) ->
 #[instrument(skip_all, fields(activity.id = %id))]
 pub fn delete(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<()> {
     who.require("customers.activities.delete")?;
-    let now = now();
-    let q = Query::update()
-        .table(Activities::Table)
-        .value(Activities::DeletedAt, now)
-        .value(Activities::UpdatedAt, now)
-        .value(Activities::Version, Expr::col((Activities::Table, Activities::Version)).add(1))
-        .and_where(Expr::col((Activities::Table, Activities::Id)).eq(id.get()))
-        .and_where(Expr::col((Activities::Table, Activities::DeletedAt)).is_null())
-        .cond_where(scope(who))
-        .to_owned();
-    if tx.execute(&q)? == 0 {
-        return Err(Error::NotFound("activity"));
-    }
+    kernel::records::soft_delete(tx, "activities", id, scope(who), "activity")?;
     audit::record(tx, who, "delete", "activity", Some(id), &Changes::new())
 }
 

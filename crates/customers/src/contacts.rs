@@ -373,9 +373,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ContactPatch) -> 
         .and_where(Expr::col(Contacts::Id).eq(id.get()))
         .and_where(Expr::col(Contacts::Version).eq(old.version))
         .to_owned();
-    if tx.execute(&q)? == 0 {
-        return Err(Error::StaleVersion { current: old.version });
-    }
+    kernel::records::update_versioned(tx, &q, old.version)?;
     search::index(tx, RecordType::Contact, id, &search_document(&new))?;
     audit::record(tx, who, "update", "contact", Some(id), &changes)?;
     Ok(new)

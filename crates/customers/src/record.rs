@@ -49,11 +49,15 @@ impl RecordType {
         }
     }
 
-    pub(crate) fn table(self) -> Alias {
-        Alias::new(match self {
+    pub(crate) fn table_name(self) -> &'static str {
+        match self {
             RecordType::Account => "accounts",
             RecordType::Contact => "contacts",
-        })
+        }
+    }
+
+    pub(crate) fn table(self) -> Alias {
+        Alias::new(self.table_name())
     }
 
     pub(crate) fn col(self, column: &str) -> (Alias, Alias) {
@@ -79,10 +83,6 @@ impl RecordType {
     /// The condition limiting a query on this table to the caller's data scope.
     pub(crate) fn scope(self, who: &Principal) -> Condition {
         who.scope_condition(self.col("owner_id"), self.col("branch_id"))
-    }
-
-    fn not_found(self) -> Error {
-        Error::NotFound(self.as_str())
     }
 }
 
@@ -255,19 +255,7 @@ pub(crate) fn duplicates(
 
 /// Soft delete of a live record in the caller's scope.
 pub(crate) fn soft_delete(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, id: Id) -> Result<()> {
-    let now = now();
-    let q = Query::update()
-        .table(kind.table())
-        .value(Alias::new("deleted_at"), now)
-        .value(Alias::new("updated_at"), now)
-        .value(Alias::new("version"), Expr::col(kind.col("version")).add(1))
-        .and_where(Expr::col(kind.col("id")).eq(id.get()))
-        .and_where(Expr::col(kind.col("deleted_at")).is_null())
-        .cond_where(kind.scope(who))
-        .to_owned();
-    if tx.execute(&q)? == 0 {
-        return Err(kind.not_found());
-    }
+    kernel::records::soft_delete(tx, kind.table_name(), id, kind.scope(who), kind.as_str())?;
     audit::record(tx, who, "delete", kind.as_str(), Some(id), &Changes::new())
 }
 

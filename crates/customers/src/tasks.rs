@@ -420,9 +420,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: TaskPatch) -> Res
         .and_where(Expr::col(Tasks::Id).eq(id.get()))
         .and_where(Expr::col(Tasks::Version).eq(old.version))
         .to_owned();
-    if tx.execute(&q)? == 0 {
-        return Err(Error::StaleVersion { current: old.version });
-    }
+    kernel::records::update_versioned(tx, &q, old.version)?;
     audit::record(tx, who, "update", "task", Some(id), &changes)?;
     // A moved reminder, or a reopened task with one, needs a job for the new time; the
     // job queued for the old time finds `remind_at` changed and does nothing.
@@ -435,19 +433,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: TaskPatch) -> Res
 #[instrument(skip_all, fields(task.id = %id))]
 pub fn delete(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<()> {
     who.require("customers.tasks.delete")?;
-    let now = now();
-    let q = Query::update()
-        .table(Tasks::Table)
-        .value(Tasks::DeletedAt, now)
-        .value(Tasks::UpdatedAt, now)
-        .value(Tasks::Version, Expr::col((Tasks::Table, Tasks::Version)).add(1))
-        .and_where(Expr::col((Tasks::Table, Tasks::Id)).eq(id.get()))
-        .and_where(Expr::col((Tasks::Table, Tasks::DeletedAt)).is_null())
-        .cond_where(scope(who))
-        .to_owned();
-    if tx.execute(&q)? == 0 {
-        return Err(Error::NotFound("task"));
-    }
+    kernel::records::soft_delete(tx, "tasks", id, scope(who), "task")?;
     audit::record(tx, who, "delete", "task", Some(id), &Changes::new())
 }
 

@@ -17,6 +17,7 @@ pub mod identity;
 pub mod jobs;
 pub mod paging;
 pub mod principal;
+pub mod records;
 pub mod setup;
 pub mod testing;
 pub mod values;

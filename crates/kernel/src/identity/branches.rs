@@ -378,9 +378,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: BranchPatch) -> R
         .and_where(Expr::col(Branches::Id).eq(id.get()))
         .and_where(Expr::col(Branches::Version).eq(old.version))
         .to_owned();
-    if tx.execute(&update)? == 0 {
-        return Err(Error::StaleVersion { current: old.version });
-    }
+    crate::records::update_versioned(tx, &update, old.version)?;
     if let Some(old_path) = moved_from {
         // Rewrite the path of the branch and of everything under it.
         tx.execute_sql(
