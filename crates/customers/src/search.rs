@@ -428,11 +428,26 @@ pub(crate) fn index(tx: &mut Tx<'_>, kind: RecordType, id: Id, doc: &Document<'_
         "DELETE FROM search_terms WHERE record_type = $1 AND record_id = $2",
         &[Value::from(kind.as_str()), Value::from(id.get())],
     )?;
-    let rows: Vec<Vec<Value>> = terms(doc)
-        .into_iter()
-        .map(|(term, weight)| vec![kind.as_str().into(), id.get().into(), term.into(), weight.into()])
-        .collect();
-    tx.insert_rows("search_terms", &["record_type", "record_id", "term", "weight"], &rows)?;
+    insert_terms(tx, kind, &[(id, doc.clone())])
+}
+
+const TERM_COLUMNS: [&str; 4] = ["record_type", "record_id", "term", "weight"];
+
+/// Writes the terms of records that have none yet (new records, or after the caller
+/// deleted theirs), in bulk: the path for imports and large loads, which must not pay a
+/// round trip per record.
+pub(crate) fn insert_terms(tx: &mut Tx<'_>, kind: RecordType, docs: &[(Id, Document<'_>)]) -> Result<()> {
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    for (id, doc) in docs {
+        for (term, weight) in terms(doc) {
+            rows.push(vec![kind.as_str().into(), id.get().into(), term.into(), weight.into()]);
+        }
+        if rows.len() >= 20_000 {
+            tx.insert_rows("search_terms", &TERM_COLUMNS, &rows)?;
+            rows.clear();
+        }
+    }
+    tx.insert_rows("search_terms", &TERM_COLUMNS, &rows)?;
     Ok(())
 }
 
@@ -464,24 +479,20 @@ pub fn reindex_all(tx: &mut Tx<'_>) -> Result<u64> {
             .to_owned();
         let (sql, values) = tx.render(&q);
         let sources: Vec<SourceRowOf> = tx.query_sql(&sql, &values.0)?;
-        let mut rows = Vec::new();
-        for SourceRowOf(s) in &sources {
-            let doc = Document {
-                name: &s.name,
-                email: s.email.as_deref(),
-                phone_e164: s.phone_e164.as_deref(),
-                phone_raw: s.phone_raw.as_deref(),
-                other: s.other.iter().flatten().map(String::as_str).collect(),
-            };
-            for (term, weight) in terms(&doc) {
-                rows.push(vec![kind.as_str().into(), s.id.get().into(), term.into(), weight.into()]);
-            }
-            if rows.len() >= 20_000 {
-                tx.insert_rows("search_terms", &["record_type", "record_id", "term", "weight"], &rows)?;
-                rows.clear();
-            }
-        }
-        tx.insert_rows("search_terms", &["record_type", "record_id", "term", "weight"], &rows)?;
+        let docs: Vec<(Id, Document<'_>)> = sources
+            .iter()
+            .map(|SourceRowOf(s)| {
+                let doc = Document {
+                    name: &s.name,
+                    email: s.email.as_deref(),
+                    phone_e164: s.phone_e164.as_deref(),
+                    phone_raw: s.phone_raw.as_deref(),
+                    other: s.other.iter().flatten().map(String::as_str).collect(),
+                };
+                (s.id, doc)
+            })
+            .collect();
+        insert_terms(tx, kind, &docs)?;
         count += sources.len() as u64;
     }
     Ok(count)
