@@ -6,14 +6,16 @@ use kernel::audit::{self, Changes};
 use kernel::db::{DbError, FromRow, Row};
 use kernel::error::Validator;
 use kernel::identity::check_version;
-use kernel::paging::{Page, PageRequest, id_cursor};
+use kernel::paging::{Page, PageRequest};
 use kernel::values;
 use kernel::{Error, Id, Principal, Result, Tx};
-use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use sea_query::{Condition, Expr, ExprTrait, Iden, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use tracing::instrument;
 
+use crate::details::{self, Address, PhoneEntry};
+use crate::filter::{self, CustomCondition, Sort};
 use crate::record::{self, DuplicateCandidate, RecordType, json_value, now};
 use crate::{fields, search};
 
@@ -37,6 +39,13 @@ pub enum Accounts {
     UpdatedAt,
     Version,
     DeletedAt,
+    Region,
+    Addresses,
+    Phones,
+    Emails,
+    CreditLimitMinor,
+    PaymentTermsDays,
+    Tags,
 }
 
 pub const STATUSES: [&str; 3] = ["prospect", "active", "inactive"];
@@ -64,6 +73,19 @@ pub struct Account {
     /// Values of the category's custom fields, by key.
     #[schema(value_type = Object)]
     pub custom: Map<String, Json>,
+    /// A sales region (free text, e.g. `East China`).
+    pub region: Option<String>,
+    pub addresses: Vec<Address>,
+    /// Phones beyond the primary one.
+    pub phones: Vec<PhoneEntry>,
+    /// E-mails beyond the primary one, lower-cased.
+    pub emails: Vec<String>,
+    /// The credit limit in the company's currency, two decimals: `"50000.00"`.
+    pub credit_limit: Option<String>,
+    /// Days to pay an invoice (0..=365).
+    pub payment_terms_days: Option<i32>,
+    /// Trimmed, lower-cased.
+    pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
@@ -92,6 +114,13 @@ impl FromRow for Account {
                 Json::Object(map) => map,
                 _ => Map::new(),
             },
+            region: row.get("region")?,
+            addresses: details::list_from(row.get("addresses")?),
+            phones: details::list_from(row.get("phones")?),
+            emails: details::list_from(row.get("emails")?),
+            credit_limit: row.get::<Option<i64>>("credit_limit_minor")?.map(details::format_money),
+            payment_terms_days: row.get("payment_terms_days")?,
+            tags: details::list_from(row.get("tags")?),
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
             version: row.get("version")?,
@@ -129,6 +158,22 @@ pub struct NewAccount {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub custom: Option<Map<String, Json>>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub addresses: Option<Vec<Address>>,
+    /// Extra phones, any common format.
+    #[serde(default)]
+    pub phones: Option<Vec<String>>,
+    #[serde(default)]
+    pub emails: Option<Vec<String>>,
+    /// A decimal string with at most two decimals, e.g. `"50000.00"`.
+    #[serde(default)]
+    pub credit_limit: Option<String>,
+    #[serde(default)]
+    pub payment_terms_days: Option<i64>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
 }
 
 /// A partial update. Text fields are cleared with `""`; `custom` keys are merged, a
@@ -148,21 +193,122 @@ pub struct AccountPatch {
     pub external_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub custom: Option<Map<String, Json>>,
+    pub region: Option<String>,
+    /// Replaces the list; `[]` clears it.
+    pub addresses: Option<Vec<Address>>,
+    /// Replaces the list of extra phones.
+    pub phones: Option<Vec<String>>,
+    /// Replaces the list of extra e-mails.
+    pub emails: Option<Vec<String>>,
+    /// `""` clears it.
+    pub credit_limit: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "details::given")]
+    #[schema(value_type = Option<i64>)]
+    pub payment_terms_days: Option<Option<i64>>,
+    /// Replaces the tags.
+    pub tags: Option<Vec<String>>,
     /// The version the client last saw; a mismatch is refused with 412.
     pub version: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Which accounts a list shows and in what order: the one filter of the API list, the
+/// pages, saved views and exports. [`AccountFilter::from_query`] reads it from a query
+/// string.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AccountFilter {
     pub category_id: Option<Id>,
+    /// This branch and the branches below it.
     pub branch_id: Option<Id>,
     pub owner_id: Option<Id>,
     pub status: Option<String>,
+    /// Accounts carrying this tag.
+    pub tag: Option<String>,
     /// Search text (docs/search.md): only matching accounts.
     pub q: Option<String>,
+    /// `custom.<key>[.gte|.lte]=<value>` conditions, all of which must hold.
+    pub custom: Vec<CustomCondition>,
+    pub sort: Sort,
 }
 
-const COLUMNS: [Accounts; 17] = [
+impl AccountFilter {
+    /// Reads `category_id, branch_id, owner_id, status, tag, q, sort, custom.<key>`
+    /// (`limit` and `cursor` are paging's and skipped). An unknown parameter is an error
+    /// naming it. Custom keys are checked against the fields when the list runs.
+    pub fn from_query(pairs: &[(String, String)]) -> Result<AccountFilter> {
+        let mut f = AccountFilter::default();
+        let mut sort = None;
+        for (name, value) in pairs {
+            let value = value.as_str();
+            match name.as_str() {
+                "category_id" => filter::once(&mut f.category_id, name, filter::parse_id(value))?,
+                "branch_id" => filter::once(&mut f.branch_id, name, filter::parse_id(value))?,
+                "owner_id" => filter::once(&mut f.owner_id, name, filter::parse_id(value))?,
+                "status" => filter::once(&mut f.status, name, check_status(value))?,
+                "tag" => filter::once(&mut f.tag, name, details::normalise_tag(value))?,
+                "q" => filter::once(&mut f.q, name, Ok(value.to_owned()))?,
+                "sort" => filter::once(&mut sort, name, Sort::parse(value))?,
+                n if filter::is_paging(n) => {}
+                n => match filter::parse_custom(n, value) {
+                    Some(c) => f.custom.push(c?),
+                    None => return Err(Error::field(n, "is not a filter of accounts")),
+                },
+            }
+        }
+        f.sort = sort.unwrap_or_default();
+        Ok(f)
+    }
+
+    /// The query-string pairs that [`AccountFilter::from_query`] reads back into this filter.
+    pub fn to_query(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut add = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((k.to_owned(), v));
+            }
+        };
+        add("category_id", self.category_id.map(|i| i.to_string()));
+        add("branch_id", self.branch_id.map(|i| i.to_string()));
+        add("owner_id", self.owner_id.map(|i| i.to_string()));
+        add("status", self.status.clone());
+        add("tag", self.tag.clone());
+        add("q", self.q.clone());
+        add("sort", self.sort.as_query());
+        out.extend(self.custom.iter().map(CustomCondition::query_pair));
+        out
+    }
+
+    /// Checks what only the database knows (custom keys, the branch), as a list would.
+    pub fn check(&self, tx: &mut Tx<'_>) -> Result<()> {
+        self.conditions(tx).map(|_| ())
+    }
+
+    /// Every condition but search, which [`list`] adds.
+    fn conditions(&self, tx: &mut Tx<'_>) -> Result<Condition> {
+        let kind = RecordType::Account;
+        let mut c = Condition::all();
+        if let Some(id) = self.category_id {
+            c = c.add(Expr::col((Accounts::Table, Accounts::CategoryId)).eq(id.get()));
+        }
+        if let Some(b) = self.branch_id {
+            c = c.add(filter::branch_subtree(tx, kind, b)?);
+        }
+        if let Some(o) = self.owner_id {
+            c = c.add(Expr::col((Accounts::Table, Accounts::OwnerId)).eq(o.get()));
+        }
+        if let Some(s) = &self.status {
+            let s = check_status(s).map_err(|m| Error::field("status", m))?;
+            c = c.add(Expr::col((Accounts::Table, Accounts::Status)).eq(s));
+        }
+        if let Some(t) = &self.tag {
+            let t = details::normalise_tag(t).map_err(|m| Error::field("tag", m))?;
+            c = c.add(filter::tag_condition(kind, &t));
+        }
+        Ok(c.add(filter::custom_conditions(tx, kind, self.category_id, &self.custom)?))
+    }
+}
+
+const COLUMNS: [Accounts; 24] = [
     Accounts::Id,
     Accounts::Name,
     Accounts::CategoryId,
@@ -180,6 +326,13 @@ const COLUMNS: [Accounts; 17] = [
     Accounts::UpdatedAt,
     Accounts::Version,
     Accounts::DeletedAt,
+    Accounts::Region,
+    Accounts::Addresses,
+    Accounts::Phones,
+    Accounts::Emails,
+    Accounts::CreditLimitMinor,
+    Accounts::PaymentTermsDays,
+    Accounts::Tags,
 ];
 
 fn scoped(who: &Principal) -> sea_query::SelectStatement {
@@ -201,36 +354,42 @@ pub(crate) fn fetch_in_scope(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result
 #[instrument(skip_all, fields(account.id = %id))]
 pub fn get(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Account> {
     who.require("customers.accounts.read")?;
-    fetch_in_scope(tx, who, id)
+    let mut account = fetch_in_scope(tx, who, id)?;
+    hide_stale_values(tx, std::slice::from_mut(&mut account))?;
+    Ok(account)
+}
+
+/// Drops custom values that are no longer fields of each account's category (a deleted
+/// field's values stay stored but are not shown).
+fn hide_stale_values(tx: &mut Tx<'_>, accounts: &mut [Account]) -> Result<()> {
+    if accounts.iter().all(|a| a.custom.is_empty()) {
+        return Ok(());
+    }
+    let defs = fields::all_definitions(tx, RecordType::Account)?;
+    for a in accounts {
+        let mine: Vec<fields::CustomField> =
+            defs.iter().filter(|f| Some(f.category_id) == a.category_id).cloned().collect();
+        fields::visible(&mine, &mut a.custom);
+    }
+    Ok(())
 }
 
 pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &AccountFilter, page: &PageRequest) -> Result<Page<Account>> {
     who.require("customers.accounts.read")?;
-    let mut q = scoped(who).order_by((Accounts::Table, Accounts::Id), Order::Asc).limit(page.fetch_limit()).to_owned();
-    if let Some(c) = filter.category_id {
-        q.and_where(Expr::col((Accounts::Table, Accounts::CategoryId)).eq(c.get()));
-    }
-    if let Some(b) = filter.branch_id {
-        q.and_where(Expr::col((Accounts::Table, Accounts::BranchId)).eq(b.get()));
-    }
-    if let Some(o) = filter.owner_id {
-        q.and_where(Expr::col((Accounts::Table, Accounts::OwnerId)).eq(o.get()));
-    }
-    if let Some(s) = &filter.status {
-        let s = check_status(s).map_err(|m| Error::field("status", m))?;
-        q.and_where(Expr::col((Accounts::Table, Accounts::Status)).eq(s));
-    }
+    let mut q = scoped(who).limit(page.fetch_limit()).to_owned();
+    q.cond_where(filter.conditions(tx)?);
+    let sort = filter.sort;
+    let cursor = |a: &Account| sort.cursor(a.id, &a.name, a.created_at, a.updated_at);
     if let Some(text) = filter.q.as_deref().filter(|t| !t.trim().is_empty()) {
         match search::filter(tx, RecordType::Account, text)? {
             Some(cond) => q.cond_where(cond),
-            None => return Ok(Page::from_rows(Vec::new(), page, |a: &Account| id_cursor(a.id))),
+            None => return Ok(Page::from_rows(Vec::new(), page, cursor)),
         };
     }
-    if let Some(c) = &page.cursor {
-        q.and_where(Expr::col((Accounts::Table, Accounts::Id)).gt(c.id));
-    }
-    let rows: Vec<Account> = tx.fetch_all(&q)?;
-    Ok(Page::from_rows(rows, page, |a| id_cursor(a.id)))
+    sort.apply(&mut q, RecordType::Account, page.cursor.as_ref())?;
+    let mut rows: Vec<Account> = tx.fetch_all(&q)?;
+    hide_stale_values(tx, &mut rows)?;
+    Ok(Page::from_rows(rows, page, cursor))
 }
 
 fn check_status(s: &str) -> Result<String, String> {
@@ -318,6 +477,12 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
         record::optional(&mut v, "external_id", input.external_id.as_deref(), |s| values::name(s, 200)).flatten();
     let definitions = fields::definitions(tx, input.category_id, RecordType::Account)?;
     let custom = fields::check_values(&mut v, &definitions, &input.custom.unwrap_or_default(), &region);
+    let more = check_more(&mut v, &region, input.region, input.addresses, input.phones, input.emails);
+    let credit_limit = record::optional(&mut v, "credit_limit", input.credit_limit.as_deref(), details::parse_money)
+        .flatten()
+        .map(details::format_money);
+    let payment_terms_days = input.payment_terms_days.and_then(|d| v.check("payment_terms_days", check_terms(d)));
+    let tags = details::check_tags(&mut v, &input.tags.unwrap_or_default());
     v.finish()?;
     let Some(branch) = branch else { return Err(Error::field("branch_id", "no such branch")) };
     let now = now();
@@ -335,6 +500,13 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
         website,
         external_id,
         custom,
+        region: more.region.flatten(),
+        addresses: more.addresses.unwrap_or_default(),
+        phones: more.phones.unwrap_or_default(),
+        emails: more.emails.unwrap_or_default(),
+        credit_limit,
+        payment_terms_days,
+        tags,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -361,9 +533,17 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
             now.into(),
             1i64.into(),
             Option::<DateTime<Utc>>::None.into(),
+            account.region.clone().into(),
+            json_value(serde_json::json!(account.addresses)),
+            json_value(serde_json::json!(account.phones)),
+            json_value(serde_json::json!(account.emails)),
+            credit_minor(&account).into(),
+            account.payment_terms_days.into(),
+            json_value(serde_json::json!(account.tags)),
         ])
         .to_owned();
     tx.execute(&insert)?;
+    details::write_tags(tx, RecordType::Account, account.id, &account.tags)?;
     search::index(tx, RecordType::Account, account.id, &search_document(&account))?;
     audit::record(tx, who, "create", "account", Some(account.id), &changes(None, &account))?;
     account.duplicate_candidates = Some(record::duplicates(
@@ -384,7 +564,48 @@ fn search_document(a: &Account) -> search::Document<'_> {
         email: a.email.as_deref(),
         phone_e164: a.phone.as_deref(),
         phone_raw: a.phone_raw.as_deref(),
-        other: [a.website.as_deref(), a.external_id.as_deref()].into_iter().flatten().collect(),
+        other: [a.website.as_deref(), a.external_id.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain(a.phones.iter().map(|p| p.e164.as_str()))
+            .chain(a.emails.iter().map(String::as_str))
+            .collect(),
+    }
+}
+
+/// The credit limit in minor units, as stored.
+fn credit_minor(a: &Account) -> Option<i64> {
+    a.credit_limit.as_deref().and_then(|c| details::parse_money(c).ok())
+}
+
+fn check_terms(days: i64) -> Result<i32, String> {
+    match i32::try_from(days) {
+        Ok(d) if (0..=365).contains(&d) => Ok(d),
+        _ => Err("must be between 0 and 365 days".into()),
+    }
+}
+
+/// The checked region, addresses, extra phones and e-mails (`None`: not given).
+struct More {
+    region: Option<Option<String>>,
+    addresses: Option<Vec<Address>>,
+    phones: Option<Vec<PhoneEntry>>,
+    emails: Option<Vec<String>>,
+}
+
+fn check_more(
+    v: &mut Validator,
+    phone_region: &str,
+    region: Option<String>,
+    addresses: Option<Vec<Address>>,
+    phones: Option<Vec<String>>,
+    emails: Option<Vec<String>>,
+) -> More {
+    More {
+        region: record::optional(v, "region", region.as_deref(), |s| values::name(s, 100)),
+        addresses: addresses.map(|a| details::check_addresses(v, &a)),
+        phones: phones.map(|p| details::check_phones(v, &p, phone_region)),
+        emails: emails.map(|e| details::check_emails(v, &e)),
     }
 }
 
@@ -403,7 +624,14 @@ fn changes(old: Option<&Account>, new: &Account) -> Changes {
             .created("phone", &new.phone)
             .created("website", &new.website)
             .created("external_id", &new.external_id)
-            .created("custom", &new.custom);
+            .created("custom", &new.custom)
+            .created("region", &new.region)
+            .created("addresses", &new.addresses)
+            .created("phones", &new.phones)
+            .created("emails", &new.emails)
+            .created("credit_limit", &new.credit_limit)
+            .created("payment_terms_days", &new.payment_terms_days)
+            .created("tags", &new.tags);
     };
     changes
         .field("name", &old.name, &new.name)
@@ -417,6 +645,13 @@ fn changes(old: Option<&Account>, new: &Account) -> Changes {
         .field("website", &old.website, &new.website)
         .field("external_id", &old.external_id, &new.external_id)
         .field("custom", &old.custom, &new.custom)
+        .field("region", &old.region, &new.region)
+        .field("addresses", &old.addresses, &new.addresses)
+        .field("phones", &old.phones, &new.phones)
+        .field("emails", &old.emails, &new.emails)
+        .field("credit_limit", &old.credit_limit, &new.credit_limit)
+        .field("payment_terms_days", &old.payment_terms_days, &new.payment_terms_days)
+        .field("tags", &old.tags, &new.tags)
 }
 
 #[instrument(skip_all, fields(account.id = %id))]
@@ -468,10 +703,30 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: AccountPatch) -> 
         new.external_id = x;
     }
     if patch.custom.is_some() || new.category_id != old.category_id {
-        let mut merged = old.custom.clone();
-        merged.extend(patch.custom.clone().unwrap_or_default());
         let definitions = fields::definitions(tx, new.category_id, RecordType::Account)?;
-        new.custom = fields::check_values(&mut v, &definitions, &merged, &region);
+        new.custom = fields::merge_values(&mut v, &definitions, &old.custom, patch.custom.clone(), &region);
+    }
+    let more = check_more(&mut v, &region, patch.region, patch.addresses, patch.phones, patch.emails);
+    if let Some(r) = more.region {
+        new.region = r;
+    }
+    if let Some(a) = more.addresses {
+        new.addresses = a;
+    }
+    if let Some(p) = more.phones {
+        new.phones = p;
+    }
+    if let Some(e) = more.emails {
+        new.emails = e;
+    }
+    if let Some(c) = record::optional(&mut v, "credit_limit", patch.credit_limit.as_deref(), details::parse_money) {
+        new.credit_limit = c.map(details::format_money);
+    }
+    if let Some(d) = patch.payment_terms_days {
+        new.payment_terms_days = d.and_then(|d| v.check("payment_terms_days", check_terms(d)));
+    }
+    if let Some(t) = &patch.tags {
+        new.tags = details::check_tags(&mut v, t);
     }
     v.finish()?;
     let changes = changes(Some(&old), &new);
@@ -495,6 +750,13 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: AccountPatch) -> 
             (Accounts::Website, new.website.clone().into()),
             (Accounts::ExternalId, new.external_id.clone().into()),
             (Accounts::Custom, json_value(Json::Object(new.custom.clone()))),
+            (Accounts::Region, new.region.clone().into()),
+            (Accounts::Addresses, json_value(serde_json::json!(new.addresses))),
+            (Accounts::Phones, json_value(serde_json::json!(new.phones))),
+            (Accounts::Emails, json_value(serde_json::json!(new.emails))),
+            (Accounts::CreditLimitMinor, credit_minor(&new).into()),
+            (Accounts::PaymentTermsDays, new.payment_terms_days.into()),
+            (Accounts::Tags, json_value(serde_json::json!(new.tags))),
             (Accounts::UpdatedAt, new.updated_at.into()),
             (Accounts::Version, new.version.into()),
         ])
@@ -502,8 +764,12 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: AccountPatch) -> 
         .and_where(Expr::col(Accounts::Version).eq(old.version))
         .to_owned();
     kernel::records::update_versioned(tx, &q, old.version)?;
+    if new.tags != old.tags {
+        details::write_tags(tx, RecordType::Account, id, &new.tags)?;
+    }
     search::index(tx, RecordType::Account, id, &search_document(&new))?;
     audit::record(tx, who, "update", "account", Some(id), &changes)?;
+    hide_stale_values(tx, std::slice::from_mut(&mut new))?;
     Ok(new)
 }
 

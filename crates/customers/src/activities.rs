@@ -110,7 +110,9 @@ pub struct NewActivity {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
-/// A partial update; `body` is cleared with `""`.
+/// A partial update; `body` is cleared with `""`. Moving an activity to another account
+/// or contact checks them like a create (in your scope; the contact at that account);
+/// a new contact without an account given brings its account along.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityPatch {
@@ -118,6 +120,14 @@ pub struct ActivityPatch {
     pub subject: Option<String>,
     pub body: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
+    /// `null` detaches it from the account (a contact must remain).
+    #[serde(default, deserialize_with = "crate::details::given")]
+    #[schema(value_type = Option<Id>)]
+    pub account_id: Option<Option<Id>>,
+    /// `null` detaches it from the contact (an account must remain).
+    #[serde(default, deserialize_with = "crate::details::given")]
+    #[schema(value_type = Option<Id>)]
+    pub contact_id: Option<Option<Id>>,
     /// The version the client last saw; a mismatch is refused with 412.
     pub version: Option<i64>,
 }
@@ -302,12 +312,27 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ActivityPatch) ->
         use chrono::SubsecRound;
         new.occurred_at = t.trunc_subsecs(6);
     }
+    let account_given = patch.account_id.is_some_and(|a| a != old.account_id);
+    let contact_given = patch.contact_id.is_some_and(|c| c != old.contact_id);
+    if account_given || contact_given {
+        relink(
+            tx,
+            who,
+            &mut v,
+            &mut new,
+            patch.account_id.filter(|_| account_given),
+            patch.contact_id.filter(|_| contact_given),
+        )?;
+    }
     v.finish()?;
     let changes = Changes::new()
         .field("kind", &old.kind, &new.kind)
         .field("subject", &old.subject, &new.subject)
         .field("body", &old.body, &new.body)
-        .field("occurred_at", &old.occurred_at, &new.occurred_at);
+        .field("occurred_at", &old.occurred_at, &new.occurred_at)
+        .field("account_id", &old.account_id, &new.account_id)
+        .field("contact_id", &old.contact_id, &new.contact_id)
+        .field("branch_id", &old.branch_id, &new.branch_id);
     if changes.is_empty() {
         return Ok(old);
     }
@@ -320,6 +345,9 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ActivityPatch) ->
             (Activities::Subject, new.subject.clone().into()),
             (Activities::Body, new.body.clone().into()),
             (Activities::OccurredAt, new.occurred_at.into()),
+            (Activities::AccountId, new.account_id.map(Id::get).into()),
+            (Activities::ContactId, new.contact_id.map(Id::get).into()),
+            (Activities::BranchId, new.branch_id.into()),
             (Activities::UpdatedAt, new.updated_at.into()),
             (Activities::Version, new.version.into()),
         ])
@@ -329,6 +357,87 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ActivityPatch) ->
     kernel::records::update_versioned(tx, &q, old.version)?;
     audit::record(tx, who, "update", "activity", Some(id), &changes)?;
     Ok(new)
+}
+
+/// Moves `new` to another account and/or contact, checked like a create: both in the
+/// caller's scope, the contact at that account. The activity's branch follows its
+/// account (else its contact).
+fn relink(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    v: &mut Validator,
+    new: &mut Activity,
+    account_id: Option<Option<Id>>,
+    contact_id: Option<Option<Id>>,
+) -> Result<()> {
+    let find_account = |tx: &mut Tx<'_>, v: &mut Validator, id: Id| match accounts::fetch_in_scope(tx, who, id) {
+        Ok(a) => Ok(Some(a)),
+        Err(Error::NotFound(_)) => {
+            v.add("account_id", "no such account");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    };
+    let contact = match contact_id.unwrap_or(new.contact_id) {
+        Some(id) => match contacts::fetch_in_scope(tx, who, id) {
+            Ok(c) => Some(c),
+            Err(Error::NotFound(_)) if contact_id.is_some() => {
+                v.add("contact_id", "no such contact");
+                return Ok(());
+            }
+            // The unchanged contact may have left the caller's scope: keep it as it is.
+            Err(Error::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let account_id = match account_id {
+        Some(a) => a,
+        None if contact_id.is_some() => contact.as_ref().and_then(|c| c.account_id).or(new.account_id),
+        None => new.account_id,
+    };
+    let account = match account_id {
+        Some(id) => match find_account(tx, v, id)? {
+            Some(a) => Some(a),
+            None => return Ok(()),
+        },
+        None => None,
+    };
+    new.contact_id = contact_id.unwrap_or(new.contact_id);
+    new.account_id = account.as_ref().map(|a| a.id);
+    if new.account_id.is_none() && new.contact_id.is_none() {
+        v.add("account_id", "give an account or a contact");
+        return Ok(());
+    }
+    if let (Some(a), Some(c)) = (&account, &contact)
+        && c.account_id.is_some_and(|ca| ca != a.id)
+    {
+        v.add("contact_id", "is a contact of another account");
+    }
+    if let Some(b) = account.as_ref().map(|a| a.branch_id).or(contact.as_ref().map(|c| c.branch_id)) {
+        new.branch_id = b;
+    }
+    Ok(())
+}
+
+/// Undoes [`delete`] for an activity in the caller's scope.
+#[instrument(skip_all, fields(activity.id = %id))]
+pub fn restore(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Activity> {
+    who.require("customers.activities.delete")?;
+    let q = Query::update()
+        .table(Activities::Table)
+        .value(Activities::DeletedAt, Option::<DateTime<Utc>>::None)
+        .value(Activities::UpdatedAt, now())
+        .value(Activities::Version, Expr::col((Activities::Table, Activities::Version)).add(1))
+        .and_where(Expr::col((Activities::Table, Activities::Id)).eq(id.get()))
+        .and_where(Expr::col((Activities::Table, Activities::DeletedAt)).is_not_null())
+        .cond_where(scope(who))
+        .to_owned();
+    if tx.execute(&q)? == 0 {
+        return Err(Error::NotFound("deleted activity"));
+    }
+    audit::record(tx, who, "restore", "activity", Some(id), &Changes::new())?;
+    fetch_in_scope(tx, who, id)
 }
 
 #[instrument(skip_all, fields(activity.id = %id))]

@@ -1,18 +1,22 @@
-//! Contacts: the people at accounts (buyers, store managers) — or on their own. A contact's
-//! custom fields are the `contact` fields of its account's category.
-use chrono::{DateTime, Utc};
+//! Contacts: the people at accounts (buyers, store managers) — or on their own, such as
+//! card members (individual consumers). A person can be a member and a contact of an
+//! account at once. A contact's custom fields are the `contact` fields of its own
+//! category when it has one, else of its account's category.
+use chrono::{DateTime, NaiveDate, Utc};
 use kernel::audit::{self, Changes};
 use kernel::db::{DbError, FromRow, Row};
 use kernel::error::Validator;
 use kernel::identity::check_version;
-use kernel::paging::{Page, PageRequest, id_cursor};
+use kernel::paging::{Page, PageRequest};
 use kernel::values;
 use kernel::{Error, Id, Principal, Result, Tx};
-use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use sea_query::{Condition, Expr, ExprTrait, Iden, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use tracing::instrument;
 
+use crate::details::{self, Address};
+use crate::filter::{self, CustomCondition, Sort};
 use crate::record::{self, DuplicateCandidate, RecordType, json_value, now};
 use crate::{accounts, fields, search};
 
@@ -32,6 +36,62 @@ pub enum Contacts {
     UpdatedAt,
     Version,
     DeletedAt,
+    CategoryId,
+    Status,
+    Title,
+    Addresses,
+    IsMember,
+    CardNo,
+    Birthday,
+    Gender,
+    HouseholdSize,
+    MemberSince,
+    Tags,
+}
+
+pub const STATUSES: [&str; 2] = ["active", "inactive"];
+pub const GENDERS: [&str; 4] = ["female", "male", "other", "unspecified"];
+
+fn one_of(list: &[&str], input: &str) -> Result<String, String> {
+    let s = input.trim();
+    list.iter().find(|k| **k == s).map(|k| (*k).to_owned()).ok_or_else(|| format!("must be one of {}", list.join(", ")))
+}
+
+fn check_status(s: &str) -> Result<String, String> {
+    one_of(&STATUSES, s)
+}
+
+fn check_household(n: i64) -> Result<i32, String> {
+    match i32::try_from(n) {
+        Ok(n) if (1..=20).contains(&n) => Ok(n),
+        _ => Err("must be between 1 and 20".into()),
+    }
+}
+
+fn check_birthday(d: NaiveDate) -> Result<NaiveDate, String> {
+    if d > Utc::now().date_naive() {
+        return Err("is in the future".into());
+    }
+    if d < NaiveDate::from_ymd_opt(1880, 1, 1).unwrap_or(d) {
+        return Err("is too long ago".into());
+    }
+    Ok(d)
+}
+
+fn check_card(s: &str) -> Result<String, String> {
+    let s = values::name(s, 40)?;
+    if s.chars().any(char::is_whitespace) {
+        return Err("cannot contain spaces".into());
+    }
+    Ok(s)
+}
+
+/// A clash on the card number index names the field.
+fn card_clash(e: Error) -> Error {
+    match e {
+        Error::Conflict { .. } => Error::conflict("card_no", "another contact has this membership card number"),
+        other => other,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -47,9 +107,28 @@ pub struct Contact {
     pub phone: Option<String>,
     /// The phone as it was typed.
     pub phone_raw: Option<String>,
-    /// Values of the account category's contact fields, by key.
+    /// Values of the category's contact fields, by key.
     #[schema(value_type = Object)]
     pub custom: Map<String, Json>,
+    /// The contact's own category (e.g. individual member); without one, its custom
+    /// fields are its account category's.
+    pub category_id: Option<Id>,
+    /// `active` or `inactive`.
+    pub status: String,
+    /// Job title.
+    pub title: Option<String>,
+    pub addresses: Vec<Address>,
+    pub is_member: bool,
+    /// Membership card number, unique among live contacts.
+    pub card_no: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    /// `female`, `male`, `other` or `unspecified`.
+    pub gender: Option<String>,
+    /// 1..=20.
+    pub household_size: Option<i32>,
+    pub member_since: Option<NaiveDate>,
+    /// Trimmed, lower-cased.
+    pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
@@ -74,6 +153,17 @@ impl FromRow for Contact {
                 Json::Object(map) => map,
                 _ => Map::new(),
             },
+            category_id: row.get("category_id")?,
+            status: row.get("status")?,
+            title: row.get("title")?,
+            addresses: details::list_from(row.get("addresses")?),
+            is_member: row.get("is_member")?,
+            card_no: row.get("card_no")?,
+            birthday: row.get("birthday")?,
+            gender: row.get("gender")?,
+            household_size: row.get("household_size")?,
+            member_since: row.get("member_since")?,
+            tags: details::list_from(row.get("tags")?),
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
             version: row.get("version")?,
@@ -102,6 +192,29 @@ pub struct NewContact {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub custom: Option<Map<String, Json>>,
+    #[serde(default)]
+    pub category_id: Option<Id>,
+    /// Default: `active`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub addresses: Option<Vec<Address>>,
+    #[serde(default)]
+    pub is_member: Option<bool>,
+    #[serde(default)]
+    pub card_no: Option<String>,
+    #[serde(default)]
+    pub birthday: Option<NaiveDate>,
+    #[serde(default)]
+    pub gender: Option<String>,
+    #[serde(default)]
+    pub household_size: Option<i64>,
+    #[serde(default)]
+    pub member_since: Option<NaiveDate>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
 }
 
 /// A partial update. Text fields are cleared with `""`; `custom` keys are merged, a
@@ -117,20 +230,148 @@ pub struct ContactPatch {
     pub phone: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub custom: Option<Map<String, Json>>,
+    /// `null` clears it (the account's category applies again).
+    #[serde(default, deserialize_with = "details::given")]
+    #[schema(value_type = Option<Id>)]
+    pub category_id: Option<Option<Id>>,
+    pub status: Option<String>,
+    /// `""` clears it.
+    pub title: Option<String>,
+    /// Replaces the list; `[]` clears it.
+    pub addresses: Option<Vec<Address>>,
+    pub is_member: Option<bool>,
+    /// `""` clears it.
+    pub card_no: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "details::given")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub birthday: Option<Option<NaiveDate>>,
+    /// `""` clears it.
+    pub gender: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "details::given")]
+    #[schema(value_type = Option<i64>)]
+    pub household_size: Option<Option<i64>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "details::given")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub member_since: Option<Option<NaiveDate>>,
+    /// Replaces the tags.
+    pub tags: Option<Vec<String>>,
     /// The version the client last saw; a mismatch is refused with 412.
     pub version: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Which contacts a list shows and in what order: the one filter of the API list, the
+/// pages, saved views and exports. [`ContactFilter::from_query`] reads it from a query
+/// string.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactFilter {
     pub account_id: Option<Id>,
+    /// The contact's own category.
+    pub category_id: Option<Id>,
+    /// This branch and the branches below it.
     pub branch_id: Option<Id>,
     pub owner_id: Option<Id>,
+    pub status: Option<String>,
+    pub tag: Option<String>,
+    pub is_member: Option<bool>,
     /// Search text (docs/search.md): only matching contacts.
     pub q: Option<String>,
+    /// `custom.<key>[.gte|.lte]=<value>` conditions, all of which must hold.
+    pub custom: Vec<CustomCondition>,
+    pub sort: Sort,
 }
 
-const COLUMNS: [Contacts; 12] = [
+impl ContactFilter {
+    /// Reads `account_id, category_id, branch_id, owner_id, status, tag, is_member, q,
+    /// sort, custom.<key>` (`limit` and `cursor` are paging's and skipped). An unknown
+    /// parameter is an error naming it. Custom keys are checked when the list runs.
+    pub fn from_query(pairs: &[(String, String)]) -> Result<ContactFilter> {
+        let mut f = ContactFilter::default();
+        let mut sort = None;
+        for (name, value) in pairs {
+            let value = value.as_str();
+            match name.as_str() {
+                "account_id" => filter::once(&mut f.account_id, name, filter::parse_id(value))?,
+                "category_id" => filter::once(&mut f.category_id, name, filter::parse_id(value))?,
+                "branch_id" => filter::once(&mut f.branch_id, name, filter::parse_id(value))?,
+                "owner_id" => filter::once(&mut f.owner_id, name, filter::parse_id(value))?,
+                "status" => filter::once(&mut f.status, name, check_status(value))?,
+                "tag" => filter::once(&mut f.tag, name, details::normalise_tag(value))?,
+                "is_member" => filter::once(&mut f.is_member, name, filter::parse_bool(value))?,
+                "q" => filter::once(&mut f.q, name, Ok(value.to_owned()))?,
+                "sort" => filter::once(&mut sort, name, Sort::parse(value))?,
+                n if filter::is_paging(n) => {}
+                n => match filter::parse_custom(n, value) {
+                    Some(c) => f.custom.push(c?),
+                    None => return Err(Error::field(n, "is not a filter of contacts")),
+                },
+            }
+        }
+        f.sort = sort.unwrap_or_default();
+        Ok(f)
+    }
+
+    /// The query-string pairs that [`ContactFilter::from_query`] reads back into this filter.
+    pub fn to_query(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut add = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((k.to_owned(), v));
+            }
+        };
+        add("account_id", self.account_id.map(|i| i.to_string()));
+        add("category_id", self.category_id.map(|i| i.to_string()));
+        add("branch_id", self.branch_id.map(|i| i.to_string()));
+        add("owner_id", self.owner_id.map(|i| i.to_string()));
+        add("status", self.status.clone());
+        add("tag", self.tag.clone());
+        add("is_member", self.is_member.map(|b| b.to_string()));
+        add("q", self.q.clone());
+        add("sort", self.sort.as_query());
+        out.extend(self.custom.iter().map(CustomCondition::query_pair));
+        out
+    }
+
+    /// Checks what only the database knows (custom keys, the branch), as a list would.
+    pub fn check(&self, tx: &mut Tx<'_>) -> Result<()> {
+        self.conditions(tx).map(|_| ())
+    }
+
+    /// Every condition but search, which [`list`] adds.
+    fn conditions(&self, tx: &mut Tx<'_>) -> Result<Condition> {
+        let kind = RecordType::Contact;
+        let col = |c: Contacts| Expr::col((Contacts::Table, c));
+        let mut c = Condition::all();
+        if let Some(a) = self.account_id {
+            c = c.add(col(Contacts::AccountId).eq(a.get()));
+        }
+        if let Some(id) = self.category_id {
+            c = c.add(col(Contacts::CategoryId).eq(id.get()));
+        }
+        if let Some(b) = self.branch_id {
+            c = c.add(filter::branch_subtree(tx, kind, b)?);
+        }
+        if let Some(o) = self.owner_id {
+            c = c.add(col(Contacts::OwnerId).eq(o.get()));
+        }
+        if let Some(s) = &self.status {
+            let s = check_status(s).map_err(|m| Error::field("status", m))?;
+            c = c.add(col(Contacts::Status).eq(s));
+        }
+        if let Some(t) = &self.tag {
+            let t = details::normalise_tag(t).map_err(|m| Error::field("tag", m))?;
+            c = c.add(filter::tag_condition(kind, &t));
+        }
+        if let Some(m) = self.is_member {
+            c = c.add(col(Contacts::IsMember).eq(m));
+        }
+        Ok(c.add(filter::custom_conditions(tx, kind, self.category_id, &self.custom)?))
+    }
+}
+
+const COLUMNS: [Contacts; 23] = [
     Contacts::Id,
     Contacts::Name,
     Contacts::AccountId,
@@ -143,6 +384,17 @@ const COLUMNS: [Contacts; 12] = [
     Contacts::CreatedAt,
     Contacts::UpdatedAt,
     Contacts::Version,
+    Contacts::CategoryId,
+    Contacts::Status,
+    Contacts::Title,
+    Contacts::Addresses,
+    Contacts::IsMember,
+    Contacts::CardNo,
+    Contacts::Birthday,
+    Contacts::Gender,
+    Contacts::HouseholdSize,
+    Contacts::MemberSince,
+    Contacts::Tags,
 ];
 
 fn scoped(who: &Principal) -> sea_query::SelectStatement {
@@ -162,32 +414,53 @@ pub(crate) fn fetch_in_scope(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result
 #[instrument(skip_all, fields(contact.id = %id))]
 pub fn get(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Contact> {
     who.require("customers.contacts.read")?;
-    fetch_in_scope(tx, who, id)
+    let mut contact = fetch_in_scope(tx, who, id)?;
+    hide_stale_values(tx, std::slice::from_mut(&mut contact))?;
+    Ok(contact)
+}
+
+/// The category whose contact fields a contact carries: its own, else its account's.
+fn fields_category(tx: &mut Tx<'_>, own: Option<Id>, account: Option<Id>) -> Result<Option<Id>> {
+    if own.is_some() {
+        return Ok(own);
+    }
+    match account {
+        Some(a) => Ok(accounts::find(tx, a)?.and_then(|a| a.category_id)),
+        None => Ok(None),
+    }
+}
+
+/// Drops custom values that are no longer fields of each contact's category (a deleted
+/// field's values stay stored but are not shown).
+fn hide_stale_values(tx: &mut Tx<'_>, contacts: &mut [Contact]) -> Result<()> {
+    if contacts.iter().all(|c| c.custom.is_empty()) {
+        return Ok(());
+    }
+    let defs = fields::all_definitions(tx, RecordType::Contact)?;
+    for c in contacts.iter_mut().filter(|c| !c.custom.is_empty()) {
+        let category = fields_category(tx, c.category_id, c.account_id)?;
+        let mine: Vec<fields::CustomField> = defs.iter().filter(|f| Some(f.category_id) == category).cloned().collect();
+        fields::visible(&mine, &mut c.custom);
+    }
+    Ok(())
 }
 
 pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &ContactFilter, page: &PageRequest) -> Result<Page<Contact>> {
     who.require("customers.contacts.read")?;
-    let mut q = scoped(who).order_by((Contacts::Table, Contacts::Id), Order::Asc).limit(page.fetch_limit()).to_owned();
-    if let Some(a) = filter.account_id {
-        q.and_where(Expr::col((Contacts::Table, Contacts::AccountId)).eq(a.get()));
-    }
-    if let Some(b) = filter.branch_id {
-        q.and_where(Expr::col((Contacts::Table, Contacts::BranchId)).eq(b.get()));
-    }
-    if let Some(o) = filter.owner_id {
-        q.and_where(Expr::col((Contacts::Table, Contacts::OwnerId)).eq(o.get()));
-    }
+    let mut q = scoped(who).limit(page.fetch_limit()).to_owned();
+    q.cond_where(filter.conditions(tx)?);
+    let sort = filter.sort;
+    let cursor = |c: &Contact| sort.cursor(c.id, &c.name, c.created_at, c.updated_at);
     if let Some(text) = filter.q.as_deref().filter(|t| !t.trim().is_empty()) {
         match search::filter(tx, RecordType::Contact, text)? {
             Some(cond) => q.cond_where(cond),
-            None => return Ok(Page::from_rows(Vec::new(), page, |c: &Contact| id_cursor(c.id))),
+            None => return Ok(Page::from_rows(Vec::new(), page, cursor)),
         };
     }
-    if let Some(c) = &page.cursor {
-        q.and_where(Expr::col((Contacts::Table, Contacts::Id)).gt(c.id));
-    }
-    let rows: Vec<Contact> = tx.fetch_all(&q)?;
-    Ok(Page::from_rows(rows, page, |c| id_cursor(c.id)))
+    sort.apply(&mut q, RecordType::Contact, page.cursor.as_ref())?;
+    let mut rows: Vec<Contact> = tx.fetch_all(&q)?;
+    hide_stale_values(tx, &mut rows)?;
+    Ok(Page::from_rows(rows, page, cursor))
 }
 
 /// The account a contact is attached to: one the caller sees. Returns its category and
@@ -210,8 +483,46 @@ fn search_document(c: &Contact) -> search::Document<'_> {
         email: c.email.as_deref(),
         phone_e164: c.phone.as_deref(),
         phone_raw: c.phone_raw.as_deref(),
-        other: Vec::new(),
+        other: [c.card_no.as_deref(), c.title.as_deref()].into_iter().flatten().collect(),
     }
+}
+
+/// The checked member and profile fields of a create.
+struct Profile {
+    status: String,
+    title: Option<String>,
+    addresses: Vec<Address>,
+    card_no: Option<String>,
+    birthday: Option<NaiveDate>,
+    gender: Option<String>,
+    household_size: Option<i32>,
+    member_since: Option<NaiveDate>,
+    tags: Vec<String>,
+}
+
+fn check_profile(v: &mut Validator, input: &NewContact) -> Profile {
+    Profile {
+        status: input
+            .status
+            .as_deref()
+            .and_then(|s| v.check("status", check_status(s)))
+            .unwrap_or_else(|| "active".into()),
+        title: record::optional(v, "title", input.title.as_deref(), |s| values::name(s, 200)).flatten(),
+        addresses: details::check_addresses(v, input.addresses.as_deref().unwrap_or_default()),
+        card_no: record::optional(v, "card_no", input.card_no.as_deref(), check_card).flatten(),
+        birthday: input.birthday.and_then(|d| v.check("birthday", check_birthday(d))),
+        gender: record::optional(v, "gender", input.gender.as_deref(), |s| one_of(&GENDERS, s)).flatten(),
+        household_size: input.household_size.and_then(|n| v.check("household_size", check_household(n))),
+        member_since: input.member_since,
+        tags: details::check_tags(v, input.tags.as_deref().unwrap_or_default()),
+    }
+}
+
+fn check_category(tx: &mut Tx<'_>, v: &mut Validator, id: Id) -> Result<()> {
+    if fields::find_category(tx, id)?.is_none() {
+        v.add("category_id", "no such category");
+    }
+    Ok(())
 }
 
 #[instrument(skip_all)]
@@ -228,7 +539,12 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
     let region = branch.as_ref().map_or("CN", |b| b.region.as_str()).to_owned();
     let email = record::check_email(&mut v, input.email.as_deref()).flatten();
     let phone = record::check_phone(&mut v, input.phone.as_deref(), &region).flatten();
-    let definitions = fields::definitions(tx, account.as_ref().and_then(|a| a.category_id), RecordType::Contact)?;
+    if let Some(c) = input.category_id {
+        check_category(tx, &mut v, c)?;
+    }
+    let category = input.category_id.or(account.as_ref().and_then(|a| a.category_id));
+    let definitions = fields::definitions(tx, category, RecordType::Contact)?;
+    let profile = check_profile(&mut v, &input);
     let custom = fields::check_values(&mut v, &definitions, &input.custom.unwrap_or_default(), &region);
     v.finish()?;
     let Some(branch) = branch else { return Err(Error::field("branch_id", "no such branch")) };
@@ -243,6 +559,17 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
         phone: phone.as_ref().map(|p| p.e164().to_owned()),
         phone_raw: phone.as_ref().map(|p| p.raw().to_owned()),
         custom,
+        category_id: input.category_id,
+        status: profile.status,
+        title: profile.title,
+        addresses: profile.addresses,
+        is_member: input.is_member.unwrap_or(false),
+        card_no: profile.card_no,
+        birthday: profile.birthday,
+        gender: profile.gender,
+        household_size: profile.household_size,
+        member_since: profile.member_since,
+        tags: profile.tags,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -264,18 +591,23 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
             now.into(),
             now.into(),
             1i64.into(),
+            contact.category_id.map(Id::get).into(),
+            contact.status.clone().into(),
+            contact.title.clone().into(),
+            json_value(serde_json::json!(contact.addresses)),
+            contact.is_member.into(),
+            contact.card_no.clone().into(),
+            contact.birthday.into(),
+            contact.gender.clone().into(),
+            contact.household_size.into(),
+            contact.member_since.into(),
+            json_value(serde_json::json!(contact.tags)),
         ])
         .to_owned();
-    tx.execute(&insert)?;
+    tx.execute(&insert).map_err(|e| card_clash(e.into()))?;
+    details::write_tags(tx, RecordType::Contact, contact.id, &contact.tags)?;
     search::index(tx, RecordType::Contact, contact.id, &search_document(&contact))?;
-    let changes = Changes::new()
-        .created("name", &contact.name)
-        .created("account_id", &contact.account_id)
-        .created("branch_id", &contact.branch_id)
-        .created("owner_id", &contact.owner_id)
-        .created("email", &contact.email)
-        .created("phone", &contact.phone)
-        .created("custom", &contact.custom);
+    let changes = changes(None, &contact);
     audit::record(tx, who, "create", "contact", Some(contact.id), &changes)?;
     contact.duplicate_candidates = Some(record::duplicates(
         tx,
@@ -288,6 +620,38 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
     Ok(contact)
 }
 
+/// The audited difference between two states of a contact (`None`: it was created).
+fn changes(old: Option<&Contact>, new: &Contact) -> Changes {
+    macro_rules! fields {
+        ($($f:ident),*) => {
+            match old {
+                None => Changes::new()$(.created(stringify!($f), &new.$f))*,
+                Some(old) => Changes::new()$(.field(stringify!($f), &old.$f, &new.$f))*,
+            }
+        };
+    }
+    fields!(
+        name,
+        account_id,
+        branch_id,
+        owner_id,
+        email,
+        phone,
+        custom,
+        category_id,
+        status,
+        title,
+        addresses,
+        is_member,
+        card_no,
+        birthday,
+        gender,
+        household_size,
+        member_since,
+        tags
+    )
+}
+
 #[instrument(skip_all, fields(contact.id = %id))]
 pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ContactPatch) -> Result<Contact> {
     who.require("customers.contacts.update")?;
@@ -298,23 +662,24 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ContactPatch) -> 
     if let Some(n) = &patch.name {
         new.name = v.check("name", values::name(n, 200)).unwrap_or_default();
     }
-    // The custom fields come from the account's category; a contact whose account is
-    // unchanged keeps them even if the account has since moved out of the caller's scope.
+    // The custom fields come from the contact's own category, else the account's; a
+    // contact whose account is unchanged keeps them even if the account has since moved
+    // out of the caller's scope.
     let mut category_changed = false;
-    let category = match patch.account_id.filter(|a| Some(*a) != old.account_id) {
-        Some(wanted) => match check_account(tx, who, &mut v, wanted)? {
-            Some(account) => {
-                new.account_id = Some(account.id);
-                category_changed = true;
-                account.category_id
-            }
-            None => None,
-        },
-        None => match old.account_id {
-            Some(a) => accounts::find(tx, a)?.and_then(|a| a.category_id),
-            None => None,
-        },
-    };
+    if let Some(wanted) = patch.account_id.filter(|a| Some(*a) != old.account_id)
+        && let Some(account) = check_account(tx, who, &mut v, wanted)?
+    {
+        new.account_id = Some(account.id);
+        category_changed = true;
+    }
+    if let Some(c) = patch.category_id.filter(|c| *c != old.category_id) {
+        if let Some(id) = c {
+            check_category(tx, &mut v, id)?;
+        }
+        new.category_id = c;
+        category_changed = true;
+    }
+    let category = fields_category(tx, new.category_id, new.account_id)?;
     if patch.branch_id.is_some_and(|b| b != old.branch_id) || patch.owner_id.is_some_and(|o| Some(o) != old.owner_id) {
         let (branch, owner) = record::place(
             tx,
@@ -337,20 +702,41 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ContactPatch) -> 
         new.phone_raw = p.as_ref().map(|p| p.raw().to_owned());
     }
     if patch.custom.is_some() || category_changed {
-        let mut merged = old.custom.clone();
-        merged.extend(patch.custom.clone().unwrap_or_default());
         let definitions = fields::definitions(tx, category, RecordType::Contact)?;
-        new.custom = fields::check_values(&mut v, &definitions, &merged, &region);
+        new.custom = fields::merge_values(&mut v, &definitions, &old.custom, patch.custom.clone(), &region);
+    }
+    if let Some(s) = patch.status.as_deref().and_then(|s| v.check("status", check_status(s))) {
+        new.status = s;
+    }
+    if let Some(t) = record::optional(&mut v, "title", patch.title.as_deref(), |s| values::name(s, 200)) {
+        new.title = t;
+    }
+    if let Some(a) = &patch.addresses {
+        new.addresses = details::check_addresses(&mut v, a);
+    }
+    if let Some(m) = patch.is_member {
+        new.is_member = m;
+    }
+    if let Some(c) = record::optional(&mut v, "card_no", patch.card_no.as_deref(), check_card) {
+        new.card_no = c;
+    }
+    if let Some(b) = patch.birthday {
+        new.birthday = b.and_then(|d| v.check("birthday", check_birthday(d)));
+    }
+    if let Some(g) = record::optional(&mut v, "gender", patch.gender.as_deref(), |s| one_of(&GENDERS, s)) {
+        new.gender = g;
+    }
+    if let Some(h) = patch.household_size {
+        new.household_size = h.and_then(|n| v.check("household_size", check_household(n)));
+    }
+    if let Some(m) = patch.member_since {
+        new.member_since = m;
+    }
+    if let Some(t) = &patch.tags {
+        new.tags = details::check_tags(&mut v, t);
     }
     v.finish()?;
-    let changes = Changes::new()
-        .field("name", &old.name, &new.name)
-        .field("account_id", &old.account_id, &new.account_id)
-        .field("branch_id", &old.branch_id, &new.branch_id)
-        .field("owner_id", &old.owner_id, &new.owner_id)
-        .field("email", &old.email, &new.email)
-        .field("phone", &old.phone, &new.phone)
-        .field("custom", &old.custom, &new.custom);
+    let changes = changes(Some(&old), &new);
     if changes.is_empty() {
         return Ok(old);
     }
@@ -367,15 +753,30 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ContactPatch) -> 
             (Contacts::PhoneE164, new.phone.clone().into()),
             (Contacts::PhoneRaw, new.phone_raw.clone().into()),
             (Contacts::Custom, json_value(Json::Object(new.custom.clone()))),
+            (Contacts::CategoryId, new.category_id.map(Id::get).into()),
+            (Contacts::Status, new.status.clone().into()),
+            (Contacts::Title, new.title.clone().into()),
+            (Contacts::Addresses, json_value(serde_json::json!(new.addresses))),
+            (Contacts::IsMember, new.is_member.into()),
+            (Contacts::CardNo, new.card_no.clone().into()),
+            (Contacts::Birthday, new.birthday.into()),
+            (Contacts::Gender, new.gender.clone().into()),
+            (Contacts::HouseholdSize, new.household_size.into()),
+            (Contacts::MemberSince, new.member_since.into()),
+            (Contacts::Tags, json_value(serde_json::json!(new.tags))),
             (Contacts::UpdatedAt, new.updated_at.into()),
             (Contacts::Version, new.version.into()),
         ])
         .and_where(Expr::col(Contacts::Id).eq(id.get()))
         .and_where(Expr::col(Contacts::Version).eq(old.version))
         .to_owned();
-    kernel::records::update_versioned(tx, &q, old.version)?;
+    kernel::records::update_versioned(tx, &q, old.version).map_err(card_clash)?;
+    if new.tags != old.tags {
+        details::write_tags(tx, RecordType::Contact, id, &new.tags)?;
+    }
     search::index(tx, RecordType::Contact, id, &search_document(&new))?;
     audit::record(tx, who, "update", "contact", Some(id), &changes)?;
+    hide_stale_values(tx, std::slice::from_mut(&mut new))?;
     Ok(new)
 }
 

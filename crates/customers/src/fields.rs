@@ -136,6 +136,36 @@ pub struct NewCustomField {
     pub options: Option<Vec<String>>,
 }
 
+/// A category's new name.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The version the client last saw; a mismatch is refused with 412.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// A change to a field definition. The key and record type stay; the type changes only
+/// while no record holds a value; options can be added, not removed.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomFieldPatch {
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default, rename = "type")]
+    pub field_type: Option<String>,
+    #[serde(default)]
+    pub required: Option<bool>,
+    /// The full new list: every existing option plus any new ones.
+    #[serde(default)]
+    pub options: Option<Vec<String>>,
+    /// The version the client last saw; a mismatch is refused with 412.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct FieldFilter {
     pub category_id: Option<Id>,
@@ -226,6 +256,15 @@ fn select_fields() -> sea_query::SelectStatement {
         .from(CustomFields::Table)
         .and_where(Expr::col(CustomFields::DeletedAt).is_null())
         .to_owned()
+}
+
+/// Every live field of `record_type`'s records, in all categories (for list filters).
+pub(crate) fn all_definitions(tx: &mut Tx<'_>, record_type: RecordType) -> Result<Vec<CustomField>> {
+    let q = select_fields()
+        .and_where(Expr::col(CustomFields::RecordType).eq(record_type.as_str()))
+        .order_by(CustomFields::Id, Order::Asc)
+        .to_owned();
+    Ok(tx.fetch_all(&q)?)
 }
 
 /// The fields a record of `record_type` in `category` carries (none without a category).
@@ -376,8 +415,218 @@ pub fn create_field(tx: &mut Tx<'_>, who: &Principal, input: NewCustomField) -> 
     Ok(field)
 }
 
+fn category_in_use(tx: &mut Tx<'_>, id: Id) -> Result<bool> {
+    #[derive(Debug)]
+    struct One;
+    impl FromRow for One {
+        fn from_row(_: &Row<'_>) -> Result<Self, DbError> {
+            Ok(One)
+        }
+    }
+    for table in ["accounts", "contacts"] {
+        let q = Query::select()
+            .expr(Expr::val(1))
+            .from(sea_query::Alias::new(table))
+            .and_where(Expr::col(sea_query::Alias::new("category_id")).eq(id.get()))
+            .and_where(Expr::col(sea_query::Alias::new("deleted_at")).is_null())
+            .limit(1)
+            .to_owned();
+        if tx.fetch_optional::<One, _>(&q)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+pub fn get_category(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Category> {
+    who.require("customers.categories.read")?;
+    find_category(tx, id)?.ok_or(Error::NotFound("category"))
+}
+
+pub fn update_category(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: CategoryPatch) -> Result<Category> {
+    who.require("customers.categories.manage")?;
+    let old = find_category(tx, id)?.ok_or(Error::NotFound("category"))?;
+    kernel::identity::check_version(old.version, patch.version)?;
+    let mut new = old.clone();
+    if let Some(n) = &patch.name {
+        new.name = values::name(n, 200).map_err(|m| Error::field("name", m))?;
+    }
+    let changes = Changes::new().field("name", &old.name, &new.name);
+    if changes.is_empty() {
+        return Ok(old);
+    }
+    new.updated_at = now();
+    new.version = old.version + 1;
+    let q = Query::update()
+        .table(CustomerCategories::Table)
+        .values([
+            (CustomerCategories::Name, new.name.clone().into()),
+            (CustomerCategories::UpdatedAt, new.updated_at.into()),
+            (CustomerCategories::Version, new.version.into()),
+        ])
+        .and_where(Expr::col(CustomerCategories::Id).eq(id.get()))
+        .and_where(Expr::col(CustomerCategories::Version).eq(old.version))
+        .to_owned();
+    kernel::records::update_versioned(tx, &q, old.version).map_err(|e| match e {
+        Error::Conflict { .. } => Error::conflict("name", "a category with this name exists"),
+        other => other,
+    })?;
+    audit::record(tx, who, "update", "customer_category", Some(id), &changes)?;
+    Ok(new)
+}
+
+/// Soft delete of a category no live account or contact is in (409 otherwise).
+pub fn delete_category(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<()> {
+    who.require("customers.categories.manage")?;
+    find_category(tx, id)?.ok_or(Error::NotFound("category"))?;
+    if category_in_use(tx, id)? {
+        return Err(Error::conflict("id", "accounts or contacts are in this category; move them first"));
+    }
+    kernel::records::soft_delete(tx, "customer_categories", id, sea_query::Condition::all(), "category")?;
+    audit::record(tx, who, "delete", "customer_category", Some(id), &Changes::new())
+}
+
+fn find_field(tx: &mut Tx<'_>, id: Id) -> Result<Option<CustomField>> {
+    Ok(tx.fetch_optional(&select_fields().and_where(Expr::col(CustomFields::Id).eq(id.get())).to_owned())?)
+}
+
+pub fn get_field(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<CustomField> {
+    who.require("customers.categories.read")?;
+    find_field(tx, id)?.ok_or(Error::NotFound("custom field"))
+}
+
+/// Whether any record (live or deleted) of the field's record type holds a value under
+/// its key.
+fn field_has_values(tx: &mut Tx<'_>, field: &CustomField) -> Result<bool> {
+    let kind = RecordType::parse(&field.record_type).map_err(Error::Internal)?;
+    let held = match tx.backend() {
+        kernel::db::Backend::Sqlite => Expr::cust_with_exprs(
+            "json_extract(?, ?) IS NOT NULL",
+            [Expr::col(kind.col("custom")), Expr::val(format!("$.{}", field.key))],
+        ),
+        kernel::db::Backend::Postgres => Expr::cust_with_exprs(
+            "($1 -> ($2)::text) IS NOT NULL",
+            [Expr::col(kind.col("custom")), Expr::val(field.key.clone())],
+        ),
+    };
+    let q = Query::select().column(kind.col("id")).from(kind.table()).and_where(held).limit(1).to_owned();
+    Ok(!tx.fetch_all::<i64, _>(&q)?.is_empty())
+}
+
+pub fn update_field(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: CustomFieldPatch) -> Result<CustomField> {
+    who.require("customers.categories.manage")?;
+    let old = find_field(tx, id)?.ok_or(Error::NotFound("custom field"))?;
+    kernel::identity::check_version(old.version, patch.version)?;
+    let mut v = Validator::new();
+    let mut new = old.clone();
+    if let Some(l) = &patch.label
+        && let Some(l) = v.check("label", values::name(l, 200))
+    {
+        new.label = l;
+    }
+    if let Some(r) = patch.required {
+        new.required = r;
+    }
+    if let Some(t) = patch.field_type.as_deref().filter(|t| *t != old.field_type) {
+        match FIELD_TYPES.iter().find(|k| **k == t) {
+            None => v.add("type", format!("must be one of {}", FIELD_TYPES.join(", "))),
+            Some(_) if field_has_values(tx, &old)? => {
+                v.add("type", "records hold values of this field; its type can no longer change")
+            }
+            Some(k) => new.field_type = (*k).to_owned(),
+        }
+    }
+    let options = patch.options.as_deref().or((new.field_type != old.field_type).then_some(&[][..]));
+    let options = match (options, matches!(new.field_type.as_str(), "select" | "multi_select")) {
+        (Some([]), false) => Some(Ok(Vec::new())),
+        (Some(list), _) => Some(check_options(Some(&new.field_type), Some(list))),
+        (None, _) => None,
+    };
+    if let Some(list) = options.and_then(|o| v.check("options", o)) {
+        if let Some(gone) = old.options.iter().find(|o| !list.contains(o))
+            && new.field_type == old.field_type
+        {
+            v.add("options", format!("option {gone:?} is in use and cannot be removed; options can only be added"));
+        }
+        new.options = list;
+    }
+    v.finish()?;
+    let changes = Changes::new()
+        .field("label", &old.label, &new.label)
+        .field("type", &old.field_type, &new.field_type)
+        .field("required", &old.required, &new.required)
+        .field("options", &old.options, &new.options);
+    if changes.is_empty() {
+        return Ok(old);
+    }
+    new.updated_at = now();
+    new.version = old.version + 1;
+    let q = Query::update()
+        .table(CustomFields::Table)
+        .values([
+            (CustomFields::Label, new.label.clone().into()),
+            (CustomFields::Type, new.field_type.clone().into()),
+            (CustomFields::Required, new.required.into()),
+            (CustomFields::Options, json_value(serde_json::json!(new.options))),
+            (CustomFields::UpdatedAt, new.updated_at.into()),
+            (CustomFields::Version, new.version.into()),
+        ])
+        .and_where(Expr::col(CustomFields::Id).eq(id.get()))
+        .and_where(Expr::col(CustomFields::Version).eq(old.version))
+        .to_owned();
+    kernel::records::update_versioned(tx, &q, old.version)?;
+    audit::record(tx, who, "update", "custom_field", Some(id), &changes)?;
+    Ok(new)
+}
+
+/// Soft delete: records keep their stored values, which are no longer validated or
+/// shown; the key stays taken in its category.
+pub fn delete_field(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<()> {
+    who.require("customers.categories.manage")?;
+    kernel::records::soft_delete(tx, "custom_fields", id, sea_query::Condition::all(), "custom field")?;
+    audit::record(tx, who, "delete", "custom_field", Some(id), &Changes::new())
+}
+
 // ---------------------------------------------------------------------------------------
 // Values
+
+/// A patch's `custom` merged over a record's stored values and checked: stored values of
+/// keys that are not (or no longer) fields of the category are kept as they are, unless
+/// the patch names them; a `null` clears a value.
+pub(crate) fn merge_values(
+    v: &mut Validator,
+    fields: &[CustomField],
+    old: &Map<String, Json>,
+    patch: Option<Map<String, Json>>,
+    region: &str,
+) -> Map<String, Json> {
+    let mut checked = Map::new();
+    let mut kept = Map::new();
+    for (k, value) in old {
+        if fields.iter().any(|f| &f.key == k) {
+            checked.insert(k.clone(), value.clone());
+        } else {
+            kept.insert(k.clone(), value.clone());
+        }
+    }
+    for (k, value) in patch.unwrap_or_default() {
+        kept.remove(&k);
+        checked.insert(k, value);
+    }
+    let mut out = check_values(v, fields, &checked, region);
+    for (k, value) in kept {
+        out.entry(k).or_insert(value);
+    }
+    out
+}
+
+/// Only the values of `fields` (what a record shows: a deleted field's value is hidden).
+pub(crate) fn visible(fields: &[CustomField], values: &mut Map<String, Json>) {
+    values.retain(|k, _| fields.iter().any(|f| &f.key == k));
+}
+
+// ---------------------------------------------------------------------------------------
+// Values (checking)
 
 /// Checks `values` against `fields`, reporting each problem as `custom.<key>`, and returns
 /// the normalised values (`null` clears a value). Phones are parsed in `region`.

@@ -5,11 +5,15 @@
 pub mod accounts;
 pub mod activities;
 pub mod contacts;
+pub mod details;
 pub mod fields;
+pub mod filter;
 pub mod phone;
 mod record;
 pub mod search;
+pub mod tags;
 pub mod tasks;
+pub mod views;
 
 pub use phone::Phone;
 pub use record::{DuplicateCandidate, RecordType};

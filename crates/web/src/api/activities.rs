@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/activities", get(list).post(create))
         .route("/api/v1/activities/{id}", get(read).patch(update).delete(remove))
+        .route("/api/v1/activities/{id}/restore", axum::routing::post(restore))
         .route("/api/v1/accounts/{id}/timeline", get(timeline))
 }
 
@@ -89,6 +90,14 @@ pub async fn update(
 pub async fn remove(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<StatusCode> {
     state.write(creds, move |tx, who| activities::delete(tx, who, id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Brings back a deleted activity.
+#[utoipa::path(post, path = "/api/v1/activities/{id}/restore", tag = "customers", params(("id" = String, Path)),
+    responses((status = 200, body = Activity)))]
+pub async fn restore(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<Response> {
+    let activity = state.write(creds, move |tx, who| activities::restore(tx, who, id)).await?;
+    Ok(versioned(StatusCode::OK, activity.version, None, &activity))
 }
 
 /// Every activity on the account and its contacts, by anyone, newest first (by

@@ -5,20 +5,98 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use customers::fields::{self, Category, CustomField, FieldFilter, NewCategory, NewCustomField};
+use customers::fields::{
+    self, Category, CategoryPatch, CustomField, CustomFieldPatch, FieldFilter, NewCategory, NewCustomField,
+};
 use kernel::Id;
 use kernel::paging::Page;
 use serde::Deserialize;
 
 use super::{ListParams, versioned};
 use crate::error::ApiResult;
-use crate::extract::{Json, Query};
+use crate::extract::{IfMatch, Json, PathId, Query};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/customer-categories", get(list_categories).post(create_category))
         .route("/api/v1/custom-fields", get(list_fields).post(create_field))
+        .route("/api/v1/customer-categories/{id}", get(read_category).patch(update_category).delete(remove_category))
+        .route("/api/v1/custom-fields/{id}", get(read_field).patch(update_field).delete(remove_field))
+}
+
+#[utoipa::path(get, path = "/api/v1/customer-categories/{id}", tag = "customers", params(("id" = String, Path)),
+    responses((status = 200, body = Category)))]
+pub async fn read_category(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    let category = state.read(creds, move |tx, who| fields::get_category(tx, who, id)).await?;
+    Ok(versioned(StatusCode::OK, category.version, None, &category))
+}
+
+/// Renames a category.
+#[utoipa::path(patch, path = "/api/v1/customer-categories/{id}", tag = "customers", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The version you read, e.g. \"3\"", pattern = r#"^(W/)?"[0-9]+"$"#)),
+    request_body = CategoryPatch, responses((status = 200, body = Category)))]
+pub async fn update_category(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+    IfMatch(version): IfMatch,
+    Json(mut patch): Json<CategoryPatch>,
+) -> ApiResult<Response> {
+    patch.version = version.or(patch.version);
+    let category = state.write(creds, move |tx, who| fields::update_category(tx, who, id, patch)).await?;
+    Ok(versioned(StatusCode::OK, category.version, None, &category))
+}
+
+/// Deletes a category that no live account or contact is in (409 otherwise).
+#[utoipa::path(delete, path = "/api/v1/customer-categories/{id}", tag = "customers", params(("id" = String, Path)),
+    responses((status = 204)))]
+pub async fn remove_category(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    state.write(creds, move |tx, who| fields::delete_category(tx, who, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/custom-fields/{id}", tag = "customers", params(("id" = String, Path)),
+    responses((status = 200, body = CustomField)))]
+pub async fn read_field(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<Response> {
+    let field = state.read(creds, move |tx, who| fields::get_field(tx, who, id)).await?;
+    Ok(versioned(StatusCode::OK, field.version, None, &field))
+}
+
+/// Changes a field's label, required flag, type (only while no record holds a value) or
+/// options (only additions).
+#[utoipa::path(patch, path = "/api/v1/custom-fields/{id}", tag = "customers", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The version you read, e.g. \"3\"", pattern = r#"^(W/)?"[0-9]+"$"#)),
+    request_body = CustomFieldPatch, responses((status = 200, body = CustomField)))]
+pub async fn update_field(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+    IfMatch(version): IfMatch,
+    Json(mut patch): Json<CustomFieldPatch>,
+) -> ApiResult<Response> {
+    patch.version = version.or(patch.version);
+    let field = state.write(creds, move |tx, who| fields::update_field(tx, who, id, patch)).await?;
+    Ok(versioned(StatusCode::OK, field.version, None, &field))
+}
+
+/// Deletes a field: records keep their stored values, which are no longer validated or
+/// shown.
+#[utoipa::path(delete, path = "/api/v1/custom-fields/{id}", tag = "customers", params(("id" = String, Path)),
+    responses((status = 204)))]
+pub async fn remove_field(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    state.write(creds, move |tx, who| fields::delete_field(tx, who, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/customer-categories", tag = "customers", params(ListParams),

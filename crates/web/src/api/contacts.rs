@@ -9,7 +9,7 @@ use kernel::Id;
 use kernel::paging::Page;
 use serde::Deserialize;
 
-use super::{ListParams, versioned};
+use super::versioned;
 use crate::error::ApiResult;
 use crate::extract::{IfMatch, Json, PathId, Query};
 use crate::state::{AppState, Credentials};
@@ -21,8 +21,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/contacts/{id}/restore", post(restore))
 }
 
+/// The documented parameters; `customers::contacts::ContactFilter::from_query` reads
+/// them (and `custom.<key>`, `custom.<key>.gte`, `custom.<key>.lte`).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ContactListParams {
     /// At most 500; default 50.
@@ -31,24 +32,41 @@ pub struct ContactListParams {
     pub cursor: Option<String>,
     /// Only the contacts of this account.
     pub account_id: Option<Id>,
+    /// The contact's own category.
+    pub category_id: Option<Id>,
+    /// This branch and the branches below it.
     pub branch_id: Option<Id>,
     pub owner_id: Option<Id>,
+    /// `active` or `inactive`.
+    pub status: Option<String>,
+    /// Contacts carrying this tag.
+    pub tag: Option<String>,
+    /// Only members (`true`) or only non-members (`false`).
+    pub is_member: Option<bool>,
+    /// `name`, `-name`, `created_at`, `-created_at`, `updated_at` or `-updated_at`
+    /// (default: creation order).
+    pub sort: Option<String>,
+    /// A custom field's value: `custom.<key>=<value>` (a multi-select field contains it);
+    /// number, money and date fields also take `custom.<key>.gte` and `custom.<key>.lte`.
+    #[param(rename = "custom.<key>")]
+    pub custom: Option<String>,
     /// Only contacts matching this search text: Chinese or Korean characters (one or more),
     /// the start of a word of the name or e-mail (`gome`, `@gome`), or four or more digits
     /// of the phone in any format (`138 0013`).
     pub q: Option<String>,
 }
 
-/// Contacts within your data scope, oldest first.
+/// Contacts within your data scope, filtered and sorted (default: oldest first). An
+/// unknown parameter, sort or custom key is refused naming it.
 #[utoipa::path(get, path = "/api/v1/contacts", tag = "customers", params(ContactListParams),
     responses((status = 200, body = Page<Contact>)))]
 pub async fn list(
     State(state): State<AppState>,
     creds: Credentials,
-    Query(p): Query<ContactListParams>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<axum::Json<Page<Contact>>> {
-    let page = ListParams { limit: p.limit, cursor: p.cursor }.page()?;
-    let filter = ContactFilter { account_id: p.account_id, branch_id: p.branch_id, owner_id: p.owner_id, q: p.q };
+    let page = super::page_from_pairs(&pairs)?;
+    let filter = ContactFilter::from_query(&pairs)?;
     Ok(axum::Json(state.read(creds, move |tx, who| contacts::list(tx, who, &filter, &page)).await?))
 }
 

@@ -10,7 +10,9 @@ pub mod jobs;
 pub mod me;
 pub mod openapi;
 pub mod roles;
+pub mod saved_views;
 pub mod search;
+pub mod tags;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
@@ -38,6 +40,8 @@ pub fn router() -> Router<AppState> {
         .merge(activities::router())
         .merge(tasks::router())
         .merge(search::router())
+        .merge(tags::router())
+        .merge(saved_views::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }
@@ -72,6 +76,15 @@ pub struct ListParams {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// `limit` and `cursor` from a list's raw query pairs (the filter reads the rest).
+pub fn page_from_pairs(pairs: &[(String, String)]) -> Result<kernel::paging::PageRequest, crate::error::ApiError> {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let limit = get("limit")
+        .map(|l| l.trim().parse::<u32>().map_err(|_| kernel::Error::field("limit", "must be a number from 1 to 500")))
+        .transpose()?;
+    Ok(kernel::paging::PageRequest::parse(limit, get("cursor"))?)
 }
 
 impl ListParams {

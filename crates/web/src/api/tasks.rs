@@ -3,7 +3,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, patch};
+use axum::routing::get;
 use customers::tasks::{self, MyDay, NewTask, Task, TaskFilter, TaskPatch};
 use kernel::Id;
 use kernel::paging::Page;
@@ -18,7 +18,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tasks", get(list).post(create))
         .route("/api/v1/tasks/my-day", get(my_day))
-        .route("/api/v1/tasks/{id}", patch(update).delete(remove))
+        .route("/api/v1/tasks/{id}", get(read).patch(update).delete(remove))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -62,6 +62,13 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let task = state.write(creds, move |tx, who| tasks::create(tx, who, input)).await?;
     Ok(versioned(StatusCode::CREATED, task.version, Some(format!("/api/v1/tasks/{}", task.id)), &task))
+}
+
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "customers", params(("id" = String, Path)),
+    responses((status = 200, body = Task)))]
+pub async fn read(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<Response> {
+    let task = state.read(creds, move |tx, who| tasks::get(tx, who, id)).await?;
+    Ok(versioned(StatusCode::OK, task.version, None, &task))
 }
 
 /// Edits, completes (`"status": "done"`) or reopens a task.
