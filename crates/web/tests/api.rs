@@ -372,7 +372,7 @@ async fn authorization_matrix() {
                 .to_string();
         // Customers: an account owned by the east manager (a sales rep's scope is their
         // own records, so it is 404 to them), and an account and contact of the rep.
-        let (category, managers_account, reps_account, reps_contact, reps_activity, reps_task) =
+        let (category, managers_account, reps_account, reps_contact, reps_activity, reps_task, model) =
             w.db.write(move |tx| {
                 let who = system();
                 let manager = users::find_by_email(tx, &format!("manager.{}@example.com", w.east))?.unwrap().id;
@@ -427,6 +427,42 @@ async fn authorization_matrix() {
                         ..Default::default()
                     },
                 )?;
+                // Field definitions, a spare category and saved views of the rep's.
+                let field = |tx: &mut kernel::Tx<'_>, key: &str| {
+                    customers::fields::create_field(
+                        tx,
+                        &who,
+                        customers::fields::NewCustomField {
+                            category_id: category.id,
+                            key: key.into(),
+                            label: key.into(),
+                            field_type: "text".into(),
+                            ..Default::default()
+                        },
+                    )
+                };
+                let kept = field(tx, "kept")?;
+                let dropped = field(tx, "dropped")?;
+                let spare = customers::fields::create_category(
+                    tx,
+                    &who,
+                    customers::fields::NewCategory { name: "Spare".into() },
+                )?;
+                let view = |tx: &mut kernel::Tx<'_>, shared: bool| {
+                    customers::views::create(
+                        tx,
+                        &rep,
+                        customers::views::NewSavedView {
+                            name: "VIP".into(),
+                            record_type: "account".into(),
+                            query: "tag=vip".into(),
+                            shared,
+                        },
+                    )
+                };
+                let private = view(tx, false)?;
+                let shared = view(tx, true)?;
+                let model = [kept.id, dropped.id, spare.id, private.id, shared.id].map(|id| id.to_string());
                 Ok::<_, kernel::Error>((
                     category.id.to_string(),
                     managers.id.to_string(),
@@ -434,12 +470,14 @@ async fn authorization_matrix() {
                     contact.id.to_string(),
                     activity.id.to_string(),
                     task.id.to_string(),
+                    model,
                 ))
             })
             .await
             .unwrap();
         const CREATED: S = S::CREATED;
         const GONE: S = S::NOT_FOUND;
+        let [kept_field, dropped_field, spare_category, private_view, shared_view] = model;
         // (method, path, body, expected per role: admin, manager, sales, service, marketing, finance, viewer)
         // `{role}` in a body is replaced by the calling role, for fields that must be unique.
         let table: Vec<(Method, String, Option<Value>, [S; 7])> = vec![
@@ -505,6 +543,61 @@ async fn authorization_matrix() {
                 Some(json!({"category_id": category, "key": "k_{role}", "label": "K", "type": "text"})),
                 [CREATED, NO, NO, NO, NO, NO, NO],
             ),
+            (Method::GET, format!("/api/v1/customer-categories/{category}"), None, [OK; 7]),
+            (
+                Method::PATCH,
+                format!("/api/v1/customer-categories/{category}"),
+                Some(json!({"name": "Chains"})),
+                [OK, NO, NO, NO, NO, NO, NO],
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/customer-categories/{spare_category}"),
+                None,
+                [S::NO_CONTENT, NO, NO, NO, NO, NO, NO],
+            ),
+            (Method::GET, format!("/api/v1/custom-fields/{kept_field}"), None, [OK; 7]),
+            (
+                Method::PATCH,
+                format!("/api/v1/custom-fields/{kept_field}"),
+                Some(json!({"label": "Kept", "required": false})),
+                [OK, NO, NO, NO, NO, NO, NO],
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/custom-fields/{dropped_field}"),
+                None,
+                [S::NO_CONTENT, NO, NO, NO, NO, NO, NO],
+            ),
+            (Method::GET, "/api/v1/tags?record_type=account&q=v".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/saved-views".into(), None, [OK; 7]),
+            (
+                Method::POST,
+                "/api/v1/saved-views".into(),
+                Some(json!({"name": "Mine", "record_type": "contact", "query": "is_member=true&sort=-name"})),
+                [CREATED; 7],
+            ),
+            (Method::GET, format!("/api/v1/saved-views/{shared_view}"), None, [OK; 7]),
+            (
+                Method::GET,
+                format!("/api/v1/saved-views/{private_view}"),
+                None,
+                [GONE, GONE, OK, GONE, GONE, GONE, GONE],
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/saved-views/{shared_view}"),
+                Some(json!({"name": "VIPs"})),
+                [GONE, GONE, OK, GONE, GONE, GONE, GONE],
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/saved-views/{private_view}"),
+                None,
+                [GONE, GONE, S::NO_CONTENT, GONE, GONE, GONE, GONE],
+            ),
+            (Method::GET, "/api/v1/accounts?tag=vip&sort=-name&custom.kept=x".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/contacts?is_member=false&sort=created_at".into(), None, [OK; 7]),
             (Method::GET, "/api/v1/accounts".into(), None, [OK; 7]),
             (
                 Method::POST,
@@ -578,6 +671,13 @@ async fn authorization_matrix() {
                 None,
                 [S::NO_CONTENT, GONE, GONE, NO, NO, NO, NO],
             ),
+            (
+                Method::POST,
+                format!("/api/v1/activities/{reps_activity}/restore"),
+                None,
+                [OK, GONE, GONE, NO, NO, NO, NO],
+            ),
+            (Method::GET, format!("/api/v1/tasks/{reps_task}"), None, [OK; 7]),
             (Method::GET, "/api/v1/tasks".into(), None, [OK; 7]),
             (Method::GET, "/api/v1/tasks/my-day".into(), None, [OK; 7]),
             (
@@ -1132,5 +1232,169 @@ async fn activities_timeline_and_tasks_over_http() {
         let fields: Vec<&str> =
             problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
         assert_eq!(fields, ["subject", "due_at", "assignee_id"], "{problem}");
+    }
+}
+
+fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map_or_else(Vec::new, |e| e.iter().map(|e| e["field"].as_str().unwrap_or_default().to_owned()).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_details_filters_tags_and_saved_views_over_http() {
+    for db in test_databases() {
+        let w = world(db);
+        let admin = w.token("admin").to_owned();
+        let call = |method: Method, uri: String, body: Option<Value>| {
+            let app = w.app.clone();
+            let admin = admin.clone();
+            async move { call(&app, method, &uri, Some(&admin), body, &[]).await }
+        };
+        // Bad details are refused naming each field; nothing is written.
+        let before = count(&w.db, "accounts").await;
+        let (status, problem, _) = call(
+            Method::POST,
+            "/api/v1/accounts".into(),
+            Some(json!({
+                "name": "Gome",
+                "addresses": [{"kind": "store", "line1": "1 Nanjing Rd", "city": "Shanghai", "country": "XX"}],
+                "credit_limit": "12.345",
+                "payment_terms_days": -1,
+                "emails": ["nope"],
+            })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        let mut fields = error_fields(&problem);
+        fields.sort();
+        assert_eq!(fields, ["addresses[0].country", "credit_limit", "emails[0]", "payment_terms_days"]);
+        assert_eq!(count(&w.db, "accounts").await, before);
+        let (status, problem, _) = call(
+            Method::POST,
+            "/api/v1/accounts".into(),
+            Some(json!({"name": "Gome", "addresses": [{"kind": "store", "town": "x"}]})),
+        )
+        .await;
+        assert!(status.is_client_error(), "an unknown address part is refused: {problem}");
+
+        // A good account, with the details read back as stored.
+        let (status, gome, _) = call(
+            Method::POST,
+            "/api/v1/accounts".into(),
+            Some(json!({
+                "name": "Gome",
+                "region": "East China",
+                "addresses": [{"kind": "billing", "line1": "1 Nanjing Rd", "city": "Shanghai", "country": "cn"}],
+                "phones": ["010 6512 3456"],
+                "emails": ["Pay@Gome.CN"],
+                "credit_limit": "50000",
+                "payment_terms_days": 30,
+                "tags": ["VIP", "north"],
+            })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{gome}");
+        assert_eq!(gome["credit_limit"], "50000.00");
+        assert_eq!(gome["addresses"][0]["country"], "CN");
+        assert_eq!(gome["phones"][0], json!({"e164": "+861065123456", "raw": "010 6512 3456"}));
+        assert_eq!(gome["tags"], json!(["vip", "north"]));
+        for name in ["Suning", "Alpha"] {
+            let (status, _, _) = call(Method::POST, "/api/v1/accounts".into(), Some(json!({"name": name}))).await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let (_, page, _) = call(Method::GET, "/api/v1/accounts?tag=vip".into(), None).await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+        // Sorted pages follow each other through the cursor.
+        let (_, first, _) = call(Method::GET, "/api/v1/accounts?sort=-name&limit=2".into(), None).await;
+        let names: Vec<&str> = first["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Suning", "Gome"]);
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let (_, second, _) =
+            call(Method::GET, format!("/api/v1/accounts?sort=-name&limit=2&cursor={cursor}"), None).await;
+        assert_eq!(second["items"][0]["name"], "Alpha");
+        assert!(second["next_cursor"].is_null());
+        // Unknown filters, sorts and custom keys name the parameter.
+        for (query, field) in [
+            ("sort=colour", "sort"),
+            ("colour=red", "colour"),
+            ("custom.nope=1", "custom.nope"),
+            ("is_member=true", "is_member"),
+            ("limit=0", "limit"),
+        ] {
+            let (status, problem, _) = call(Method::GET, format!("/api/v1/accounts?{query}"), None).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {problem}");
+            assert_eq!(error_fields(&problem), [field], "{query}");
+        }
+        // Tags in use, for autocomplete.
+        let (status, tags, _) = call(Method::GET, "/api/v1/tags?record_type=account&q=V".into(), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(tags, json!({"items": [{"tag": "vip", "count": 1}]}));
+
+        // Membership cards are unique among live contacts: the clash is a 409 naming it.
+        let member = json!({"name": "王芳", "is_member": true, "card_no": "M-1", "birthday": "1990-05-17",
+            "gender": "female", "household_size": 3, "status": "active", "title": "Buyer"});
+        let (status, contact, _) = call(Method::POST, "/api/v1/contacts".into(), Some(member.clone())).await;
+        assert_eq!(status, StatusCode::CREATED, "{contact}");
+        assert_eq!((contact["birthday"].as_str(), contact["is_member"].as_bool()), (Some("1990-05-17"), Some(true)));
+        let before = count(&w.db, "contacts").await;
+        let (status, problem, _) = call(Method::POST, "/api/v1/contacts".into(), Some(member)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+        assert_eq!(error_fields(&problem), ["card_no"]);
+        assert_eq!(count(&w.db, "contacts").await, before);
+        let (status, problem, _) =
+            call(Method::POST, "/api/v1/contacts".into(), Some(json!({"name": "X", "household_size": 21}))).await;
+        assert_eq!((status, error_fields(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["household_size".into()]));
+        let (_, members, _) = call(Method::GET, "/api/v1/contacts?is_member=true&sort=name".into(), None).await;
+        assert_eq!(members["items"].as_array().unwrap().len(), 1);
+
+        // Saved views: checked by the list's parser, listed, changed by their owner.
+        let (status, problem, _) = call(
+            Method::POST,
+            "/api/v1/saved-views".into(),
+            Some(json!({"name": "Bad", "record_type": "account", "query": "custom.nope=1"})),
+        )
+        .await;
+        assert_eq!((status, error_fields(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["query".into()]));
+        let (status, view, headers) = call(
+            Method::POST,
+            "/api/v1/saved-views".into(),
+            Some(
+                json!({"name": "VIPs", "record_type": "account", "query": "tag=vip&sort=-updated_at", "shared": true}),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{view}");
+        let location = headers["location"].to_str().unwrap().to_owned();
+        let (status, patched, _) = call(Method::PATCH, location.clone(), Some(json!({"name": "Key accounts"}))).await;
+        assert_eq!((status, patched["version"].as_i64()), (StatusCode::OK, Some(2)));
+        let (_, views, _) = call(Method::GET, "/api/v1/saved-views?record_type=account".into(), None).await;
+        assert_eq!(views["items"][0]["name"], "Key accounts");
+        let (status, _, _) = call(Method::DELETE, location.clone(), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _, _) = call(Method::GET, location, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // An activity moves to another account, and comes back after a delete.
+        let gome_id = gome["id"].as_str().unwrap().to_owned();
+        let (_, suning, _) = call(Method::GET, "/api/v1/accounts?sort=-name&limit=1".into(), None).await;
+        let suning_id = suning["items"][0]["id"].as_str().unwrap().to_owned();
+        let (_, activity, _) = call(
+            Method::POST,
+            "/api/v1/activities".into(),
+            Some(json!({"kind": "call", "account_id": gome_id, "subject": "Price"})),
+        )
+        .await;
+        let activity_uri = format!("/api/v1/activities/{}", activity["id"].as_str().unwrap());
+        let (status, moved, _) =
+            call(Method::PATCH, activity_uri.clone(), Some(json!({"account_id": suning_id}))).await;
+        assert_eq!((status, moved["account_id"].as_str()), (StatusCode::OK, Some(suning_id.as_str())));
+        let (status, problem, _) =
+            call(Method::PATCH, activity_uri.clone(), Some(json!({"account_id": "12345"}))).await;
+        assert_eq!((status, error_fields(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["account_id".into()]));
+        let (status, _, _) = call(Method::DELETE, activity_uri.clone(), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, restored, _) = call(Method::POST, format!("{activity_uri}/restore"), None).await;
+        assert_eq!((status, restored["subject"].as_str()), (StatusCode::OK, Some("Price")));
     }
 }
