@@ -437,12 +437,41 @@ fn hide_stale_values(tx: &mut Tx<'_>, contacts: &mut [Contact]) -> Result<()> {
         return Ok(());
     }
     let defs = fields::all_definitions(tx, RecordType::Contact)?;
+    // The categories of the accounts of contacts without their own, in one query.
+    let wanted: Vec<i64> = contacts
+        .iter()
+        .filter(|c| !c.custom.is_empty() && c.category_id.is_none())
+        .filter_map(|c| c.account_id.map(Id::get))
+        .collect();
+    let account_categories: Vec<AccountCategory> = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        let q = Query::select()
+            .columns([accounts::Accounts::Id, accounts::Accounts::CategoryId])
+            .from(accounts::Accounts::Table)
+            .and_where(Expr::col(accounts::Accounts::Id).is_in(wanted))
+            .to_owned();
+        tx.fetch_all(&q)?
+    };
     for c in contacts.iter_mut().filter(|c| !c.custom.is_empty()) {
-        let category = fields_category(tx, c.category_id, c.account_id)?;
+        let category = c
+            .category_id
+            .or_else(|| account_categories.iter().find(|a| Some(a.id) == c.account_id).and_then(|a| a.category_id));
         let mine: Vec<fields::CustomField> = defs.iter().filter(|f| Some(f.category_id) == category).cloned().collect();
         fields::visible(&mine, &mut c.custom);
     }
     Ok(())
+}
+
+struct AccountCategory {
+    id: Id,
+    category_id: Option<Id>,
+}
+
+impl FromRow for AccountCategory {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(AccountCategory { id: row.get("id")?, category_id: row.get("category_id")? })
+    }
 }
 
 pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &ContactFilter, page: &PageRequest) -> Result<Page<Contact>> {

@@ -312,6 +312,36 @@ fn members_have_unique_cards_validated_fields_and_their_own_category() {
             )
         });
         assert_eq!(field_names(buyer.unwrap_err()), ["custom.level"]);
+        let lee =
+            w.db.write_blocking(|tx| {
+                contacts::create(
+                    tx,
+                    &w.rep,
+                    NewContact {
+                        name: "Lee".into(),
+                        account_id: Some(shop.id),
+                        custom: json!({"role": "boss"}).as_object().cloned(),
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap();
+        assert_eq!(lee.custom["role"], "boss");
+        // Once the account category's field is deleted, the list no longer shows its value.
+        w.db.write_blocking(|tx| {
+            let filter = fields::FieldFilter { category_id: Some(chain), record_type: None };
+            let role = fields::list_fields(tx, &w.admin, &filter, &PageRequest::default())?.items[0].id;
+            fields::delete_field(tx, &w.admin, role)
+        })
+        .unwrap();
+        let listed =
+            w.db.read_blocking(|tx| {
+                let filter = ContactFilter { account_id: Some(shop.id), ..Default::default() };
+                contacts::list(tx, &w.rep, &filter, &PageRequest::default())
+            })
+            .unwrap();
+        let shown: Vec<(String, usize)> = listed.items.iter().map(|c| (c.name.clone(), c.custom.len())).collect();
+        assert_eq!(shown, [("王芳".to_owned(), 1), ("Lee".to_owned(), 0)]);
         // The card number is unique among live contacts, and the clash names it.
         let clash = w.db.write_blocking(|tx| {
             contacts::create(
