@@ -44,6 +44,8 @@ CREATE TABLE record_tags (
     PRIMARY KEY (tag, record_type, record_id)
 );
 CREATE INDEX ix_record_tags_record ON record_tags (record_type, record_id);
+-- Autocomplete's LIKE 'pre%' as an index range under any database collation.
+CREATE INDEX ix_record_tags_prefix ON record_tags (tag text_pattern_ops, record_type);
 
 -- Saved list views: a name and the list's query string, private or shared.
 CREATE TABLE saved_views (

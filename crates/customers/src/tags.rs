@@ -1,7 +1,7 @@
 //! Tags in use, with how many records carry each (for autocomplete). Tags themselves are
 //! written with their record (`details::write_tags`); counts only include live records
 //! within the caller's data scope.
-use kernel::db::{DbError, FromRow, Row};
+use kernel::db::{Backend, DbError, FromRow, Row};
 use kernel::{Error, Principal, Result, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Order, Query};
 use serde::Serialize;
@@ -56,9 +56,22 @@ pub fn list(
         .to_owned();
     if let Some(p) = prefix.map(str::trim).filter(|p| !p.is_empty()) {
         let p = details::normalise_tag(p).map_err(|m| Error::field("q", m))?;
-        let escaped: String =
-            p.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
-        q.and_where(Expr::col(tag()).like(LikeExpr::new(format!("{escaped}%")).escape('\\')));
+        // A prefix as an index range: SQLite compares bytes, so [p, p + U+10FFFF) is
+        // exactly the tags starting with p; PostgreSQL's LIKE 'p%' uses the
+        // text_pattern_ops index whatever the database collation.
+        match tx.backend() {
+            Backend::Sqlite => {
+                q.and_where(Expr::col(tag()).gte(p.clone()));
+                q.and_where(Expr::col(tag()).lt(format!("{p}\u{10FFFF}")));
+            }
+            Backend::Postgres => {
+                let escaped: String = p
+                    .chars()
+                    .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+                    .collect();
+                q.and_where(Expr::col(tag()).like(LikeExpr::new(format!("{escaped}%")).escape('\\')));
+            }
+        }
     }
     Ok(tx.fetch_all(&q)?)
 }

@@ -959,3 +959,27 @@ fn activities_move_between_records_in_scope_and_are_restorable() {
         assert!(matches!(w.db.write_blocking(|tx| activities::restore(tx, &w.rep, act.id)), Err(Error::NotFound(_))));
     }
 }
+
+#[test]
+fn tag_prefixes_are_literal_text() {
+    for w in world() {
+        for tags in [vec!["50%_off", "王牌"], vec!["50x", "王"], vec!["50%_off"]] {
+            w.db.write_blocking(|tx| {
+                let tags = Some(tags.iter().map(|t| (*t).to_owned()).collect());
+                contacts::create(tx, &w.rep, NewContact { name: "T".into(), tags, ..Default::default() })
+            })
+            .unwrap();
+        }
+        let tags = |prefix: &str| -> Vec<(String, i64)> {
+            w.db.read_blocking(|tx| customers::tags::list(tx, &w.rep, "contact", Some(prefix), None))
+                .unwrap()
+                .into_iter()
+                .map(|t| (t.tag, t.count))
+                .collect()
+        };
+        assert_eq!(tags("50%"), [("50%_off".to_owned(), 2)]);
+        assert_eq!(tags("50"), [("50%_off".to_owned(), 2), ("50x".to_owned(), 1)]);
+        assert_eq!(tags("王"), [("王".to_owned(), 1), ("王牌".to_owned(), 1)]);
+        assert!(tags("51").is_empty());
+    }
+}
