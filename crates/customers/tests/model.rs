@@ -983,3 +983,87 @@ fn tag_prefixes_are_literal_text() {
         assert!(tags("51").is_empty());
     }
 }
+
+/// Measures a sorted list's first and last page over many contacts, on each backend:
+/// `cargo test -p customers --test model keyset_figures -- --ignored --nocapture`
+/// (`MODEL_BENCH_ROWS`, default 200000). Prints figures; asserts only that both pages
+/// are full.
+#[test]
+#[ignore = "a measurement, not a check; run by hand"]
+fn keyset_figures() {
+    use std::time::Instant;
+    let rows: i64 = std::env::var("MODEL_BENCH_ROWS").ok().and_then(|n| n.parse().ok()).unwrap_or(200_000);
+    for w in world() {
+        let backend = w.db.backend().name();
+        let now = chrono::Utc::now();
+        let east = w.east;
+        w.db.write_blocking(|tx| {
+            let surnames = ["王", "李", "张", "刘", "陈", "김", "이", "Smith", "Brown"];
+            let mut batch = Vec::new();
+            for i in 0..rows {
+                let name = format!("{}{:07}", surnames[(i % 9) as usize], (i * 7919) % rows);
+                let at = now - chrono::Duration::seconds(rows - i);
+                batch.push(vec![
+                    Id::new().get().into(),
+                    name.into(),
+                    east.get().into(),
+                    json!({}).into(),
+                    at.into(),
+                    at.into(),
+                ]);
+                if batch.len() == 10_000 {
+                    tx.insert_rows(
+                        "contacts",
+                        &["id", "name", "branch_id", "custom", "created_at", "updated_at"],
+                        &batch,
+                    )?;
+                    batch.clear();
+                }
+            }
+            tx.insert_rows("contacts", &["id", "name", "branch_id", "custom", "created_at", "updated_at"], &batch)?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        if backend == "postgresql" {
+            w.db.write_blocking(|tx| tx.batch("ANALYZE contacts")).unwrap();
+        } else {
+            w.db.write_blocking(|tx| tx.batch("ANALYZE")).unwrap();
+        }
+        for (who_name, who) in [("all", &w.admin), ("branch", &w.manager)] {
+            for sort in ["name", "-created_at"] {
+                let filter = ContactFilter::from_query(&pairs(&[("sort", sort)])).unwrap();
+                // The cursor of the row 50 before the end, read the way the list orders.
+                let (column, order) = match sort {
+                    "name" => ("name", "ASC"),
+                    _ => ("created_at", "DESC"),
+                };
+                let sql = format!(
+                    "SELECT id FROM contacts ORDER BY {column} {order}, id {order} LIMIT 1 OFFSET {}",
+                    rows - 51
+                );
+                let id: i64 = w.db.read_blocking(|tx| tx.query_sql::<i64>(&sql, &[])).unwrap()[0];
+                let c = w.db.read_blocking(|tx| contacts::get(tx, &w.admin, Id(id))).unwrap();
+                let cursor = kernel::paging::Cursor {
+                    key: Some(Value::String(if column == "name" { c.name.clone() } else { c.created_at.to_rfc3339() })),
+                    id,
+                };
+                let time = |cursor: Option<kernel::paging::Cursor>| {
+                    let request = PageRequest { limit: 50, cursor };
+                    let mut best = f64::MAX;
+                    for _ in 0..20 {
+                        let start = Instant::now();
+                        let page = w.db.read_blocking(|tx| contacts::list(tx, who, &filter, &request)).unwrap();
+                        best = best.min(start.elapsed().as_secs_f64() * 1000.0);
+                        assert_eq!(page.items.len(), 50);
+                    }
+                    best
+                };
+                let first = time(None);
+                let last = time(Some(cursor));
+                println!(
+                    "{backend} rows={rows} scope={who_name} sort={sort}: first page {first:.2} ms, last page {last:.2} ms (best of 20)"
+                );
+            }
+        }
+    }
+}
