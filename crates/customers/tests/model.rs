@@ -386,6 +386,17 @@ fn members_have_unique_cards_validated_fields_and_their_own_category() {
                 )
             })
             .unwrap();
+        // Restoring the old member would give the card twice: refused, naming it.
+        let e = w.db.write_blocking(|tx| contacts::restore(tx, &w.rep, m.id)).unwrap_err();
+        assert!(matches!(e, Error::Conflict { field: Some(ref f), .. } if f == "card_no"), "{e:?}");
+        // The card number is searchable.
+        let found =
+            w.db.read_blocking(|tx| {
+                let f = ContactFilter { q: Some("M-0001".into()), ..Default::default() };
+                contacts::list(tx, &w.rep, &f, &PageRequest::default())
+            })
+            .unwrap();
+        assert_eq!(found.items.iter().map(|c| c.id).collect::<Vec<_>>(), [again.id]);
         // ...and a patch onto a live card clashes too.
         let other =
             w.db.write_blocking(|tx| {
