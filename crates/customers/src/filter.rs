@@ -13,6 +13,7 @@ use sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query, SelectStatement
 use serde_json::Value as Json;
 
 use crate::fields::{self, CustomField};
+use crate::phone::Phone;
 use crate::record::RecordType;
 
 /// What a list is sorted by.
@@ -264,7 +265,10 @@ fn custom_expr(backend: Backend, kind: RecordType, field: &CustomField, c: &Cust
         value.parse::<f64>().ok().filter(|n| n.is_finite()).ok_or_else(|| format!("{value:?} is not a number"))
     };
     Ok(match field.field_type.as_str() {
-        "text" | "long_text" | "url" | "phone" => text_eq(c.value.clone()),
+        "text" | "long_text" | "url" => text_eq(c.value.clone()),
+        // Stored as E.164: a number typed in any common format finds it (national
+        // numbers are read as Chinese, the default region).
+        "phone" => text_eq(Phone::parse(&c.value, "CN").map_or_else(|_| c.value.clone(), |p| p.e164().to_owned())),
         "email" => text_eq(c.value.to_lowercase()),
         "select" => text_eq(c.value.clone()),
         "boolean" => {

@@ -469,6 +469,7 @@ fn lists_filter_by_branch_subtree_tag_status_and_custom_fields_and_sort_with_key
                 fields::create_field(tx, &w.admin, field("credit", "money", None))?;
                 fields::create_field(tx, &w.admin, field("since", "date", None))?;
                 fields::create_field(tx, &w.admin, field("vip", "boolean", None))?;
+                fields::create_field(tx, &w.admin, field("hotline", "phone", None))?;
                 fields::create_field(
                     tx,
                     &w.admin,
@@ -496,7 +497,7 @@ fn lists_filter_by_branch_subtree_tag_status_and_custom_fields_and_sort_with_key
                 w.seoul,
                 "prospect",
                 &["vip", "north"],
-                json!({"stores": 3, "since": "2023-06-01", "vip": false, "tier": "silver", "lines": ["tv", "fridge"]}),
+                json!({"stores": 3, "hotline": "+86 138 0013 8000", "since": "2023-06-01", "vip": false, "tier": "silver", "lines": ["tv", "fridge"]}),
             ),
             (
                 "Charlie",
@@ -556,6 +557,7 @@ fn lists_filter_by_branch_subtree_tag_status_and_custom_fields_and_sort_with_key
         assert_eq!(names(&w.admin, &[("custom.vip", "true")]), ["Delta"]);
         assert_eq!(names(&w.admin, &[("custom.vip", "false")]), ["alpha"]);
         assert_eq!(names(&w.admin, &[("custom.tier", "gold")]), ["Delta", "Echo"]);
+        assert_eq!(names(&w.admin, &[("custom.hotline", "138-0013-8000")]), ["alpha"]);
         assert_eq!(names(&w.admin, &[("custom.lines", "fridge")]), ["Charlie", "alpha"]);
         assert_eq!(
             names(&w.admin, &[("category_id", &category.to_string()), ("custom.lines", "tv")]),
