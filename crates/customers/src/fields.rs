@@ -592,7 +592,7 @@ pub fn delete_field(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<()> {
 
 /// A patch's `custom` merged over a record's stored values and checked: stored values of
 /// keys that are not (or no longer) fields of the category are kept as they are, unless
-/// the patch names them; a `null` clears a value.
+/// the patch names them; a `null` clears a value (also one whose field is gone).
 pub(crate) fn merge_values(
     v: &mut Validator,
     fields: &[CustomField],
@@ -611,6 +611,10 @@ pub(crate) fn merge_values(
     }
     for (k, value) in patch.unwrap_or_default() {
         kept.remove(&k);
+        // `null` drops a stored value even when its field is gone.
+        if Json::is_null(&value) && !fields.iter().any(|f| f.key == k) {
+            continue;
+        }
         checked.insert(k, value);
     }
     let mut out = check_values(v, fields, &checked, region);

@@ -850,6 +850,39 @@ fn categories_and_fields_can_be_read_changed_and_deleted() {
             })
             .unwrap();
         assert_eq!(patched.custom, *json!({"tier": "gold"}).as_object().unwrap());
+        let stored =
+            w.db.read_blocking(|tx| {
+                tx.query_sql::<Value>("SELECT custom FROM accounts WHERE id = $1", &[a.id.get().into()])
+            })
+            .unwrap();
+        assert_eq!(stored[0], json!({"stores": "many", "tier": "gold"}), "the hidden value is kept");
+        // A `null` drops the hidden value; another unknown key is still refused.
+        let e =
+            w.db.write_blocking(|tx| {
+                accounts::update(
+                    tx,
+                    &w.admin,
+                    a.id,
+                    AccountPatch { custom: json!({"colour": "red"}).as_object().cloned(), ..Default::default() },
+                )
+            })
+            .unwrap_err();
+        assert_eq!(field_names(e), ["custom.colour"]);
+        w.db.write_blocking(|tx| {
+            accounts::update(
+                tx,
+                &w.admin,
+                a.id,
+                AccountPatch { custom: json!({"stores": null}).as_object().cloned(), ..Default::default() },
+            )
+        })
+        .unwrap();
+        let stored =
+            w.db.read_blocking(|tx| {
+                tx.query_sql::<Value>("SELECT custom FROM accounts WHERE id = $1", &[a.id.get().into()])
+            })
+            .unwrap();
+        assert_eq!(stored[0], json!({"tier": "gold"}));
         // A category in use cannot be deleted; an unused one can.
         let e = w.db.write_blocking(|tx| fields::delete_category(tx, &w.admin, category.id)).unwrap_err();
         assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
