@@ -520,3 +520,15 @@ pub fn restore(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Account> {
     record::restore(tx, who, RecordType::Account, id)?;
     fetch_in_scope(tx, who, id)
 }
+
+/// The live accounts directly below `id` (a chain's stores) that the caller sees, by name;
+/// at most `limit`.
+pub fn children(tx: &mut Tx<'_>, who: &Principal, id: Id, limit: u64) -> Result<Vec<Account>> {
+    who.require("customers.accounts.read")?;
+    let q = scoped(who)
+        .and_where(Expr::col((Accounts::Table, Accounts::ParentId)).eq(id.get()))
+        .order_by((Accounts::Table, Accounts::Name), Order::Asc)
+        .limit(limit)
+        .to_owned();
+    Ok(tx.fetch_all(&q)?)
+}
