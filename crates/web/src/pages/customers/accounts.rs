@@ -172,9 +172,8 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
             .collect(),
     });
     let names: std::collections::HashMap<Id, &str> = cats.iter().map(|c| (c.id, c.name.as_str())).collect();
-    let mut columns = ["field-category", "field-status", "field-phone", "field-email", "field-owner"]
-        .map(|k| ctx.t(k))
-        .to_vec();
+    let mut columns =
+        ["field-category", "field-status", "field-phone", "field-email", "field-owner"].map(|k| ctx.t(k)).to_vec();
     columns.extend(defs.iter().map(|d| d.label.clone()));
     let rows = found
         .items
@@ -321,7 +320,11 @@ async fn show(
             ProfileRow::new(ctx.t("field-team"), names.branch(tx, a.branch_id)?),
         ];
         if let Some(p) = a.phone_raw.clone().or(a.phone.clone()) {
-            profile.push(ProfileRow::link(ctx.t("field-phone"), p, format!("tel:{}", a.phone.clone().unwrap_or_default())));
+            profile.push(ProfileRow::link(
+                ctx.t("field-phone"),
+                p,
+                format!("tel:{}", a.phone.clone().unwrap_or_default()),
+            ));
         }
         if let Some(e) = &a.email {
             profile.push(ProfileRow::link(ctx.t("field-email"), e.clone(), format!("mailto:{e}")));
@@ -549,7 +552,11 @@ pub fn refuse_form(mut page: FormPage, e: ApiError) -> PageResult {
     Ok((status, render(&page)).into_response())
 }
 
-async fn new_form(State(state): State<AppState>, creds: Credentials, Query(q): Query<Vec<(String, String)>>) -> PageResult {
+async fn new_form(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(q): Query<Vec<(String, String)>>,
+) -> PageResult {
     let prefill = Pairs(q);
     let mut page = form_page(&state, creds, None, None, false).await?;
     if let Some(p) = prefill.opt("parent_id") {
@@ -600,7 +607,11 @@ pub enum Created {
     Duplicates(Vec<DuplicateCandidate>),
 }
 
-async fn create(State(state): State<AppState>, creds: Credentials, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
+async fn create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
     let form = Pairs(pairs);
     let creds = creds.with_csrf(form.opt("csrf_token"));
     let confirmed = form.get("confirm_duplicates") == "1";

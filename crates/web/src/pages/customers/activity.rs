@@ -134,7 +134,14 @@ struct Logged {
     e: TimelineEntry,
 }
 
-async fn save(state: AppState, creds: Credentials, headers: HeaderMap, kind: RecordType, id: Id, form: LogForm) -> PageResult {
+async fn save(
+    state: AppState,
+    creds: Credentials,
+    headers: HeaderMap,
+    kind: RecordType,
+    id: Id,
+    form: LogForm,
+) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token.clone());
     let input = NewActivity {
         kind: form.kind.clone(),
@@ -211,7 +218,14 @@ pub struct CursorQuery {
     cursor: Option<String>,
 }
 
-async fn more(state: AppState, creds: Credentials, headers: HeaderMap, kind: RecordType, id: Id, cursor: Option<String>) -> PageResult {
+async fn more(
+    state: AppState,
+    creds: Credentials,
+    headers: HeaderMap,
+    kind: RecordType,
+    id: Id,
+    cursor: Option<String>,
+) -> PageResult {
     if !is_htmx(&headers) {
         // Without JavaScript the page itself shows the next part of the timeline.
         let to = match &cursor {

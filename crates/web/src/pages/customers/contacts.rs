@@ -23,7 +23,9 @@ use super::{
     user_options,
 };
 use crate::pages::admin::branch_options;
-use crate::pages::{ConfirmPage, CsrfForm, FormErrors, PageError, PageResult, act, enc, load, load_with_ctx, opt_id, render, see_other};
+use crate::pages::{
+    ConfirmPage, CsrfForm, FormErrors, PageError, PageResult, act, enc, load, load_with_ctx, opt_id, render, see_other,
+};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
@@ -161,37 +163,42 @@ async fn show(
     let id = Id(id);
     let panels = state.panels.clone();
     let cursor = q.cursor.clone();
-    let (ctx, (c, profile, custom, parents, panels)) = load_with_ctx(&state, creds, "/contacts", move |tx, who, ctx| {
-        let c = ccontacts::get(tx, who, id)?;
-        let mut names = Names::default();
-        let mut profile = Vec::new();
-        let mut parents = Vec::new();
-        if let Some(a) = c.account_id {
-            let name = names.account(tx, who, a)?;
-            if let Some(n) = &name {
-                parents.push(Link { href: format!("/accounts/{a}"), text: n.clone() });
+    let (ctx, (c, profile, custom, parents, panels)) =
+        load_with_ctx(&state, creds, "/contacts", move |tx, who, ctx| {
+            let c = ccontacts::get(tx, who, id)?;
+            let mut names = Names::default();
+            let mut profile = Vec::new();
+            let mut parents = Vec::new();
+            if let Some(a) = c.account_id {
+                let name = names.account(tx, who, a)?;
+                if let Some(n) = &name {
+                    parents.push(Link { href: format!("/accounts/{a}"), text: n.clone() });
+                }
+                profile.push(match name {
+                    Some(n) => ProfileRow::link(ctx.t("field-account"), n, format!("/accounts/{a}")),
+                    None => ProfileRow::new(ctx.t("field-account"), "…"),
+                });
             }
-            profile.push(match name {
-                Some(n) => ProfileRow::link(ctx.t("field-account"), n, format!("/accounts/{a}")),
-                None => ProfileRow::new(ctx.t("field-account"), "…"),
-            });
-        }
-        profile.push(ProfileRow::new(ctx.t("field-owner"), names.user(tx, c.owner_id)?));
-        profile.push(ProfileRow::new(ctx.t("field-team"), names.branch(tx, c.branch_id)?));
-        if let Some(p) = c.phone_raw.clone().or(c.phone.clone()) {
-            profile.push(ProfileRow::link(ctx.t("field-phone"), p, format!("tel:{}", c.phone.clone().unwrap_or_default())));
-        }
-        if let Some(e) = &c.email {
-            profile.push(ProfileRow::link(ctx.t("field-email"), e.clone(), format!("mailto:{e}")));
-        }
-        let category = account_category(tx, who, c.account_id)?;
-        let defs = definitions(tx, who, category, RecordType::Contact)?;
-        let custom = custom_rows(ctx, &defs, &c.custom);
-        let cx = PanelContext { record_type: RecordType::Contact, id, account_id: c.account_id, ctx, cursor };
-        let shown = panels.render(tx, who, &cx);
-        Ok((c, profile, custom, parents, shown))
-    })
-    .await?;
+            profile.push(ProfileRow::new(ctx.t("field-owner"), names.user(tx, c.owner_id)?));
+            profile.push(ProfileRow::new(ctx.t("field-team"), names.branch(tx, c.branch_id)?));
+            if let Some(p) = c.phone_raw.clone().or(c.phone.clone()) {
+                profile.push(ProfileRow::link(
+                    ctx.t("field-phone"),
+                    p,
+                    format!("tel:{}", c.phone.clone().unwrap_or_default()),
+                ));
+            }
+            if let Some(e) = &c.email {
+                profile.push(ProfileRow::link(ctx.t("field-email"), e.clone(), format!("mailto:{e}")));
+            }
+            let category = account_category(tx, who, c.account_id)?;
+            let defs = definitions(tx, who, category, RecordType::Contact)?;
+            let custom = custom_rows(ctx, &defs, &c.custom);
+            let cx = PanelContext { record_type: RecordType::Contact, id, account_id: c.account_id, ctx, cursor };
+            let shown = panels.render(tx, who, &cx);
+            Ok((c, profile, custom, parents, shown))
+        })
+        .await?;
     Ok(render(&RecordPage {
         area: "contacts",
         id: c.id.to_string(),
@@ -287,7 +294,11 @@ async fn form_page(
     })
 }
 
-async fn new_form(State(state): State<AppState>, creds: Credentials, Query(q): Query<Vec<(String, String)>>) -> PageResult {
+async fn new_form(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(q): Query<Vec<(String, String)>>,
+) -> PageResult {
     let prefill = Pairs(q);
     let typed = prefill.opt("account_id").map(|a| {
         let mut f = Pairs::default();
@@ -326,7 +337,11 @@ async fn custom_part(
     Ok(render(&CustomPart { ctx, custom }))
 }
 
-async fn create(State(state): State<AppState>, creds: Credentials, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
+async fn create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
     let form = Pairs(pairs);
     let creds = creds.with_csrf(form.opt("csrf_token"));
     let confirmed = form.get("confirm_duplicates") == "1";

@@ -161,7 +161,9 @@ pub fn task_row(
     with_account: bool,
 ) -> kernel::Result<TaskRow> {
     let account = match (with_account, t.account_id, ctx.user.as_ref()) {
-        (true, Some(a), Some(who)) => names.account(tx, who, a)?.map(|text| Link { href: format!("/accounts/{a}"), text }),
+        (true, Some(a), Some(who)) => {
+            names.account(tx, who, a)?.map(|text| Link { href: format!("/accounts/{a}"), text })
+        }
         _ => None,
     };
     Ok(TaskRow {
@@ -330,7 +332,9 @@ pub fn custom_values(defs: &[CustomField], form: &Pairs, clear: bool) -> Map<Str
             _ if text.is_empty() => None,
             "number" => Some(match (text.parse::<i64>(), text.parse::<f64>()) {
                 (Ok(i), _) => Json::from(i),
-                (_, Ok(f)) => serde_json::Number::from_f64(f).map_or_else(|| Json::String(text.to_owned()), Json::Number),
+                (_, Ok(f)) => {
+                    serde_json::Number::from_f64(f).map_or_else(|| Json::String(text.to_owned()), Json::Number)
+                }
                 _ => Json::String(text.to_owned()),
             }),
             "money" => {

@@ -211,14 +211,8 @@ impl CustomerPanel for TimelinePanel {
         let base = cx.base();
         let more = found.next_cursor.map(|c| format!("{base}/timeline?cursor={}", crate::pages::enc(&c)));
         let kinds = activities::KINDS.iter().map(|k| (*k, cx.ctx.t(&format!("activity-kind-{k}")))).collect();
-        let page = TimelineHtml {
-            ctx: cx.ctx,
-            can_log: who.can("customers.activities.create"),
-            base,
-            kinds,
-            entries,
-            more,
-        };
+        let page =
+            TimelineHtml { ctx: cx.ctx, can_log: who.can("customers.activities.create"), base, kinds, entries, more };
         Ok(Some(Panel { title: cx.ctx.t("panel-timeline"), html: html(&page)? }))
     }
 }

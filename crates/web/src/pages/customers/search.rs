@@ -39,7 +39,12 @@ pub struct SearchQuery {
 }
 
 /// Hits for `q` (none for a blank query).
-async fn find(state: &AppState, creds: Credentials, q: &str, limit: u64) -> Result<(Ctx, Vec<Hit>), crate::pages::PageError> {
+async fn find(
+    state: &AppState,
+    creds: Credentials,
+    q: &str,
+    limit: u64,
+) -> Result<(Ctx, Vec<Hit>), crate::pages::PageError> {
     let text = q.trim().to_owned();
     load(state, creds, "", move |tx, who| {
         if text.is_empty() {
@@ -60,7 +65,7 @@ struct SearchPage {
 
 async fn page(State(state): State<AppState>, creds: Credentials, Query(query): Query<SearchQuery>) -> PageResult {
     let q = query.q.unwrap_or_default();
-    let (ctx, hits) = find(&state, creds, &q, 100).await?;
+    let (ctx, hits) = find(&state, creds, &q, 50).await?;
     Ok(render(&SearchPage { hits: rows(&ctx, &hits), q, ctx }))
 }
 

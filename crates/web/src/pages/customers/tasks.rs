@@ -11,7 +11,9 @@ use customers::tasks::{self as ctasks, NewTask, TaskPatch};
 use kernel::{Error, Id};
 use serde::Deserialize;
 
-use super::{Names, Pairs, TaskRow, account_choices, is_htmx, local_path, task_row, task_rows, user_choices, user_options};
+use super::{
+    Names, Pairs, TaskRow, account_choices, is_htmx, local_path, task_row, task_rows, user_choices, user_options,
+};
 use crate::pages::admin::Opt;
 use crate::pages::{Ctx, FormErrors, PageError, PageResult, load, load_with_ctx, render, see_other};
 use crate::state::{AppState, Credentials};
@@ -69,7 +71,14 @@ pub struct StatusForm {
     back: Option<String>,
 }
 
-async fn set_status(state: AppState, creds: Credentials, headers: HeaderMap, id: Id, form: StatusForm, status: &'static str) -> PageResult {
+async fn set_status(
+    state: AppState,
+    creds: Credentials,
+    headers: HeaderMap,
+    id: Id,
+    form: StatusForm,
+    status: &'static str,
+) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token);
     let back = local_path(form.back.as_deref().unwrap_or_default(), "/my-day");
     let patch = TaskPatch { status: Some(status.into()), ..Default::default() };
@@ -131,7 +140,12 @@ fn parse_local(text: &str, tz: &str) -> Result<Option<DateTime<Utc>>, String> {
         .ok_or_else(|| format!("{text:?} does not exist in {tz}"))
 }
 
-async fn form_page(state: &AppState, creds: Credentials, form: Pairs, errors: FormErrors) -> Result<FormPage, PageError> {
+async fn form_page(
+    state: &AppState,
+    creds: Credentials,
+    form: Pairs,
+    errors: FormErrors,
+) -> Result<FormPage, PageError> {
     let account = form.id("account_id");
     let (ctx, (assignees, accounts)) = load(state, creds, "/my-day", move |tx, who| {
         who.require("customers.tasks.create")?;
@@ -156,7 +170,11 @@ async fn form_page(state: &AppState, creds: Credentials, form: Pairs, errors: Fo
     })
 }
 
-async fn new_form(State(state): State<AppState>, creds: Credentials, Query(q): Query<Vec<(String, String)>>) -> PageResult {
+async fn new_form(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(q): Query<Vec<(String, String)>>,
+) -> PageResult {
     let mut form = Pairs::default();
     let q = Pairs(q);
     for key in ["account_id", "contact_id"] {
@@ -173,7 +191,11 @@ async fn new_form(State(state): State<AppState>, creds: Credentials, Query(q): Q
     Ok(render(&form_page(&state, creds, form, FormErrors::default()).await?))
 }
 
-async fn create(State(state): State<AppState>, creds: Credentials, Form(pairs): Form<Vec<(String, String)>>) -> PageResult {
+async fn create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
     let form = Pairs(pairs);
     let creds = creds.with_csrf(form.opt("csrf_token"));
     let f = form.clone();
