@@ -154,3 +154,24 @@
     startLiveJobs();
   }
 })();
+
+// The header search's suggestions close on Escape and on a click elsewhere.
+(function () {
+  "use strict";
+  function clear() {
+    var box = document.getElementById("search-suggest");
+    if (box) {
+      box.innerHTML = "";
+    }
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && event.target && event.target.closest && event.target.closest(".header-search")) {
+      clear();
+    }
+  });
+  document.addEventListener("click", function (event) {
+    if (!(event.target && event.target.closest && event.target.closest(".header-search"))) {
+      clear();
+    }
+  });
+})();

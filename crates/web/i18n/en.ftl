@@ -322,3 +322,4 @@ tasks-clear-title = Nothing due today
 tasks-clear-body = No overdue tasks either. Plan your next call from an account page, or add a task.
 home-my-day = See my day: today's and overdue tasks
 field-parent-account = Parent account
+customers-show-history = Show the changes

@@ -322,3 +322,4 @@ tasks-clear-title = 오늘 마감인 할 일이 없습니다
 tasks-clear-body = 기한 지난 할 일도 없습니다. 거래처 페이지에서 다음 통화를 계획하거나 할 일을 추가하세요.
 home-my-day = 오늘 할 일 보기: 오늘과 기한 지난 할 일
 field-parent-account = 상위 거래처
+customers-show-history = 변경 이력 보기

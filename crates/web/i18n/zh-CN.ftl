@@ -322,3 +322,4 @@ tasks-clear-title = 今天没有到期任务
 tasks-clear-body = 也没有逾期任务。可以在客户页面上安排下一次电话，或新建任务。
 home-my-day = 查看我的一天：今天和逾期的任务
 field-parent-account = 上级客户
+customers-show-history = 查看修改记录

@@ -246,7 +246,15 @@ pub struct RecordPage {
     pub panels: Vec<Shown>,
     pub can_edit: bool,
     pub can_delete: bool,
+    /// The "Log" button and its kinds (call, visit, meeting, e-mail, note).
+    pub can_log: bool,
+    pub kinds: Vec<(&'static str, String)>,
     pub notice: Option<String>,
+}
+
+/// The kinds of activity with their labels, for the "Log" buttons.
+pub fn kinds(ctx: &Ctx) -> Vec<(&'static str, String)> {
+    customers::activities::KINDS.iter().map(|k| (*k, ctx.t(&format!("activity-kind-{k}")))).collect()
 }
 
 impl RecordPage {
@@ -355,6 +363,8 @@ async fn show(
         panels,
         can_edit: ctx.can("customers.accounts.update"),
         can_delete: ctx.can("customers.accounts.delete"),
+        can_log: ctx.can("customers.activities.create"),
+        kinds: kinds(&ctx),
         notice: notice(&ctx, q.saved.as_deref()),
         ctx,
     }))

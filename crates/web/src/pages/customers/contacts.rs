@@ -211,6 +211,8 @@ async fn show(
         panels,
         can_edit: ctx.can("customers.contacts.update"),
         can_delete: ctx.can("customers.contacts.delete"),
+        can_log: ctx.can("customers.activities.create"),
+        kinds: super::accounts::kinds(&ctx),
         notice: notice(&ctx, q.saved.as_deref()),
         ctx,
     }))

@@ -165,9 +165,6 @@ struct TimelinePanel;
 #[template(path = "customers/panels/timeline.html")]
 struct TimelineHtml<'a> {
     ctx: &'a Ctx,
-    base: String,
-    can_log: bool,
-    kinds: Vec<(&'static str, String)>,
     entries: Vec<TimelineEntry>,
     more: Option<String>,
 }
@@ -210,9 +207,7 @@ impl CustomerPanel for TimelinePanel {
         let entries = timeline_entries(tx, cx.ctx, &mut names, &found.items)?;
         let base = cx.base();
         let more = found.next_cursor.map(|c| format!("{base}/timeline?cursor={}", crate::pages::enc(&c)));
-        let kinds = activities::KINDS.iter().map(|k| (*k, cx.ctx.t(&format!("activity-kind-{k}")))).collect();
-        let page =
-            TimelineHtml { ctx: cx.ctx, can_log: who.can("customers.activities.create"), base, kinds, entries, more };
+        let page = TimelineHtml { ctx: cx.ctx, entries, more };
         Ok(Some(Panel { title: cx.ctx.t("panel-timeline"), html: html(&page)? }))
     }
 }
