@@ -379,6 +379,33 @@ async fn a_logged_activity_lands_on_top_of_the_timeline() {
         let (note, visit) =
             (page.body.find("Price list sent").unwrap(), page.body.find("Visit to 华润万家</strong>").unwrap());
         assert!(note < visit, "newest first");
+        // Older entries come a page at a time through the "More" link.
+        as_user(&db, admin, move |tx, who| {
+            for n in 0..25 {
+                customers::activities::create(
+                    tx,
+                    who,
+                    customers::activities::NewActivity {
+                        kind: "call".into(),
+                        account_id: Some(id),
+                        subject: format!("Old call {n:02}"),
+                        occurred_at: Some(chrono::Utc::now() - chrono::Duration::days(100 + n)),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+        let page = send(&app, get(&format!("/accounts/{id}"), Some(&cookie))).await;
+        assert!(!page.body.contains("Old call 24"));
+        let marker = format!("hx-get=\"/accounts/{id}/timeline?cursor=");
+        let start = page.body.find(&marker).expect("a More link") + "hx-get=\"".len();
+        let more = page.body[start..].split('"').next().unwrap().replace("&amp;", "&");
+        let next = send(&app, htmx_get(&more, &cookie)).await;
+        assert_eq!(next.status, StatusCode::OK);
+        assert!(next.body.contains("Old call 24") && !next.body.contains("<html"), "{}", next.body);
+        assert!(!next.body.contains("Price list sent"), "no entry twice");
     }
 }
 
