@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 use super::panels::{PanelContext, Shown};
 use super::{
     FieldInput, Link, Names, Pairs, account_choices, branch_tree, categories, category_options, custom_values,
-    definitions, field_inputs, show_value, user_choices, user_options,
+    definitions, field_inputs, show_value, user_choices, id_options,
 };
 use crate::error::ApiError;
 use crate::pages::admin::{Opt, branch_options};
@@ -161,7 +161,7 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
     filters.push(ListFilter {
         name: "owner_id",
         label: ctx.t("field-owner"),
-        options: user_options(&owners, opt_id(&query.owner_id)),
+        options: id_options(&owners, opt_id(&query.owner_id)),
     });
     filters.push(ListFilter {
         name: "status",
@@ -536,9 +536,9 @@ async fn form_page(
         area: "accounts",
         id: id.map(|i| i.to_string()),
         categories: category_options(&cats, form.id("category_id")),
-        accounts: user_options(&parents, form.id("parent_id")),
+        accounts: id_options(&parents, form.id("parent_id")),
         branches: branch_options(&tree, form.id("branch_id")),
-        owners: user_options(&owners, form.id("owner_id")),
+        owners: id_options(&owners, form.id("owner_id")),
         statuses: caccounts::STATUSES
             .iter()
             .map(|s| Opt::new(*s, ctx.t(&format!("account-status-{s}")), *s == status))

@@ -20,7 +20,7 @@ use super::accounts::{
 use super::panels::PanelContext;
 use super::{
     Link, Names, Pairs, account_choices, branch_tree, custom_values, definitions, field_inputs, user_choices,
-    user_options,
+    id_options,
 };
 use crate::pages::admin::branch_options;
 use crate::pages::{
@@ -80,8 +80,13 @@ impl ListQuery {
 async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Query<ListQuery>) -> PageResult {
     let page = PageRequest::parse(None, query.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
     let filter = query.filter();
-    let (ctx, (found, tree, owners, meta)) = load(&state, creds, "/contacts", move |tx, who| {
+    let (ctx, (found, tree, owners, meta, account)) = load(&state, creds, "/contacts", move |tx, who| {
         let found = ccontacts::list(tx, who, &filter, &page)?;
+        // The account filter (from an account's page) shows as a choice of one.
+        let account = match filter.account_id {
+            Some(a) => Names::default().account(tx, who, a)?.map(|name| (a, name)),
+            None => None,
+        };
         let tree = branch_tree(tx, who)?;
         let owners = user_choices(tx, who, filter.owner_id)?;
         let mut names = Names::default();
@@ -93,10 +98,17 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
             };
             meta.push((account, names.user(tx, c.owner_id)?));
         }
-        Ok((found, tree, owners, meta))
+        Ok((found, tree, owners, meta, account))
     })
     .await?;
     let mut filters = Vec::new();
+    if let Some((id, name)) = account {
+        filters.push(ListFilter {
+            name: "account_id",
+            label: ctx.t("field-account"),
+            options: vec![crate::pages::admin::Opt::new(id.to_string(), name, true)],
+        });
+    }
     if !tree.is_empty() {
         filters.push(ListFilter {
             name: "branch_id",
@@ -107,7 +119,7 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
     filters.push(ListFilter {
         name: "owner_id",
         label: ctx.t("field-owner"),
-        options: user_options(&owners, opt_id(&query.owner_id)),
+        options: id_options(&owners, opt_id(&query.owner_id)),
     });
     let columns = ["field-account", "field-phone", "field-email", "field-owner"].map(|k| ctx.t(k)).to_vec();
     let rows = found
@@ -284,9 +296,9 @@ async fn form_page(
         area: "contacts",
         id: id.map(|i| i.to_string()),
         categories: Vec::new(),
-        accounts: user_options(&accounts, form.id("account_id")),
+        accounts: id_options(&accounts, form.id("account_id")),
         branches: branch_options(&tree, form.id("branch_id")),
-        owners: user_options(&owners, form.id("owner_id")),
+        owners: id_options(&owners, form.id("owner_id")),
         statuses: Vec::new(),
         custom,
         errors,

@@ -433,7 +433,8 @@ pub fn user_choices(tx: &mut Tx<'_>, who: &Principal, current: Option<Id>) -> ke
     Ok(out)
 }
 
-pub fn user_options(list: &[(Id, String)], selected: Option<Id>) -> Vec<Opt> {
+/// (id, name) pairs as select options.
+pub fn id_options(list: &[(Id, String)], selected: Option<Id>) -> Vec<Opt> {
     list.iter().map(|(id, name)| Opt::new(id.to_string(), name.clone(), Some(*id) == selected)).collect()
 }
 

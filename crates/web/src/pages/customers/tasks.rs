@@ -12,7 +12,7 @@ use kernel::{Error, Id};
 use serde::Deserialize;
 
 use super::{
-    Names, Pairs, TaskRow, account_choices, is_htmx, local_path, task_row, task_rows, user_choices, user_options,
+    Names, Pairs, TaskRow, account_choices, is_htmx, local_path, task_row, task_rows, user_choices, id_options,
 };
 use crate::pages::admin::Opt;
 use crate::pages::{Ctx, FormErrors, PageError, PageResult, load, load_with_ctx, render, see_other};
@@ -162,8 +162,8 @@ async fn form_page(
     let me = ctx.user.as_ref().map(|u| u.user_id);
     let assignee = form.id("assignee_id").or(me);
     Ok(FormPage {
-        assignees: user_options(&assignees, assignee),
-        accounts: user_options(&accounts, form.id("account_id")),
+        assignees: id_options(&assignees, assignee),
+        accounts: id_options(&accounts, form.id("account_id")),
         form,
         errors,
         ctx,
