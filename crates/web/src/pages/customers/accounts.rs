@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 use super::panels::{PanelContext, Shown};
 use super::{
     FieldInput, Link, Names, Pairs, account_choices, branch_tree, categories, category_options, custom_values,
-    definitions, field_inputs, show_value, user_choices, id_options,
+    definitions, field_inputs, id_options, show_value, user_choices,
 };
 use crate::error::ApiError;
 use crate::pages::admin::{Opt, branch_options};

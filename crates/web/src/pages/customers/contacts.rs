@@ -19,8 +19,8 @@ use super::accounts::{
 };
 use super::panels::PanelContext;
 use super::{
-    Link, Names, Pairs, account_choices, branch_tree, custom_values, definitions, field_inputs, user_choices,
-    id_options,
+    Link, Names, Pairs, account_choices, branch_tree, custom_values, definitions, field_inputs, id_options,
+    user_choices,
 };
 use crate::pages::admin::branch_options;
 use crate::pages::{

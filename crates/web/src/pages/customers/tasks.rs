@@ -12,7 +12,7 @@ use kernel::{Error, Id};
 use serde::Deserialize;
 
 use super::{
-    Names, Pairs, TaskRow, account_choices, is_htmx, local_path, task_row, task_rows, user_choices, id_options,
+    Names, Pairs, TaskRow, account_choices, id_options, is_htmx, local_path, task_row, task_rows, user_choices,
 };
 use crate::pages::admin::Opt;
 use crate::pages::{Ctx, FormErrors, PageError, PageResult, load, load_with_ctx, render, see_other};
