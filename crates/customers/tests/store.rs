@@ -586,23 +586,30 @@ fn duplicate_candidates_are_found_without_writing() {
 #[test]
 fn children_are_the_live_accounts_directly_below_in_scope() {
     for w in world() {
-        let (hq, kept) =
+        let (hq, kept, gone) =
             w.db.write_blocking(|tx| {
                 let hq = accounts::create(tx, &w.manager, account("Chain HQ"))?;
-                let below = |tx: &mut kernel::Tx<'_>, who: &Principal, name: &str, parent: Id| {
-                    accounts::create(tx, who, NewAccount { parent_id: Some(parent), ..account(name) })
+                let below = |tx: &mut kernel::Tx<'_>, name: &str, parent: Id| {
+                    accounts::create(tx, &w.manager, NewAccount { parent_id: Some(parent), ..account(name) })
                 };
-                let b = below(tx, &w.manager, "Store B", hq.id)?;
-                let a = below(tx, &w.manager, "Store A", hq.id)?;
-                let gone = below(tx, &w.manager, "Store C", hq.id)?;
+                let b = below(tx, "Store B", hq.id)?;
+                let a = below(tx, "Store A", hq.id)?;
+                let gone = below(tx, "Store C", hq.id)?;
                 accounts::delete(tx, &w.manager, gone.id)?;
-                below(tx, &w.manager, "Counter in store A", a.id)?;
-                Ok::<_, Error>((hq.id, vec![a.id, b.id]))
+                below(tx, "Counter in store A", a.id)?;
+                Ok::<_, Error>((hq.id, vec![a.id, b.id], gone.id))
             })
             .unwrap();
         let children = w.db.read_blocking(|tx| accounts::children(tx, &w.manager, hq, 10)).unwrap();
         assert_eq!(children.iter().map(|a| a.id).collect::<Vec<_>>(), kept, "by name, live, one level");
         assert!(w.db.read_blocking(|tx| accounts::children(tx, &w.rep, hq, 10)).unwrap().is_empty());
         assert!(w.db.read_blocking(|tx| accounts::children(tx, &w.west, hq, 10)).unwrap().is_empty());
+        // The deleted one waits in the caller's deleted list, and only there.
+        let page = PageRequest::default();
+        let bin = w.db.read_blocking(|tx| accounts::list_deleted(tx, &w.manager, &page)).unwrap();
+        assert_eq!(bin.items.iter().map(|a| a.id).collect::<Vec<_>>(), [gone]);
+        assert!(w.db.read_blocking(|tx| accounts::list_deleted(tx, &w.west, &page)).unwrap().items.is_empty());
+        assert!(w.db.read_blocking(|tx| accounts::list_deleted(tx, &w.rep, &page)).unwrap().items.is_empty());
+        assert!(w.db.read_blocking(|tx| contacts::list_deleted(tx, &w.admin, &page)).unwrap().items.is_empty());
     }
 }

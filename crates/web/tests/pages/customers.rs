@@ -95,6 +95,8 @@ async fn customer_pages_render_for_the_authorised_and_refuse_others() {
             format!("/contacts/{contact}"),
             "/accounts/new".to_owned(),
             "/contacts/new".to_owned(),
+            "/accounts/deleted".to_owned(),
+            "/contacts/deleted".to_owned(),
             format!("/accounts/{store}/edit"),
             format!("/contacts/{contact}/edit"),
             format!("/accounts/{store}/delete"),
@@ -140,7 +142,9 @@ async fn customer_pages_render_for_the_authorised_and_refuse_others() {
         assert!(!list.body.contains("国美") && list.body.contains("No accounts yet"), "{}", list.body);
         // A service agent reads customers but may not create them or tasks.
         let service = session(&app, "service@example.com").await;
-        for page in ["/accounts/new", "/contacts/new", "/tasks/new", &format!("/accounts/{store}/delete")] {
+        for page in
+            ["/accounts/new", "/contacts/new", "/tasks/new", "/accounts/deleted", &format!("/accounts/{store}/delete")]
+        {
             assert_eq!(send(&app, get(page, Some(&service))).await.status, StatusCode::FORBIDDEN, "{page}");
         }
         assert_eq!(send(&app, get(&format!("/accounts/{store}"), Some(&service))).await.status, StatusCode::OK);
@@ -327,6 +331,8 @@ async fn a_stale_edit_keeps_what_was_typed_and_deletes_restore() {
         assert_eq!(send(&app, get(&format!("/accounts/{id}"), Some(&cookie))).await.status, StatusCode::NOT_FOUND);
         let list = send(&app, get(&location(&deleted), Some(&cookie))).await;
         assert!(list.body.contains(&format!("action=\"/accounts/{id}/restore\"")));
+        let bin = send(&app, get("/accounts/deleted", Some(&cookie))).await;
+        assert!(bin.body.contains("Typed Name") && bin.body.contains(&format!("action=\"/accounts/{id}/restore\"")));
         let restored = send(
             &app,
             post_form(&format!("/accounts/{id}/restore"), Some(&cookie), &format!("csrf_token={}", enc(&token))),

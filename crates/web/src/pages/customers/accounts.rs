@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(list).post(create))
         .route("/accounts/new", get(new_form))
+        .route("/accounts/deleted", get(deleted))
         .route("/accounts/custom-fields", get(custom_part))
         .route("/accounts/{id}", get(show).post(update))
         .route("/accounts/{id}/edit", get(edit_form))
@@ -69,6 +70,8 @@ pub struct ListPage {
     /// Some filter or search is applied (the empty state then says so).
     pub filtered: bool,
     pub can_create: bool,
+    /// May see and restore deleted records (the "Deleted" link).
+    pub can_delete: bool,
     pub notice: Option<String>,
     /// A record just deleted, offered for restore.
     pub deleted: Option<String>,
@@ -202,6 +205,7 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
         next,
         filtered: query.filtered(),
         can_create: ctx.can("customers.accounts.create"),
+        can_delete: ctx.can("customers.accounts.delete"),
         notice: deleted.as_ref().map(|_| ctx.t("accounts-deleted-done")),
         deleted,
         ctx,
@@ -749,4 +753,32 @@ async fn restore(
         caccounts::restore(tx, who, Id(id)).map(|_| ())
     })
     .await
+}
+
+#[derive(Deserialize, Default)]
+pub struct DeletedQuery {
+    cursor: Option<String>,
+}
+
+/// The deleted accounts the caller may restore, newest first.
+async fn deleted(State(state): State<AppState>, creds: Credentials, Query(q): Query<DeletedQuery>) -> PageResult {
+    let page = PageRequest::parse(None, q.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
+    let (ctx, found) = load(&state, creds, "/accounts", move |tx, who| caccounts::list_deleted(tx, who, &page)).await?;
+    let next = found.next_cursor.as_ref().map(|c| format!("/accounts/deleted?cursor={}", enc(c)));
+    let rows = found
+        .items
+        .iter()
+        .map(|r| crate::pages::DeletedRow {
+            id: r.id.to_string(),
+            cells: vec![
+                r.name.clone(),
+                r.phone_raw.clone().or(r.phone.clone()).unwrap_or_default(),
+                r.email.clone().unwrap_or_default(),
+                ctx.datetime(&r.updated_at),
+            ],
+        })
+        .collect();
+    let columns = ["field-name", "field-phone", "field-email", "field-deleted-at"].map(|k| ctx.t(k)).to_vec();
+    let can_restore = ctx.can("customers.accounts.delete");
+    Ok(render(&crate::pages::DeletedPage { area: "accounts", columns, rows, can_restore, next, notice: None, ctx }))
 }

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/contacts", get(list).post(create))
         .route("/contacts/new", get(new_form))
+        .route("/contacts/deleted", get(deleted))
         .route("/contacts/custom-fields", get(custom_part))
         .route("/contacts/{id}", get(show).post(update))
         .route("/contacts/{id}/edit", get(edit_form))
@@ -148,6 +149,7 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
         next,
         filtered: query.filtered(),
         can_create: ctx.can("customers.contacts.create"),
+        can_delete: ctx.can("customers.contacts.delete"),
         notice: deleted.as_ref().map(|_| ctx.t("contacts-deleted-done")),
         deleted,
         ctx,
@@ -486,4 +488,32 @@ async fn restore(
         ccontacts::restore(tx, who, Id(id)).map(|_| ())
     })
     .await
+}
+
+#[derive(Deserialize, Default)]
+pub struct DeletedQuery {
+    cursor: Option<String>,
+}
+
+/// The deleted contacts the caller may restore, newest first.
+async fn deleted(State(state): State<AppState>, creds: Credentials, Query(q): Query<DeletedQuery>) -> PageResult {
+    let page = PageRequest::parse(None, q.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
+    let (ctx, found) = load(&state, creds, "/contacts", move |tx, who| ccontacts::list_deleted(tx, who, &page)).await?;
+    let next = found.next_cursor.as_ref().map(|c| format!("/contacts/deleted?cursor={}", enc(c)));
+    let rows = found
+        .items
+        .iter()
+        .map(|r| crate::pages::DeletedRow {
+            id: r.id.to_string(),
+            cells: vec![
+                r.name.clone(),
+                r.phone_raw.clone().or(r.phone.clone()).unwrap_or_default(),
+                r.email.clone().unwrap_or_default(),
+                ctx.datetime(&r.updated_at),
+            ],
+        })
+        .collect();
+    let columns = ["field-name", "field-phone", "field-email", "field-deleted-at"].map(|k| ctx.t(k)).to_vec();
+    let can_restore = ctx.can("customers.contacts.delete");
+    Ok(render(&crate::pages::DeletedPage { area: "contacts", columns, rows, can_restore, next, notice: None, ctx }))
 }

@@ -122,6 +122,8 @@ fn html<T: Template>(t: &T) -> kernel::Result<String> {
 }
 
 const PANEL_ROWS: u32 = 20;
+/// Completed tasks the tasks panel shows under the open ones.
+const RECENTLY_DONE: u32 = 5;
 
 // ---------------------------------------------------------------------------------------
 // Built-in panels
@@ -220,6 +222,8 @@ struct TasksHtml<'a> {
     ctx: &'a Ctx,
     new_link: Option<String>,
     rows: Vec<TaskRow>,
+    /// The last few completed (newest first), so what was done is in sight too.
+    done: Vec<TaskRow>,
     back: String,
 }
 
@@ -245,6 +249,9 @@ impl CustomerPanel for TasksPanel {
         let found = tasks::list(tx, who, &filter, &PageRequest::parse(Some(50), None)?)?;
         let mut names = Names::default();
         let rows = super::task_rows(tx, cx.ctx, &mut names, &found.items, false)?;
+        filter.status = Some("done".into());
+        let done = tasks::list(tx, who, &filter, &PageRequest::parse(Some(RECENTLY_DONE), None)?)?;
+        let done = super::task_rows(tx, cx.ctx, &mut names, &done.items, false)?;
         let new_link = who.can("customers.tasks.create").then(|| match cx.record_type {
             RecordType::Account => format!("/tasks/new?account_id={}", cx.id),
             RecordType::Contact => format!(
@@ -253,7 +260,7 @@ impl CustomerPanel for TasksPanel {
                 cx.account_id.map(|a| format!("&account_id={a}")).unwrap_or_default()
             ),
         });
-        let page = TasksHtml { ctx: cx.ctx, new_link, rows, back: cx.base() };
+        let page = TasksHtml { ctx: cx.ctx, new_link, rows, done, back: cx.base() };
         Ok(Some(Panel { title: cx.ctx.t("panel-tasks"), html: html(&page)? }))
     }
 }
