@@ -786,3 +786,33 @@ pub fn restore(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Account> {
     record::restore(tx, who, RecordType::Account, id)?;
     fetch_in_scope(tx, who, id)
 }
+
+/// The live accounts directly below `id` (a chain's stores) that the caller sees, by name;
+/// at most `limit`.
+pub fn children(tx: &mut Tx<'_>, who: &Principal, id: Id, limit: u64) -> Result<Vec<Account>> {
+    who.require("customers.accounts.read")?;
+    let q = scoped(who)
+        .and_where(Expr::col((Accounts::Table, Accounts::ParentId)).eq(id.get()))
+        .order_by((Accounts::Table, Accounts::Name), Order::Asc)
+        .limit(limit)
+        .to_owned();
+    Ok(tx.fetch_all(&q)?)
+}
+
+/// Deleted accounts in the caller's scope, most recently created first (to restore).
+pub fn list_deleted(tx: &mut Tx<'_>, who: &Principal, page: &PageRequest) -> Result<Page<Account>> {
+    who.require("customers.accounts.delete")?;
+    let mut q = Query::select()
+        .columns(COLUMNS.map(|c| (Accounts::Table, c)))
+        .from(Accounts::Table)
+        .and_where(Expr::col((Accounts::Table, Accounts::DeletedAt)).is_not_null())
+        .cond_where(RecordType::Account.scope(who))
+        .order_by((Accounts::Table, Accounts::Id), Order::Desc)
+        .limit(page.fetch_limit())
+        .to_owned();
+    if let Some(c) = &page.cursor {
+        q.and_where(Expr::col((Accounts::Table, Accounts::Id)).lt(c.id));
+    }
+    let rows: Vec<Account> = tx.fetch_all(&q)?;
+    Ok(Page::from_rows(rows, page, |a| id_cursor(a.id)))
+}

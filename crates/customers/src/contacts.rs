@@ -821,3 +821,21 @@ pub fn restore(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Contact> {
     record::restore(tx, who, RecordType::Contact, id)?;
     fetch_in_scope(tx, who, id)
 }
+
+/// Deleted contacts in the caller's scope, most recently created first (to restore).
+pub fn list_deleted(tx: &mut Tx<'_>, who: &Principal, page: &PageRequest) -> Result<Page<Contact>> {
+    who.require("customers.contacts.delete")?;
+    let mut q = Query::select()
+        .columns(COLUMNS.map(|c| (Contacts::Table, c)))
+        .from(Contacts::Table)
+        .and_where(Expr::col((Contacts::Table, Contacts::DeletedAt)).is_not_null())
+        .cond_where(RecordType::Contact.scope(who))
+        .order_by((Contacts::Table, Contacts::Id), Order::Desc)
+        .limit(page.fetch_limit())
+        .to_owned();
+    if let Some(c) = &page.cursor {
+        q.and_where(Expr::col((Contacts::Table, Contacts::Id)).lt(c.id));
+    }
+    let rows: Vec<Contact> = tx.fetch_all(&q)?;
+    Ok(Page::from_rows(rows, page, |c| id_cursor(c.id)))
+}

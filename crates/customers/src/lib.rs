@@ -16,7 +16,7 @@ pub mod tasks;
 pub mod views;
 
 pub use phone::Phone;
-pub use record::{DuplicateCandidate, RecordType};
+pub use record::{DuplicateCandidate, RecordType, duplicate_candidates};
 
 /// The permissions this area defines: (permission, what it allows).
 pub const PERMISSIONS: &[(&str, &str)] = &[

@@ -253,6 +253,30 @@ pub(crate) fn duplicates(
         .collect())
 }
 
+/// The records of `kind` a create with this e-mail and phone (as typed) would report as
+/// `duplicate_candidates`, found without writing anything: for asking "create anyway?"
+/// before saving. A phone is read in the region of `branch_id` (else the caller's branch);
+/// values that do not parse match nothing (the create reports them).
+pub fn duplicate_candidates(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    kind: RecordType,
+    email: Option<&str>,
+    phone: Option<&str>,
+    branch_id: Option<Id>,
+) -> Result<Vec<DuplicateCandidate>> {
+    who.require(kind.read_permission())?;
+    let email = email.and_then(|e| Email::parse(e.trim()).ok()).map(|e| e.as_str().to_owned());
+    let phone = match phone.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let region = region_of(tx, branch_id.unwrap_or(who.branch_id))?;
+            Phone::parse(p, &region).ok().map(|p| p.e164().to_owned())
+        }
+        None => None,
+    };
+    duplicates(tx, who, kind, Id(0), email.as_deref(), phone.as_deref())
+}
+
 /// Soft delete of a live record in the caller's scope.
 pub(crate) fn soft_delete(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, id: Id) -> Result<()> {
     kernel::records::soft_delete(tx, kind.table_name(), id, kind.scope(who), kind.as_str())?;

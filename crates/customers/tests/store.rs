@@ -544,3 +544,72 @@ fn account_hierarchy_refuses_cycles() {
         assert_eq!(field_names(e), ["parent_id"]);
     }
 }
+
+#[test]
+fn duplicate_candidates_are_found_without_writing() {
+    for w in world() {
+        let existing =
+            w.db.write_blocking(|tx| {
+                accounts::create(
+                    tx,
+                    &w.rep,
+                    NewAccount {
+                        phone: Some("138 0013 8000".into()),
+                        email: Some("Buyer@Gome.cn".into()),
+                        ..account("国美")
+                    },
+                )
+            })
+            .unwrap();
+        let before = count(&w.db, "accounts");
+        let audit_before = count(&w.db, "audit_log");
+        let find = |who: &Principal, email: Option<&str>, phone: Option<&str>| {
+            w.db.read_blocking(|tx| {
+                customers::duplicate_candidates(tx, who, customers::RecordType::Account, email, phone, None)
+            })
+            .unwrap()
+        };
+        // Typed differently, normalised the same way a create would.
+        let found = find(&w.rep, None, Some("+86 138-0013-8000"));
+        assert_eq!(found.iter().map(|d| d.id).collect::<Vec<_>>(), [existing.id]);
+        assert_eq!(found[0].matched_on, ["phone"]);
+        assert_eq!(find(&w.rep, Some(" buyer@gome.CN "), Some("13800138000"))[0].matched_on, ["email", "phone"]);
+        // Nothing given, nothing parseable, or outside the caller's scope: none.
+        assert!(find(&w.rep, None, None).is_empty());
+        assert!(find(&w.rep, Some("not an address"), Some("abc")).is_empty());
+        assert!(find(&w.rep2, Some("buyer@gome.cn"), None).is_empty());
+        assert_eq!(find(&w.manager, Some("buyer@gome.cn"), None).len(), 1);
+        assert_eq!((count(&w.db, "accounts"), count(&w.db, "audit_log")), (before, audit_before));
+    }
+}
+
+#[test]
+fn children_are_the_live_accounts_directly_below_in_scope() {
+    for w in world() {
+        let (hq, kept, gone) =
+            w.db.write_blocking(|tx| {
+                let hq = accounts::create(tx, &w.manager, account("Chain HQ"))?;
+                let below = |tx: &mut kernel::Tx<'_>, name: &str, parent: Id| {
+                    accounts::create(tx, &w.manager, NewAccount { parent_id: Some(parent), ..account(name) })
+                };
+                let b = below(tx, "Store B", hq.id)?;
+                let a = below(tx, "Store A", hq.id)?;
+                let gone = below(tx, "Store C", hq.id)?;
+                accounts::delete(tx, &w.manager, gone.id)?;
+                below(tx, "Counter in store A", a.id)?;
+                Ok::<_, Error>((hq.id, vec![a.id, b.id], gone.id))
+            })
+            .unwrap();
+        let children = w.db.read_blocking(|tx| accounts::children(tx, &w.manager, hq, 10)).unwrap();
+        assert_eq!(children.iter().map(|a| a.id).collect::<Vec<_>>(), kept, "by name, live, one level");
+        assert!(w.db.read_blocking(|tx| accounts::children(tx, &w.rep, hq, 10)).unwrap().is_empty());
+        assert!(w.db.read_blocking(|tx| accounts::children(tx, &w.west, hq, 10)).unwrap().is_empty());
+        // The deleted one waits in the caller's deleted list, and only there.
+        let page = PageRequest::default();
+        let bin = w.db.read_blocking(|tx| accounts::list_deleted(tx, &w.manager, &page)).unwrap();
+        assert_eq!(bin.items.iter().map(|a| a.id).collect::<Vec<_>>(), [gone]);
+        assert!(w.db.read_blocking(|tx| accounts::list_deleted(tx, &w.west, &page)).unwrap().items.is_empty());
+        assert!(w.db.read_blocking(|tx| accounts::list_deleted(tx, &w.rep, &page)).unwrap().items.is_empty());
+        assert!(w.db.read_blocking(|tx| contacts::list_deleted(tx, &w.admin, &page)).unwrap().items.is_empty());
+    }
+}

@@ -294,6 +294,8 @@ fn serve(db: Db, listen: SocketAddr, settings: Settings, demo_login: Option<(Str
         kernel::jobs::Worker::new(db.clone(), job_registry(), node).spawn().context("starting the job worker")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let config = web::Config { secure_cookies: settings.secure_cookies, ..Default::default() };
+    // The account and contact pages show the built-in panels; later areas add theirs here
+    // with `.with_panel(Arc::new(…))` (see web::pages::customers::panels).
     let state = web::AppState::new(db.clone(), config);
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;

@@ -154,3 +154,52 @@
     startLiveJobs();
   }
 })();
+
+// The header search's suggestions close on Escape and on a click elsewhere.
+(function () {
+  "use strict";
+  function clear() {
+    var box = document.getElementById("search-suggest");
+    if (box) {
+      box.innerHTML = "";
+    }
+  }
+  // Arrow keys move between the input and the suggestions; Escape closes them.
+  document.addEventListener("keydown", function (event) {
+    var inSearch = event.target && event.target.closest && event.target.closest(".header-search");
+    if (!inSearch) {
+      return;
+    }
+    if (event.key === "Escape") {
+      clear();
+      var input = inSearch.querySelector("input[type=search]");
+      if (input) {
+        input.focus();
+      }
+      return;
+    }
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") {
+      return;
+    }
+    var items = Array.prototype.slice.call(inSearch.querySelectorAll("#search-suggest a"));
+    if (!items.length) {
+      return;
+    }
+    var at = items.indexOf(document.activeElement);
+    var next = event.key === "ArrowDown" ? at + 1 : at - 1;
+    if (next < 0) {
+      var field = inSearch.querySelector("input[type=search]");
+      if (field) {
+        field.focus();
+      }
+    } else if (next < items.length) {
+      items[next].focus();
+    }
+    event.preventDefault();
+  });
+  document.addEventListener("click", function (event) {
+    if (!(event.target && event.target.closest && event.target.closest(".header-search"))) {
+      clear();
+    }
+  });
+})();

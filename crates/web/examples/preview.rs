@@ -35,6 +35,135 @@ fn seed(db: &Db, email: &str, name: &str, role: &str, locale: &str, zone: &str) 
     .map_err(Into::into)
 }
 
+/// A chain with stores, contacts, a timeline and tasks for the admin, once.
+fn seed_customers(db: &Db) -> Fallible<()> {
+    use customers::{accounts, activities, contacts, fields, tasks};
+    db.write_blocking(|tx| {
+        let Some(admin) = users::find_by_email(tx, "admin@example.com")? else { return Ok(()) };
+        let who = kernel::identity::principal_for_user(tx, admin.id)?;
+        let page = kernel::paging::PageRequest::parse(Some(1), None)?;
+        if !accounts::list(tx, &who, &Default::default(), &page)?.items.is_empty() {
+            return Ok(());
+        }
+        let category = fields::create_category(tx, &who, fields::NewCategory { name: "Department store".into() })?;
+        for (key, label, kind, required, options) in [
+            ("stores", "Number of stores", "number", true, None),
+            ("tier", "Tier", "select", false, Some(vec!["A".to_owned(), "B".to_owned(), "C".to_owned()])),
+            ("credit_limit", "Credit limit", "money", false, None),
+            ("since", "Customer since", "date", false, None),
+            ("edi", "EDI orders", "boolean", false, None),
+        ] {
+            fields::create_field(
+                tx,
+                &who,
+                fields::NewCustomField {
+                    category_id: category.id,
+                    record_type: Some("account".into()),
+                    key: key.into(),
+                    label: label.into(),
+                    field_type: kind.into(),
+                    required,
+                    options,
+                },
+            )?;
+        }
+        let custom = serde_json::json!({"stores": 38, "tier": "A", "credit_limit": {"amount": "2500000.00", "currency": "CNY"}, "since": "2011-03-01", "edi": true});
+        let hq = accounts::create(
+            tx,
+            &who,
+            accounts::NewAccount {
+                name: "华联商厦 Hualian Department Store".into(),
+                category_id: Some(category.id),
+                phone: Some("010 6512 3456".into()),
+                email: Some("purchasing@hualian.example.cn".into()),
+                website: Some("https://hualian.example.cn".into()),
+                external_id: Some("ERP-10023".into()),
+                custom: custom.as_object().cloned(),
+                ..Default::default()
+            },
+        )?;
+        let mut store = None;
+        for name in ["华联商厦 西单店", "华联商厦 望京店", "华联商厦 天津和平店"] {
+            store = Some(
+                accounts::create(
+                    tx,
+                    &who,
+                    accounts::NewAccount { name: name.into(), parent_id: Some(hq.id), ..Default::default() },
+                )?
+                .id,
+            );
+        }
+        let _ = store;
+        let mut first = None;
+        for (name, phone, email) in [
+            ("王芳", "138 0013 8000", "wang.fang@hualian.example.cn"),
+            ("李娜", "139 1234 5678", "li.na@hualian.example.cn"),
+            ("김민준", "010-2345-6789", "minjun.kim@hualian.example.cn"),
+        ] {
+            let c = contacts::create(
+                tx,
+                &who,
+                contacts::NewContact {
+                    name: name.into(),
+                    account_id: Some(hq.id),
+                    phone: Some(phone.into()),
+                    email: Some(email.into()),
+                    ..Default::default()
+                },
+            )?;
+            first.get_or_insert(c.id);
+        }
+        let now = chrono::Utc::now();
+        for (days, kind, subject, body) in [
+            (20, "visit", "Quarterly review at head office", Some("Agreed on the spring promotion; they want 3% more margin.")),
+            (9, "call", "Call with 王芳 about the order delay", None),
+            (3, "email", "Sent the new price list", Some("Price list 2027 v2 attached.")),
+            (1, "meeting", "Store opening plan, 天津和平店", None),
+        ] {
+            activities::create(
+                tx,
+                &who,
+                activities::NewActivity {
+                    kind: kind.into(),
+                    account_id: Some(hq.id),
+                    contact_id: if kind == "call" { first } else { None },
+                    subject: subject.into(),
+                    body: body.map(str::to_owned),
+                    occurred_at: Some(now - chrono::Duration::days(days)),
+                },
+            )?;
+        }
+        for (hours, subject) in [(-30, "Send the signed contract"), (2, "Call 王芳 back about delivery"), (5, "Prepare visit to 望京店")] {
+            tasks::create(
+                tx,
+                &who,
+                tasks::NewTask {
+                    subject: subject.into(),
+                    due_at: Some(now + chrono::Duration::hours(hours)),
+                    account_id: Some(hq.id),
+                    ..Default::default()
+                },
+            )?;
+        }
+        println!("account page: http://127.0.0.1:8099/accounts/{}", hq.id);
+        Ok::<_, kernel::Error>(())
+    })
+    .map_err(Into::into)
+}
+
+#[derive(serde::Deserialize)]
+struct PreviewLogin {
+    secret: String,
+    to: String,
+}
+
+async fn preview_login(axum::extract::Query(q): axum::extract::Query<PreviewLogin>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let to = if q.to.starts_with('/') { q.to } else { "/".into() };
+    let cookie = format!("rapport_session={}; Path=/; HttpOnly; SameSite=Lax", q.secret);
+    ([(axum::http::header::SET_COOKIE, cookie)], axum::response::Redirect::to(&to)).into_response()
+}
+
 #[tokio::main]
 async fn main() -> Fallible<()> {
     let path = std::env::args().nth(1).unwrap_or_else(|| "/tmp/rapport-preview.db".into());
@@ -44,11 +173,15 @@ async fn main() -> Fallible<()> {
     let admin = seed(&db, "admin@example.com", "Ada Admin", "admin", "en", "Asia/Shanghai")?;
     let sales = seed(&db, "sales@example.com", "김영업", "sales", "ko-KR", "Asia/Seoul")?;
     let zh = seed(&db, "zh@example.com", "王经理", "manager", "zh-CN", "Asia/Shanghai")?;
+    seed_customers(&db)?;
     println!("admin cookie: rapport_session={admin}");
     println!("sales cookie: rapport_session={sales}");
     println!("zh cookie: rapport_session={zh}");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8099").await?;
     println!("serving http://127.0.0.1:8099");
-    axum::serve(listener, web::app(AppState::new(db, Config::default()))).await?;
+    // `/preview/login?secret=…&to=/accounts/1` sets the session cookie and goes on, so a
+    // headless browser can take a screenshot of a logged-in page from one URL.
+    let preview = axum::Router::new().route("/preview/login", axum::routing::get(preview_login));
+    axum::serve(listener, preview.merge(web::app(AppState::new(db, Config::default())))).await?;
     Ok(())
 }

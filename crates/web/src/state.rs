@@ -9,6 +9,7 @@ use kernel::{Db, Error, Principal, Tx};
 use crate::error::ApiError;
 use crate::i18n::I18n;
 use crate::metrics::Metrics;
+use crate::pages::customers::panels::{CustomerPanel, Panels};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -31,6 +32,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub i18n: Arc<I18n>,
     pub metrics: Arc<Metrics>,
+    /// The panels of the account and contact pages (customer 360): the built-in ones and
+    /// those later areas register with [`AppState::with_panel`].
+    pub panels: Panels,
     /// Sessions and tokens whose last use this node is recording right now, so a burst
     /// of requests with one credential writes once, not once per request.
     touching: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
@@ -43,8 +47,16 @@ impl AppState {
             config: Arc::new(config),
             i18n: Arc::new(I18n::load()),
             metrics: Arc::new(Metrics::default()),
+            panels: Panels::builtin(),
             touching: Arc::default(),
         }
+    }
+
+    /// Adds a panel to the account and contact pages (sales, service, loyalty and
+    /// analytics register theirs in `main`, without touching the customer pages).
+    pub fn with_panel(mut self, panel: Arc<dyn CustomerPanel>) -> Self {
+        self.panels = self.panels.with(panel);
+        self
     }
 
     pub fn permission_names(&self) -> Vec<&'static str> {

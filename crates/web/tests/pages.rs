@@ -9,6 +9,10 @@ use kernel::{Channel, Db, Id, Principal};
 use tower::ServiceExt;
 use web::{AppState, Config};
 
+/// The customer pages (accounts, contacts, customer 360, activities, tasks).
+#[path = "pages/customers.rs"]
+mod customers;
+
 const PASSWORD: &str = "correct-horse-1";
 
 async fn create_user(db: &Db, email: &str, role: &str) -> Id {

@@ -2,6 +2,7 @@
 //! enhances (live search); forms are plain POSTs that redirect after success (303).
 pub mod account;
 pub mod admin;
+pub mod customers;
 pub mod fmt;
 pub mod home;
 pub mod jobs;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(jobs::router())
         .merge(account::router())
         .merge(admin::router())
+        .merge(customers::router())
 }
 
 /// The cookie remembering a language chosen before logging in.
@@ -53,6 +55,9 @@ pub struct Ctx {
 /// (permission needed or "" for everyone, href, label key)
 const NAV: &[(&str, &str, &str)] = &[
     ("", "/", "nav-home"),
+    ("customers.tasks.read", "/my-day", "nav-my-day"),
+    ("customers.accounts.read", "/accounts", "nav-accounts"),
+    ("customers.contacts.read", "/contacts", "nav-contacts"),
     ("identity.users.read", "/users", "nav-users"),
     ("identity.branches.read", "/branches", "nav-branches"),
     ("identity.roles.read", "/roles", "nav-roles"),
@@ -257,19 +262,36 @@ where
     F: FnOnce(&mut Tx<'_>, &Principal) -> kernel::Result<T> + Send + 'static,
     T: Send + 'static,
 {
+    load_with_ctx(state, creds, current, move |tx, who, _| work(tx, who)).await
+}
+
+/// Like [`load`], for work that renders with the page's [`Ctx`] inside the unit of work
+/// (customer panels: their forms need the CSRF token, their text the user's language).
+pub async fn load_with_ctx<T, F>(
+    state: &AppState,
+    creds: Credentials,
+    current: &str,
+    work: F,
+) -> Result<(Ctx, T), PageError>
+where
+    F: FnOnce(&mut Tx<'_>, &Principal, &Ctx) -> kernel::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let inner_state = state.clone();
+    let inner_current = current.to_owned();
     let secret = creds.session_secret().map(str::to_owned);
-    let (who, csrf, out) = state
+    let (ctx, out) = state
         .read(creds, move |tx, who| {
             let csrf = match &secret {
                 Some(s) => sessions::resolve(tx, s)?.map(|l| l.csrf_token).unwrap_or_default(),
                 None => String::new(),
             };
             // The work's own refusal (403, 404) is shown in the caller's language.
-            let out = work(tx, who);
-            Ok((who.clone(), csrf, out))
+            let ctx = Ctx::for_user(&inner_state, who.clone(), csrf, &inner_current);
+            let out = work(tx, who, &ctx);
+            Ok((ctx, out))
         })
         .await?;
-    let ctx = Ctx::for_user(state, who, csrf, current);
     match out {
         Ok(out) => Ok((ctx, out)),
         Err(e) => Err(PageError::new(e.into(), ctx.locale)),

@@ -1,0 +1,784 @@
+//! Account pages: the list (search as you type, filters, cursor paging), the customer 360
+//! page, the create and edit forms (custom fields of the chosen category, duplicate
+//! warning, stale-version check), delete with confirmation and restore.
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use customers::accounts::{self as caccounts, Account, AccountFilter, AccountPatch, NewAccount};
+use customers::{DuplicateCandidate, RecordType};
+use kernel::paging::PageRequest;
+use kernel::{Error, Id};
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use super::panels::{PanelContext, Shown};
+use super::{
+    FieldInput, Link, Names, Pairs, account_choices, branch_tree, categories, category_options, custom_values,
+    definitions, field_inputs, id_options, show_value, user_choices,
+};
+use crate::error::ApiError;
+use crate::pages::admin::{Opt, branch_options};
+use crate::pages::{
+    ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, act, enc, load, load_with_ctx, opt_id,
+    render, see_other,
+};
+use crate::state::{AppState, Credentials};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/accounts", get(list).post(create))
+        .route("/accounts/new", get(new_form))
+        .route("/accounts/deleted", get(deleted))
+        .route("/accounts/custom-fields", get(custom_part))
+        .route("/accounts/{id}", get(show).post(update))
+        .route("/accounts/{id}/edit", get(edit_form))
+        .route("/accounts/{id}/delete", get(confirm_delete).post(delete))
+        .route("/accounts/{id}/restore", post(restore))
+}
+
+// ---------------------------------------------------------------------------------------
+// List
+
+/// One select filter above a list.
+pub struct ListFilter {
+    pub name: &'static str,
+    pub label: String,
+    pub options: Vec<Opt>,
+}
+
+/// One row of a customer list.
+pub struct ListRow {
+    pub href: String,
+    pub name: String,
+    pub cells: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "customers/list.html")]
+pub struct ListPage {
+    pub ctx: Ctx,
+    /// `accounts` or `contacts`: the path and translation prefix.
+    pub area: &'static str,
+    pub q: String,
+    pub filters: Vec<ListFilter>,
+    pub columns: Vec<String>,
+    pub rows: Vec<ListRow>,
+    pub next: Option<String>,
+    /// Some filter or search is applied (the empty state then says so).
+    pub filtered: bool,
+    pub can_create: bool,
+    /// May see and restore deleted records (the "Deleted" link).
+    pub can_delete: bool,
+    pub notice: Option<String>,
+    /// A record just deleted, offered for restore.
+    pub deleted: Option<String>,
+}
+
+impl ListPage {
+    fn key(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.area)
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    q: Option<String>,
+    category_id: Option<String>,
+    branch_id: Option<String>,
+    owner_id: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+    deleted: Option<String>,
+}
+
+impl ListQuery {
+    fn filters(&self) -> String {
+        let v = |o: &Option<String>| enc(o.as_deref().unwrap_or_default());
+        format!(
+            "q={}&category_id={}&branch_id={}&owner_id={}&status={}",
+            v(&self.q),
+            v(&self.category_id),
+            v(&self.branch_id),
+            v(&self.owner_id),
+            v(&self.status)
+        )
+    }
+
+    fn filter(&self) -> AccountFilter {
+        AccountFilter {
+            category_id: opt_id(&self.category_id),
+            branch_id: opt_id(&self.branch_id),
+            owner_id: opt_id(&self.owner_id),
+            status: crate::pages::non_empty(self.status.clone()),
+            q: crate::pages::non_empty(self.q.clone()),
+        }
+    }
+
+    fn filtered(&self) -> bool {
+        [&self.q, &self.category_id, &self.branch_id, &self.owner_id, &self.status]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
+    }
+}
+
+/// Custom-field columns a list shows for a chosen category.
+const CUSTOM_COLUMNS: usize = 3;
+
+async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Query<ListQuery>) -> PageResult {
+    let page = PageRequest::parse(None, query.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
+    let filter = query.filter();
+    let (ctx, (found, cats, tree, owners, defs, rows_meta)) = load(&state, creds, "/accounts", move |tx, who| {
+        let found = caccounts::list(tx, who, &filter, &page)?;
+        let cats = categories(tx, who)?;
+        let tree = branch_tree(tx, who)?;
+        let owners = user_choices(tx, who, filter.owner_id)?;
+        let mut defs = definitions(tx, who, filter.category_id, RecordType::Account)?;
+        defs.truncate(CUSTOM_COLUMNS);
+        let mut names = Names::default();
+        let mut meta = Vec::new();
+        for a in &found.items {
+            meta.push(names.user(tx, a.owner_id)?);
+        }
+        Ok((found, cats, tree, owners, defs, meta))
+    })
+    .await?;
+    let status = query.status.clone().unwrap_or_default();
+    let mut filters = Vec::new();
+    if !cats.is_empty() {
+        filters.push(ListFilter {
+            name: "category_id",
+            label: ctx.t("field-category"),
+            options: category_options(&cats, opt_id(&query.category_id)),
+        });
+    }
+    if !tree.is_empty() {
+        filters.push(ListFilter {
+            name: "branch_id",
+            label: ctx.t("field-branch"),
+            options: branch_options(&tree, opt_id(&query.branch_id)),
+        });
+    }
+    filters.push(ListFilter {
+        name: "owner_id",
+        label: ctx.t("field-owner"),
+        options: id_options(&owners, opt_id(&query.owner_id)),
+    });
+    filters.push(ListFilter {
+        name: "status",
+        label: ctx.t("field-status"),
+        options: caccounts::STATUSES
+            .iter()
+            .map(|s| Opt::new(*s, ctx.t(&format!("account-status-{s}")), *s == status))
+            .collect(),
+    });
+    let names: std::collections::HashMap<Id, &str> = cats.iter().map(|c| (c.id, c.name.as_str())).collect();
+    let mut columns =
+        ["field-category", "field-status", "field-phone", "field-email", "field-owner"].map(|k| ctx.t(k)).to_vec();
+    columns.extend(defs.iter().map(|d| d.label.clone()));
+    let rows = found
+        .items
+        .iter()
+        .zip(rows_meta)
+        .map(|(a, owner)| {
+            let mut cells = vec![
+                a.category_id.and_then(|c| names.get(&c).map(|n| (*n).to_owned())).unwrap_or_default(),
+                ctx.t(&format!("account-status-{}", a.status)),
+                a.phone_raw.clone().or(a.phone.clone()).unwrap_or_default(),
+                a.email.clone().unwrap_or_default(),
+                owner,
+            ];
+            cells.extend(defs.iter().map(|d| a.custom.get(&d.key).map(|v| show_value(v, &ctx)).unwrap_or_default()));
+            ListRow { href: format!("/accounts/{}", a.id), name: a.name.clone(), cells }
+        })
+        .collect();
+    let next = found.next_cursor.as_ref().map(|c| format!("/accounts?{}&cursor={}", query.filters(), enc(c)));
+    let deleted = query.deleted.clone().filter(|d| d.parse::<i64>().is_ok());
+    Ok(render(&ListPage {
+        area: "accounts",
+        q: query.q.clone().unwrap_or_default(),
+        filters,
+        columns,
+        rows,
+        next,
+        filtered: query.filtered(),
+        can_create: ctx.can("customers.accounts.create"),
+        can_delete: ctx.can("customers.accounts.delete"),
+        notice: deleted.as_ref().map(|_| ctx.t("accounts-deleted-done")),
+        deleted,
+        ctx,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Customer 360
+
+/// One labelled value of a profile.
+pub struct ProfileRow {
+    pub label: String,
+    pub value: String,
+    pub href: Option<String>,
+}
+
+impl ProfileRow {
+    pub fn new(label: String, value: impl Into<String>) -> ProfileRow {
+        ProfileRow { label, value: value.into(), href: None }
+    }
+
+    pub fn link(label: String, value: impl Into<String>, href: String) -> ProfileRow {
+        ProfileRow { label, value: value.into(), href: Some(href) }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "customers/record.html")]
+pub struct RecordPage {
+    pub ctx: Ctx,
+    /// `accounts` or `contacts`.
+    pub area: &'static str,
+    pub id: String,
+    pub name: String,
+    pub subtitle: String,
+    pub profile: Vec<ProfileRow>,
+    pub custom: Vec<ProfileRow>,
+    /// Accounts above this one, top first (account pages only).
+    pub parents: Vec<Link>,
+    /// Accounts directly below (a chain's stores).
+    pub children: Vec<Link>,
+    pub panels: Vec<Shown>,
+    pub can_edit: bool,
+    pub can_delete: bool,
+    /// The "Log" button and its kinds (call, visit, meeting, e-mail, note).
+    pub can_log: bool,
+    pub kinds: Vec<(&'static str, String)>,
+    pub notice: Option<String>,
+}
+
+/// The kinds of activity with their labels, for the "Log" buttons.
+pub fn kinds(ctx: &Ctx) -> Vec<(&'static str, String)> {
+    customers::activities::KINDS.iter().map(|k| (*k, ctx.t(&format!("activity-kind-{k}")))).collect()
+}
+
+impl RecordPage {
+    fn key(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.area)
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    pub saved: Option<String>,
+    pub cursor: Option<String>,
+}
+
+pub fn notice(ctx: &Ctx, saved: Option<&str>) -> Option<String> {
+    saved.map(|s| match s {
+        "created" => ctx.t("customers-created"),
+        "restored" => ctx.t("customers-restored"),
+        "logged" => ctx.t("activity-logged"),
+        "task" => ctx.t("tasks-created"),
+        _ => ctx.t("form-saved"),
+    })
+}
+
+/// How far up a hierarchy the page walks.
+const MAX_DEPTH: usize = 16;
+
+async fn show(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Query(q): Query<ShowQuery>,
+) -> PageResult {
+    let id = Id(id);
+    let panels = state.panels.clone();
+    let cursor = q.cursor.clone();
+    let (ctx, page) = load_with_ctx(&state, creds, "/accounts", move |tx, who, ctx| {
+        let a = caccounts::get(tx, who, id)?;
+        let mut names = Names::default();
+        let mut parents = Vec::new();
+        let mut up = a.parent_id;
+        while let Some(p) = up {
+            if parents.len() >= MAX_DEPTH {
+                break;
+            }
+            match caccounts::get(tx, who, p) {
+                Ok(parent) => {
+                    parents.push(Link { href: format!("/accounts/{}", parent.id), text: parent.name.clone() });
+                    up = parent.parent_id;
+                }
+                Err(Error::NotFound(_)) => {
+                    parents.push(Link { href: String::new(), text: "…".into() });
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        parents.reverse();
+        let children = caccounts::children(tx, who, id, 200)?
+            .into_iter()
+            .map(|c| Link { href: format!("/accounts/{}", c.id), text: c.name })
+            .collect();
+        let category = match a.category_id {
+            Some(c) => categories(tx, who)?.into_iter().find(|x| x.id == c).map(|x| x.name),
+            None => None,
+        };
+        let mut profile = vec![
+            ProfileRow::new(ctx.t("field-category"), category.unwrap_or_else(|| "—".into())),
+            ProfileRow::new(ctx.t("field-status"), ctx.t(&format!("account-status-{}", a.status))),
+            ProfileRow::new(ctx.t("field-owner"), names.user(tx, a.owner_id)?),
+            ProfileRow::new(ctx.t("field-team"), names.branch(tx, a.branch_id)?),
+        ];
+        if let Some(p) = a.phone_raw.clone().or(a.phone.clone()) {
+            profile.push(ProfileRow::link(
+                ctx.t("field-phone"),
+                p,
+                format!("tel:{}", a.phone.clone().unwrap_or_default()),
+            ));
+        }
+        if let Some(e) = &a.email {
+            profile.push(ProfileRow::link(ctx.t("field-email"), e.clone(), format!("mailto:{e}")));
+        }
+        if let Some(w) = &a.website {
+            profile.push(ProfileRow::link(ctx.t("field-website"), w.clone(), w.clone()));
+        }
+        if let Some(x) = &a.external_id {
+            profile.push(ProfileRow::new(ctx.t("field-external-id"), x.clone()));
+        }
+        let defs = definitions(tx, who, a.category_id, RecordType::Account)?;
+        let custom = custom_rows(ctx, &defs, &a.custom);
+        let cx = PanelContext { record_type: RecordType::Account, id, account_id: Some(id), ctx, cursor };
+        let shown = panels.render(tx, who, &cx);
+        Ok((a, profile, custom, parents, children, shown))
+    })
+    .await?;
+    let (a, profile, custom, parents, children, panels) = page;
+    Ok(render(&RecordPage {
+        area: "accounts",
+        id: a.id.to_string(),
+        name: a.name,
+        subtitle: ctx.t("accounts-one"),
+        profile,
+        custom,
+        parents,
+        children,
+        panels,
+        can_edit: ctx.can("customers.accounts.update"),
+        can_delete: ctx.can("customers.accounts.delete"),
+        can_log: ctx.can("customers.activities.create"),
+        kinds: kinds(&ctx),
+        notice: notice(&ctx, q.saved.as_deref()),
+        ctx,
+    }))
+}
+
+/// The custom fields of a profile, in definition order, then stored values without a
+/// definition (a changed category) as stored.
+pub fn custom_rows(
+    ctx: &Ctx,
+    defs: &[customers::fields::CustomField],
+    values: &serde_json::Map<String, Json>,
+) -> Vec<ProfileRow> {
+    let mut rows: Vec<ProfileRow> = defs
+        .iter()
+        .map(|d| {
+            let value = values.get(&d.key).map(|v| show_value(v, ctx)).filter(|v| !v.is_empty());
+            ProfileRow::new(d.label.clone(), value.unwrap_or_else(|| "—".into()))
+        })
+        .collect();
+    for (k, v) in values {
+        if !defs.iter().any(|d| &d.key == k) {
+            rows.push(ProfileRow::new(k.clone(), show_value(v, ctx)));
+        }
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------------------
+// Forms
+
+/// A record that may be a duplicate, shown before a create.
+pub struct DuplicateRow {
+    pub href: String,
+    pub name: String,
+    pub matched: String,
+}
+
+pub fn duplicate_rows(ctx: &Ctx, area: &str, found: &[DuplicateCandidate]) -> Vec<DuplicateRow> {
+    found
+        .iter()
+        .map(|d| DuplicateRow {
+            href: format!("/{area}/{}", d.id),
+            name: d.name.clone(),
+            matched: d.matched_on.iter().map(|m| ctx.t(&format!("field-{m}"))).collect::<Vec<_>>().join(", "),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "customers/form.html")]
+pub struct FormPage {
+    pub ctx: Ctx,
+    pub area: &'static str,
+    /// `None` when creating.
+    pub id: Option<String>,
+    pub form: Pairs,
+    pub categories: Vec<Opt>,
+    /// Parent accounts (account form) or accounts (contact form).
+    pub accounts: Vec<Opt>,
+    pub branches: Vec<Opt>,
+    pub owners: Vec<Opt>,
+    pub statuses: Vec<Opt>,
+    pub custom: Vec<FieldInput>,
+    pub errors: FormErrors,
+    pub duplicates: Vec<DuplicateRow>,
+}
+
+impl FormPage {
+    fn key(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.area)
+    }
+}
+
+impl WithErrors for FormPage {
+    fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    fn errors(&mut self) -> &mut FormErrors {
+        &mut self.errors
+    }
+}
+
+/// The custom part of a form alone (htmx swaps it in when the category changes).
+#[derive(Template)]
+#[template(path = "customers/custom_part.html")]
+pub struct CustomPart {
+    pub ctx: Ctx,
+    pub custom: Vec<FieldInput>,
+}
+
+fn stored_form(a: &Account) -> Pairs {
+    let mut f = Pairs::default();
+    f.set("name", a.name.clone());
+    f.set("category_id", a.category_id.map(|c| c.to_string()).unwrap_or_default());
+    f.set("parent_id", a.parent_id.map(|c| c.to_string()).unwrap_or_default());
+    f.set("branch_id", a.branch_id.to_string());
+    f.set("owner_id", a.owner_id.map(|c| c.to_string()).unwrap_or_default());
+    f.set("status", a.status.clone());
+    f.set("email", a.email.clone().unwrap_or_default());
+    f.set("phone", a.phone_raw.clone().or(a.phone.clone()).unwrap_or_default());
+    f.set("website", a.website.clone().unwrap_or_default());
+    f.set("external_id", a.external_id.clone().unwrap_or_default());
+    f.set("version", a.version.to_string());
+    f
+}
+
+/// The form page: for a new account (`id` none) or an edit; `typed` is what the user sent
+/// (shown again after a refusal). A stale edit shows the typed values with the stored
+/// version, so saving again overwrites knowingly.
+async fn form_page(
+    state: &AppState,
+    creds: Credentials,
+    id: Option<Id>,
+    typed: Option<Pairs>,
+    fresh_version: bool,
+) -> Result<FormPage, PageError> {
+    let typed_category = typed.as_ref().and_then(|f| f.id("category_id"));
+    let typed_parent = typed.as_ref().and_then(|f| f.id("parent_id"));
+    let has_typed = typed.is_some();
+    let (ctx, (stored, cats, tree, owners, parents, defs)) = load(state, creds, "/accounts", move |tx, who| {
+        let stored = match id {
+            Some(id) => {
+                let a = caccounts::get(tx, who, id)?;
+                who.require("customers.accounts.update")?;
+                Some(a)
+            }
+            None => {
+                who.require("customers.accounts.create")?;
+                None
+            }
+        };
+        let category = if has_typed { typed_category } else { stored.as_ref().and_then(|a| a.category_id) };
+        let parent = if has_typed { typed_parent } else { stored.as_ref().and_then(|a| a.parent_id) };
+        let cats = categories(tx, who)?;
+        let tree = branch_tree(tx, who)?;
+        let owners = user_choices(tx, who, stored.as_ref().and_then(|a| a.owner_id))?;
+        let mut parents = account_choices(tx, who, parent)?;
+        parents.retain(|(p, _)| Some(*p) != id);
+        let defs = definitions(tx, who, category, RecordType::Account)?;
+        Ok((stored, cats, tree, owners, parents, defs))
+    })
+    .await?;
+    let typed_form = typed.is_some();
+    let mut form = match (typed, &stored) {
+        (Some(f), _) => f,
+        (None, Some(a)) => stored_form(a),
+        (None, None) => {
+            let mut f = Pairs::default();
+            f.set("status", "active");
+            if let Some(me) = &ctx.user {
+                f.set("owner_id", me.user_id.to_string());
+                f.set("branch_id", me.branch_id.to_string());
+            }
+            f
+        }
+    };
+    if fresh_version && let Some(a) = &stored {
+        form.set("version", a.version.to_string());
+    }
+    let errors = FormErrors::default();
+    let custom = if typed_form {
+        field_inputs(&defs, None, Some(&form), &errors)
+    } else {
+        field_inputs(&defs, stored.as_ref().map(|a| &a.custom), None, &errors)
+    };
+    let status = form.get("status").to_owned();
+    Ok(FormPage {
+        area: "accounts",
+        id: id.map(|i| i.to_string()),
+        categories: category_options(&cats, form.id("category_id")),
+        accounts: id_options(&parents, form.id("parent_id")),
+        branches: branch_options(&tree, form.id("branch_id")),
+        owners: id_options(&owners, form.id("owner_id")),
+        statuses: caccounts::STATUSES
+            .iter()
+            .map(|s| Opt::new(*s, ctx.t(&format!("account-status-{s}")), *s == status))
+            .collect(),
+        custom,
+        errors,
+        duplicates: Vec::new(),
+        form,
+        ctx,
+    })
+}
+
+/// Shows the form again with the refusal's messages next to the fields, custom ones too.
+pub fn refuse_form(mut page: FormPage, e: ApiError) -> PageResult {
+    let status = e.status;
+    let errors = FormErrors::from_error(&page.ctx, e)?;
+    for input in &mut page.custom {
+        input.error = errors.get(&input.name).map(str::to_owned);
+    }
+    page.errors = errors;
+    Ok((status, render(&page)).into_response())
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(q): Query<Vec<(String, String)>>,
+) -> PageResult {
+    let prefill = Pairs(q);
+    let mut page = form_page(&state, creds, None, None, false).await?;
+    if let Some(p) = prefill.opt("parent_id") {
+        page.form.set("parent_id", p.clone());
+        for o in &mut page.accounts {
+            o.selected = o.value == p;
+        }
+    }
+    Ok(render(&page))
+}
+
+async fn edit_form(State(state): State<AppState>, creds: Credentials, Path(id): Path<i64>) -> PageResult {
+    Ok(render(&form_page(&state, creds, Some(Id(id)), None, false).await?))
+}
+
+async fn custom_part(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(q): Query<Vec<(String, String)>>,
+) -> PageResult {
+    let form = Pairs(q);
+    let category = form.id("category_id");
+    let (ctx, defs) =
+        load(&state, creds, "/accounts", move |tx, who| definitions(tx, who, category, RecordType::Account)).await?;
+    let custom = field_inputs(&defs, None, Some(&form), &FormErrors::default());
+    Ok(render(&CustomPart { ctx, custom }))
+}
+
+fn new_account(form: &Pairs, custom: serde_json::Map<String, Json>) -> NewAccount {
+    NewAccount {
+        name: form.get("name").to_owned(),
+        category_id: form.id("category_id"),
+        parent_id: form.id("parent_id"),
+        branch_id: form.id("branch_id"),
+        owner_id: form.id("owner_id"),
+        status: form.opt("status"),
+        email: form.opt("email"),
+        phone: form.opt("phone"),
+        website: form.opt("website"),
+        external_id: form.opt("external_id"),
+        custom: Some(custom),
+    }
+}
+
+/// The outcome of a create that may stop to ask about duplicates.
+pub enum Created {
+    Saved(Id),
+    Duplicates(Vec<DuplicateCandidate>),
+}
+
+async fn create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let form = Pairs(pairs);
+    let creds = creds.with_csrf(form.opt("csrf_token"));
+    let confirmed = form.get("confirm_duplicates") == "1";
+    let f = form.clone();
+    let result = state
+        .write(creds.clone(), move |tx, who| {
+            let defs = definitions(tx, who, f.id("category_id"), RecordType::Account)?;
+            let input = new_account(&f, custom_values(&defs, &f, false));
+            if !confirmed && who.can("customers.accounts.create") {
+                let found = customers::duplicate_candidates(
+                    tx,
+                    who,
+                    RecordType::Account,
+                    input.email.as_deref(),
+                    input.phone.as_deref(),
+                    input.branch_id,
+                )?;
+                if !found.is_empty() {
+                    return Ok(Created::Duplicates(found));
+                }
+            }
+            caccounts::create(tx, who, input).map(|a| Created::Saved(a.id))
+        })
+        .await;
+    match result {
+        Ok(Created::Saved(id)) => Ok(see_other(&format!("/accounts/{id}?saved=created"))),
+        Ok(Created::Duplicates(found)) => {
+            let mut page = form_page(&state, creds, None, Some(form), false).await?;
+            page.duplicates = duplicate_rows(&page.ctx, "accounts", &found);
+            Ok((StatusCode::OK, render(&page)).into_response())
+        }
+        Err(e) => refuse_form(form_page(&state, creds, None, Some(form), false).await?, e),
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let id = Id(id);
+    let form = Pairs(pairs);
+    let creds = creds.with_csrf(form.opt("csrf_token"));
+    let f = form.clone();
+    let result = state
+        .write(creds.clone(), move |tx, who| {
+            let old = caccounts::get(tx, who, id)?;
+            let category = f.id("category_id");
+            let defs = definitions(tx, who, category, RecordType::Account)?;
+            let mut custom = custom_values(&defs, &f, true);
+            // Values of another category's fields are dropped with the category.
+            for key in old.custom.keys() {
+                custom.entry(key.clone()).or_insert(Json::Null);
+            }
+            let text = |name: &str| Some(f.get(name).trim().to_owned());
+            let patch = AccountPatch {
+                name: text("name"),
+                category_id: category,
+                parent_id: f.id("parent_id"),
+                branch_id: f.id("branch_id"),
+                owner_id: f.id("owner_id"),
+                status: f.opt("status"),
+                email: text("email"),
+                phone: text("phone"),
+                website: text("website"),
+                external_id: text("external_id"),
+                custom: Some(custom),
+                version: f.get("version").parse().ok(),
+            };
+            caccounts::update(tx, who, id, patch)
+        })
+        .await;
+    match result {
+        Ok(_) => Ok(see_other(&format!("/accounts/{id}?saved=1"))),
+        Err(e) => {
+            let stale = e.status == StatusCode::PRECONDITION_FAILED;
+            let mut page = form_page(&state, creds, Some(id), Some(form), stale).await?;
+            if stale {
+                page.errors = FormErrors::message(page.ctx.t("customers-stale"));
+                return Ok((StatusCode::PRECONDITION_FAILED, render(&page)).into_response());
+            }
+            refuse_form(page, e)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Delete and restore
+
+async fn confirm_delete(State(state): State<AppState>, creds: Credentials, Path(id): Path<i64>) -> PageResult {
+    let (ctx, a) = load(&state, creds, "/accounts", move |tx, who| {
+        who.require("customers.accounts.delete")?;
+        caccounts::get(tx, who, Id(id))
+    })
+    .await?;
+    Ok(render(&ConfirmPage {
+        title: ctx.t("accounts-delete-title"),
+        question: ctx.ta("accounts-delete-confirm", "name", &a.name),
+        action: format!("/accounts/{id}/delete"),
+        button: ctx.t("delete"),
+        cancel: format!("/accounts/{id}"),
+        error: None,
+        ctx,
+    }))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    act(&state, creds, form, &format!("/accounts?deleted={id}"), move |tx, who| caccounts::delete(tx, who, Id(id)))
+        .await
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    act(&state, creds, form, &format!("/accounts/{id}?saved=restored"), move |tx, who| {
+        caccounts::restore(tx, who, Id(id)).map(|_| ())
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+pub struct DeletedQuery {
+    cursor: Option<String>,
+}
+
+/// The deleted accounts the caller may restore, newest first.
+async fn deleted(State(state): State<AppState>, creds: Credentials, Query(q): Query<DeletedQuery>) -> PageResult {
+    let page = PageRequest::parse(None, q.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
+    let (ctx, found) = load(&state, creds, "/accounts", move |tx, who| caccounts::list_deleted(tx, who, &page)).await?;
+    let next = found.next_cursor.as_ref().map(|c| format!("/accounts/deleted?cursor={}", enc(c)));
+    let rows = found
+        .items
+        .iter()
+        .map(|r| crate::pages::DeletedRow {
+            id: r.id.to_string(),
+            cells: vec![
+                r.name.clone(),
+                r.phone_raw.clone().or(r.phone.clone()).unwrap_or_default(),
+                r.email.clone().unwrap_or_default(),
+                ctx.datetime(&r.updated_at),
+            ],
+        })
+        .collect();
+    let columns = ["field-name", "field-phone", "field-email", "field-deleted-at"].map(|k| ctx.t(k)).to_vec();
+    let can_restore = ctx.can("customers.accounts.delete");
+    Ok(render(&crate::pages::DeletedPage { area: "accounts", columns, rows, can_restore, next, notice: None, ctx }))
+}

@@ -1,0 +1,519 @@
+//! Contact pages: the list, the contact 360 page, create and edit (the custom fields of
+//! their account's category), delete with confirmation and restore.
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use customers::RecordType;
+use customers::accounts as caccounts;
+use customers::contacts::{self as ccontacts, Contact, ContactFilter, ContactPatch, NewContact};
+use kernel::paging::PageRequest;
+use kernel::{Id, Principal, Tx};
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use super::accounts::{
+    Created, CustomPart, FormPage, ListFilter, ListPage, ListRow, ProfileRow, RecordPage, ShowQuery, custom_rows,
+    duplicate_rows, notice, refuse_form,
+};
+use super::panels::PanelContext;
+use super::{
+    Link, Names, Pairs, account_choices, branch_tree, custom_values, definitions, field_inputs, id_options,
+    user_choices,
+};
+use crate::pages::admin::branch_options;
+use crate::pages::{
+    ConfirmPage, CsrfForm, FormErrors, PageError, PageResult, act, enc, load, load_with_ctx, opt_id, render, see_other,
+};
+use crate::state::{AppState, Credentials};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/contacts", get(list).post(create))
+        .route("/contacts/new", get(new_form))
+        .route("/contacts/deleted", get(deleted))
+        .route("/contacts/custom-fields", get(custom_part))
+        .route("/contacts/{id}", get(show).post(update))
+        .route("/contacts/{id}/edit", get(edit_form))
+        .route("/contacts/{id}/delete", get(confirm_delete).post(delete))
+        .route("/contacts/{id}/restore", post(restore))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    q: Option<String>,
+    account_id: Option<String>,
+    branch_id: Option<String>,
+    owner_id: Option<String>,
+    cursor: Option<String>,
+    deleted: Option<String>,
+}
+
+impl ListQuery {
+    fn filters(&self) -> String {
+        let v = |o: &Option<String>| enc(o.as_deref().unwrap_or_default());
+        format!(
+            "q={}&account_id={}&branch_id={}&owner_id={}",
+            v(&self.q),
+            v(&self.account_id),
+            v(&self.branch_id),
+            v(&self.owner_id)
+        )
+    }
+
+    fn filter(&self) -> ContactFilter {
+        ContactFilter {
+            account_id: opt_id(&self.account_id),
+            branch_id: opt_id(&self.branch_id),
+            owner_id: opt_id(&self.owner_id),
+            q: crate::pages::non_empty(self.q.clone()),
+        }
+    }
+
+    fn filtered(&self) -> bool {
+        [&self.q, &self.account_id, &self.branch_id, &self.owner_id]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
+    }
+}
+
+async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Query<ListQuery>) -> PageResult {
+    let page = PageRequest::parse(None, query.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
+    let filter = query.filter();
+    let (ctx, (found, tree, owners, meta, account)) = load(&state, creds, "/contacts", move |tx, who| {
+        let found = ccontacts::list(tx, who, &filter, &page)?;
+        // The account filter (from an account's page) shows as a choice of one.
+        let account = match filter.account_id {
+            Some(a) => Names::default().account(tx, who, a)?.map(|name| (a, name)),
+            None => None,
+        };
+        let tree = branch_tree(tx, who)?;
+        let owners = user_choices(tx, who, filter.owner_id)?;
+        let mut names = Names::default();
+        let mut meta = Vec::new();
+        for c in &found.items {
+            let account = match c.account_id {
+                Some(a) => names.account(tx, who, a)?.unwrap_or_default(),
+                None => String::new(),
+            };
+            meta.push((account, names.user(tx, c.owner_id)?));
+        }
+        Ok((found, tree, owners, meta, account))
+    })
+    .await?;
+    let mut filters = Vec::new();
+    if let Some((id, name)) = account {
+        filters.push(ListFilter {
+            name: "account_id",
+            label: ctx.t("field-account"),
+            options: vec![crate::pages::admin::Opt::new(id.to_string(), name, true)],
+        });
+    }
+    if !tree.is_empty() {
+        filters.push(ListFilter {
+            name: "branch_id",
+            label: ctx.t("field-branch"),
+            options: branch_options(&tree, opt_id(&query.branch_id)),
+        });
+    }
+    filters.push(ListFilter {
+        name: "owner_id",
+        label: ctx.t("field-owner"),
+        options: id_options(&owners, opt_id(&query.owner_id)),
+    });
+    let columns = ["field-account", "field-phone", "field-email", "field-owner"].map(|k| ctx.t(k)).to_vec();
+    let rows = found
+        .items
+        .iter()
+        .zip(meta)
+        .map(|(c, (account, owner))| ListRow {
+            href: format!("/contacts/{}", c.id),
+            name: c.name.clone(),
+            cells: vec![
+                account,
+                c.phone_raw.clone().or(c.phone.clone()).unwrap_or_default(),
+                c.email.clone().unwrap_or_default(),
+                owner,
+            ],
+        })
+        .collect();
+    let next = found.next_cursor.as_ref().map(|c| format!("/contacts?{}&cursor={}", query.filters(), enc(c)));
+    let deleted = query.deleted.clone().filter(|d| d.parse::<i64>().is_ok());
+    Ok(render(&ListPage {
+        area: "contacts",
+        q: query.q.clone().unwrap_or_default(),
+        filters,
+        columns,
+        rows,
+        next,
+        filtered: query.filtered(),
+        can_create: ctx.can("customers.contacts.create"),
+        can_delete: ctx.can("customers.contacts.delete"),
+        notice: deleted.as_ref().map(|_| ctx.t("contacts-deleted-done")),
+        deleted,
+        ctx,
+    }))
+}
+
+/// The category whose contact fields a contact of `account` carries.
+fn account_category(tx: &mut Tx<'_>, who: &Principal, account: Option<Id>) -> kernel::Result<Option<Id>> {
+    match account {
+        Some(a) => match caccounts::get(tx, who, a) {
+            Ok(a) => Ok(a.category_id),
+            Err(kernel::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        },
+        None => Ok(None),
+    }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Query(q): Query<ShowQuery>,
+) -> PageResult {
+    let id = Id(id);
+    let panels = state.panels.clone();
+    let cursor = q.cursor.clone();
+    let (ctx, (c, profile, custom, parents, panels)) =
+        load_with_ctx(&state, creds, "/contacts", move |tx, who, ctx| {
+            let c = ccontacts::get(tx, who, id)?;
+            let mut names = Names::default();
+            let mut profile = Vec::new();
+            let mut parents = Vec::new();
+            if let Some(a) = c.account_id {
+                let name = names.account(tx, who, a)?;
+                if let Some(n) = &name {
+                    parents.push(Link { href: format!("/accounts/{a}"), text: n.clone() });
+                }
+                profile.push(match name {
+                    Some(n) => ProfileRow::link(ctx.t("field-account"), n, format!("/accounts/{a}")),
+                    None => ProfileRow::new(ctx.t("field-account"), "…"),
+                });
+            }
+            profile.push(ProfileRow::new(ctx.t("field-owner"), names.user(tx, c.owner_id)?));
+            profile.push(ProfileRow::new(ctx.t("field-team"), names.branch(tx, c.branch_id)?));
+            if let Some(p) = c.phone_raw.clone().or(c.phone.clone()) {
+                profile.push(ProfileRow::link(
+                    ctx.t("field-phone"),
+                    p,
+                    format!("tel:{}", c.phone.clone().unwrap_or_default()),
+                ));
+            }
+            if let Some(e) = &c.email {
+                profile.push(ProfileRow::link(ctx.t("field-email"), e.clone(), format!("mailto:{e}")));
+            }
+            let category = account_category(tx, who, c.account_id)?;
+            let defs = definitions(tx, who, category, RecordType::Contact)?;
+            let custom = custom_rows(ctx, &defs, &c.custom);
+            let cx = PanelContext { record_type: RecordType::Contact, id, account_id: c.account_id, ctx, cursor };
+            let shown = panels.render(tx, who, &cx);
+            Ok((c, profile, custom, parents, shown))
+        })
+        .await?;
+    Ok(render(&RecordPage {
+        area: "contacts",
+        id: c.id.to_string(),
+        name: c.name,
+        subtitle: ctx.t("contacts-one"),
+        profile,
+        custom,
+        parents,
+        children: Vec::new(),
+        panels,
+        can_edit: ctx.can("customers.contacts.update"),
+        can_delete: ctx.can("customers.contacts.delete"),
+        can_log: ctx.can("customers.activities.create"),
+        kinds: super::accounts::kinds(&ctx),
+        notice: notice(&ctx, q.saved.as_deref()),
+        ctx,
+    }))
+}
+
+fn stored_form(c: &Contact) -> Pairs {
+    let mut f = Pairs::default();
+    f.set("name", c.name.clone());
+    f.set("account_id", c.account_id.map(|a| a.to_string()).unwrap_or_default());
+    f.set("branch_id", c.branch_id.to_string());
+    f.set("owner_id", c.owner_id.map(|o| o.to_string()).unwrap_or_default());
+    f.set("email", c.email.clone().unwrap_or_default());
+    f.set("phone", c.phone_raw.clone().or(c.phone.clone()).unwrap_or_default());
+    f.set("version", c.version.to_string());
+    f
+}
+
+async fn form_page(
+    state: &AppState,
+    creds: Credentials,
+    id: Option<Id>,
+    typed: Option<Pairs>,
+    fresh_version: bool,
+) -> Result<FormPage, PageError> {
+    let typed_account = typed.as_ref().map(|f| f.id("account_id"));
+    let (ctx, (stored, tree, owners, accounts, defs)) = load(state, creds, "/contacts", move |tx, who| {
+        let stored = match id {
+            Some(id) => {
+                let c = ccontacts::get(tx, who, id)?;
+                who.require("customers.contacts.update")?;
+                Some(c)
+            }
+            None => {
+                who.require("customers.contacts.create")?;
+                None
+            }
+        };
+        let account = typed_account.unwrap_or(stored.as_ref().and_then(|c| c.account_id));
+        let tree = branch_tree(tx, who)?;
+        let owners = user_choices(tx, who, stored.as_ref().and_then(|c| c.owner_id))?;
+        let accounts = account_choices(tx, who, account)?;
+        let category = account_category(tx, who, account)?;
+        let defs = definitions(tx, who, category, RecordType::Contact)?;
+        Ok((stored, tree, owners, accounts, defs))
+    })
+    .await?;
+    let typed_form = typed.is_some();
+    let mut form = match (typed, &stored) {
+        (Some(f), _) => f,
+        (None, Some(c)) => stored_form(c),
+        (None, None) => {
+            let mut f = Pairs::default();
+            if let Some(me) = &ctx.user {
+                f.set("owner_id", me.user_id.to_string());
+            }
+            f
+        }
+    };
+    if fresh_version && let Some(c) = &stored {
+        form.set("version", c.version.to_string());
+    }
+    let errors = FormErrors::default();
+    let custom = if typed_form {
+        field_inputs(&defs, None, Some(&form), &errors)
+    } else {
+        field_inputs(&defs, stored.as_ref().map(|c| &c.custom), None, &errors)
+    };
+    Ok(FormPage {
+        area: "contacts",
+        id: id.map(|i| i.to_string()),
+        categories: Vec::new(),
+        accounts: id_options(&accounts, form.id("account_id")),
+        branches: branch_options(&tree, form.id("branch_id")),
+        owners: id_options(&owners, form.id("owner_id")),
+        statuses: Vec::new(),
+        custom,
+        errors,
+        duplicates: Vec::new(),
+        form,
+        ctx,
+    })
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(q): Query<Vec<(String, String)>>,
+) -> PageResult {
+    let prefill = Pairs(q);
+    let typed = prefill.opt("account_id").map(|a| {
+        let mut f = Pairs::default();
+        f.set("account_id", a);
+        f
+    });
+    let mut page = form_page(&state, creds, None, typed, false).await?;
+    if let Some(me) = page.ctx.user.as_ref().map(|u| u.user_id.to_string()) {
+        if page.form.get("owner_id").is_empty() {
+            page.form.set("owner_id", me.clone());
+        }
+        for o in &mut page.owners {
+            o.selected = o.value == page.form.get("owner_id");
+        }
+    }
+    Ok(render(&page))
+}
+
+async fn edit_form(State(state): State<AppState>, creds: Credentials, Path(id): Path<i64>) -> PageResult {
+    Ok(render(&form_page(&state, creds, Some(Id(id)), None, false).await?))
+}
+
+async fn custom_part(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(q): Query<Vec<(String, String)>>,
+) -> PageResult {
+    let form = Pairs(q);
+    let account = form.id("account_id");
+    let (ctx, defs) = load(&state, creds, "/contacts", move |tx, who| {
+        let category = account_category(tx, who, account)?;
+        definitions(tx, who, category, RecordType::Contact)
+    })
+    .await?;
+    let custom = field_inputs(&defs, None, Some(&form), &FormErrors::default());
+    Ok(render(&CustomPart { ctx, custom }))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let form = Pairs(pairs);
+    let creds = creds.with_csrf(form.opt("csrf_token"));
+    let confirmed = form.get("confirm_duplicates") == "1";
+    let f = form.clone();
+    let result = state
+        .write(creds.clone(), move |tx, who| {
+            let account = f.id("account_id");
+            let category = account_category(tx, who, account)?;
+            let defs = definitions(tx, who, category, RecordType::Contact)?;
+            let input = NewContact {
+                name: f.get("name").to_owned(),
+                account_id: account,
+                branch_id: f.id("branch_id"),
+                owner_id: f.id("owner_id"),
+                email: f.opt("email"),
+                phone: f.opt("phone"),
+                custom: Some(custom_values(&defs, &f, false)),
+            };
+            if !confirmed && who.can("customers.contacts.create") {
+                let found = customers::duplicate_candidates(
+                    tx,
+                    who,
+                    RecordType::Contact,
+                    input.email.as_deref(),
+                    input.phone.as_deref(),
+                    input.branch_id,
+                )?;
+                if !found.is_empty() {
+                    return Ok(Created::Duplicates(found));
+                }
+            }
+            ccontacts::create(tx, who, input).map(|c| Created::Saved(c.id))
+        })
+        .await;
+    match result {
+        Ok(Created::Saved(id)) => Ok(see_other(&format!("/contacts/{id}?saved=created"))),
+        Ok(Created::Duplicates(found)) => {
+            let mut page = form_page(&state, creds, None, Some(form), false).await?;
+            page.duplicates = duplicate_rows(&page.ctx, "contacts", &found);
+            Ok((StatusCode::OK, render(&page)).into_response())
+        }
+        Err(e) => refuse_form(form_page(&state, creds, None, Some(form), false).await?, e),
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let id = Id(id);
+    let form = Pairs(pairs);
+    let creds = creds.with_csrf(form.opt("csrf_token"));
+    let f = form.clone();
+    let result = state
+        .write(creds.clone(), move |tx, who| {
+            let old = ccontacts::get(tx, who, id)?;
+            let account = f.id("account_id");
+            let category = account_category(tx, who, account.or(old.account_id))?;
+            let defs = definitions(tx, who, category, RecordType::Contact)?;
+            let mut custom = custom_values(&defs, &f, true);
+            for key in old.custom.keys() {
+                custom.entry(key.clone()).or_insert(Json::Null);
+            }
+            let text = |name: &str| Some(f.get(name).trim().to_owned());
+            let patch = ContactPatch {
+                name: text("name"),
+                account_id: account,
+                branch_id: f.id("branch_id"),
+                owner_id: f.id("owner_id"),
+                email: text("email"),
+                phone: text("phone"),
+                custom: Some(custom),
+                version: f.get("version").parse().ok(),
+            };
+            ccontacts::update(tx, who, id, patch)
+        })
+        .await;
+    match result {
+        Ok(_) => Ok(see_other(&format!("/contacts/{id}?saved=1"))),
+        Err(e) => {
+            let stale = e.status == StatusCode::PRECONDITION_FAILED;
+            let mut page = form_page(&state, creds, Some(id), Some(form), stale).await?;
+            if stale {
+                page.errors = FormErrors::message(page.ctx.t("customers-stale"));
+                return Ok((StatusCode::PRECONDITION_FAILED, render(&page)).into_response());
+            }
+            refuse_form(page, e)
+        }
+    }
+}
+
+async fn confirm_delete(State(state): State<AppState>, creds: Credentials, Path(id): Path<i64>) -> PageResult {
+    let (ctx, c) = load(&state, creds, "/contacts", move |tx, who| {
+        who.require("customers.contacts.delete")?;
+        ccontacts::get(tx, who, Id(id))
+    })
+    .await?;
+    Ok(render(&ConfirmPage {
+        title: ctx.t("contacts-delete-title"),
+        question: ctx.ta("contacts-delete-confirm", "name", &c.name),
+        action: format!("/contacts/{id}/delete"),
+        button: ctx.t("delete"),
+        cancel: format!("/contacts/{id}"),
+        error: None,
+        ctx,
+    }))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    act(&state, creds, form, &format!("/contacts?deleted={id}"), move |tx, who| ccontacts::delete(tx, who, Id(id)))
+        .await
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    act(&state, creds, form, &format!("/contacts/{id}?saved=restored"), move |tx, who| {
+        ccontacts::restore(tx, who, Id(id)).map(|_| ())
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+pub struct DeletedQuery {
+    cursor: Option<String>,
+}
+
+/// The deleted contacts the caller may restore, newest first.
+async fn deleted(State(state): State<AppState>, creds: Credentials, Query(q): Query<DeletedQuery>) -> PageResult {
+    let page = PageRequest::parse(None, q.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
+    let (ctx, found) = load(&state, creds, "/contacts", move |tx, who| ccontacts::list_deleted(tx, who, &page)).await?;
+    let next = found.next_cursor.as_ref().map(|c| format!("/contacts/deleted?cursor={}", enc(c)));
+    let rows = found
+        .items
+        .iter()
+        .map(|r| crate::pages::DeletedRow {
+            id: r.id.to_string(),
+            cells: vec![
+                r.name.clone(),
+                r.phone_raw.clone().or(r.phone.clone()).unwrap_or_default(),
+                r.email.clone().unwrap_or_default(),
+                ctx.datetime(&r.updated_at),
+            ],
+        })
+        .collect();
+    let columns = ["field-name", "field-phone", "field-email", "field-deleted-at"].map(|k| ctx.t(k)).to_vec();
+    let can_restore = ctx.can("customers.contacts.delete");
+    Ok(render(&crate::pages::DeletedPage { area: "contacts", columns, rows, can_restore, next, notice: None, ctx }))
+}

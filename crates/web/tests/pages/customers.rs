@@ -1,0 +1,571 @@
+//! The customer pages end to end, on every backend: lists and search, the customer 360
+//! page and its panel registry, forms with custom fields, the duplicate warning, stale
+//! edits, activity logging and "my day".
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use customers::accounts::{self as caccounts, NewAccount};
+use customers::contacts::{self as ccontacts, NewContact};
+use customers::fields::{self, NewCategory, NewCustomField};
+use customers::{RecordType, tasks};
+use kernel::paging::PageRequest;
+use kernel::testing::test_databases;
+use kernel::{Db, Error, Id, Principal, Tx};
+use web::pages::customers::panels::{CustomerPanel, Panel, PanelContext};
+use web::{AppState, Config};
+
+use super::{Reply, create_user, enc, get, hidden_csrf, location, post_form, send, session};
+
+/// Runs `work` as user `id` in one write unit of work.
+async fn as_user<T, F>(db: &Db, id: Id, work: F) -> T
+where
+    F: FnOnce(&mut Tx<'_>, &Principal) -> kernel::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    db.write(move |tx| {
+        let who = kernel::identity::principal_for_user(tx, id)?;
+        work(tx, &who)
+    })
+    .await
+    .unwrap()
+}
+
+fn account(name: &str, phone: Option<&str>) -> NewAccount {
+    NewAccount { name: name.into(), phone: phone.map(str::to_owned), ..Default::default() }
+}
+
+async fn account_count(db: &Db, admin: Id) -> usize {
+    as_user(db, admin, |tx, who| {
+        Ok(caccounts::list(tx, who, &Default::default(), &PageRequest::parse(Some(500), None)?)?.items.len())
+    })
+    .await
+}
+
+/// The session's CSRF token, from a page's logout form.
+async fn csrf(app: &axum::Router, cookie: &str) -> String {
+    hidden_csrf(&send(app, get("/", Some(cookie))).await.body)
+}
+
+fn htmx_post(uri: &str, cookie: &str, csrf: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookie)
+        .header("hx-request", "true")
+        .header("x-csrf-token", csrf)
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+fn htmx_get(uri: &str, cookie: &str) -> Request<Body> {
+    Request::get(uri).header(header::COOKIE, cookie).header("hx-request", "true").body(Body::empty()).unwrap()
+}
+
+fn assert_clean(page: &str, reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::OK, "{page}: {}", reply.body);
+    assert!(!reply.body.contains("style=") && !reply.body.contains("<script>"), "{page} has inline style or script");
+}
+
+#[tokio::test]
+async fn customer_pages_render_for_the_authorised_and_refuse_others() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        create_user(&db, "sales@example.com", "sales").await;
+        create_user(&db, "service@example.com", "service").await;
+        let (hq, store, contact) = as_user(&db, admin, |tx, who| {
+            let hq = caccounts::create(tx, who, account("国美总部", Some("010 6500 0000")))?;
+            let store =
+                caccounts::create(tx, who, NewAccount { parent_id: Some(hq.id), ..account("国美 朝阳店", None) })?;
+            let contact = ccontacts::create(
+                tx,
+                who,
+                NewContact { name: "王芳".into(), account_id: Some(store.id), ..Default::default() },
+            )?;
+            Ok((hq.id, store.id, contact.id))
+        })
+        .await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let admin_cookie = session(&app, "admin@example.com").await;
+        for page in [
+            "/accounts".to_owned(),
+            "/contacts".to_owned(),
+            format!("/accounts/{hq}"),
+            format!("/accounts/{store}"),
+            format!("/contacts/{contact}"),
+            "/accounts/new".to_owned(),
+            "/contacts/new".to_owned(),
+            "/accounts/deleted".to_owned(),
+            "/contacts/deleted".to_owned(),
+            format!("/accounts/{store}/edit"),
+            format!("/contacts/{contact}/edit"),
+            format!("/accounts/{store}/delete"),
+            "/my-day".to_owned(),
+            "/tasks/new".to_owned(),
+            "/search?q=%E7%8E%8B".to_owned(),
+        ] {
+            assert_clean(&page, &send(&app, get(&page, Some(&admin_cookie))).await);
+        }
+        // The 360 page: hierarchy both ways, contacts, the built-in panels in order.
+        let page = send(&app, get(&format!("/accounts/{store}"), Some(&admin_cookie))).await;
+        assert!(page.body.contains(&format!("href=\"/accounts/{hq}\"")), "parent chain");
+        assert!(page.body.contains(&format!("href=\"/contacts/{contact}\"")), "contacts panel");
+        let order: Vec<usize> = [
+            "id=\"panel-profile\"",
+            "id=\"panel-contacts\"",
+            "id=\"panel-timeline\"",
+            "id=\"panel-tasks\"",
+            "id=\"panel-history\"",
+        ]
+        .iter()
+        .map(|p| page.body.find(p).unwrap_or_else(|| panic!("{p} missing")))
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "panels out of order: {order:?}");
+        let top = send(&app, get(&format!("/accounts/{hq}"), Some(&admin_cookie))).await;
+        assert!(top.body.contains(&format!("href=\"/accounts/{store}\"")), "child stores");
+        // Navigation and the header search box.
+        let home = send(&app, get("/", Some(&admin_cookie))).await;
+        for link in ["href=\"/accounts\"", "href=\"/contacts\"", "href=\"/my-day\"", "hx-get=\"/search/suggest\""] {
+            assert!(home.body.contains(link), "home lacks {link}");
+        }
+
+        // A sales rep sees only their own records: the admin's account is not found.
+        let sales = session(&app, "sales@example.com").await;
+        assert_eq!(send(&app, get(&format!("/accounts/{store}"), Some(&sales))).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(send(&app, get(&format!("/contacts/{contact}"), Some(&sales))).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            send(&app, get(&format!("/accounts/{store}/edit"), Some(&sales))).await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(send(&app, get("/accounts/new", Some(&sales))).await.status, StatusCode::OK);
+        let list = send(&app, get("/accounts", Some(&sales))).await;
+        assert!(!list.body.contains("国美") && list.body.contains("No accounts yet"), "{}", list.body);
+        // A service agent reads customers but may not create them or tasks.
+        let service = session(&app, "service@example.com").await;
+        for page in
+            ["/accounts/new", "/contacts/new", "/tasks/new", "/accounts/deleted", &format!("/accounts/{store}/delete")]
+        {
+            assert_eq!(send(&app, get(page, Some(&service))).await.status, StatusCode::FORBIDDEN, "{page}");
+        }
+        assert_eq!(send(&app, get(&format!("/accounts/{store}"), Some(&service))).await.status, StatusCode::OK);
+        // Nobody logged in: the login page.
+        let anonymous = send(&app, get(&format!("/accounts/{store}"), None)).await;
+        assert_eq!(location(&anonymous), "/login");
+    }
+}
+
+#[tokio::test]
+async fn searching_finds_records_as_you_type() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let id = as_user(&db, admin, |tx, who| {
+            Ok(caccounts::create(tx, who, account("王芳超市", Some("138 0013 8000")))?.id)
+        })
+        .await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "admin@example.com").await;
+        for q in ["王芳", "0013 8000", "王"] {
+            let hits = send(&app, htmx_get(&format!("/search/suggest?q={}", enc(q)), &cookie)).await;
+            assert_eq!(hits.status, StatusCode::OK);
+            assert!(hits.body.contains(&format!("href=\"/accounts/{id}\"")), "{q}: {}", hits.body);
+            assert!(!hits.body.contains("<html"), "a fragment, not a page");
+        }
+        let list = send(&app, get(&format!("/accounts?q={}", enc("王芳")), Some(&cookie))).await;
+        assert!(list.body.contains("王芳超市") && list.body.contains("hx-trigger=\"input changed delay:200ms"));
+        let none = send(&app, get("/accounts?q=zzzz", Some(&cookie))).await;
+        assert!(!none.body.contains("王芳超市") && none.body.contains("Nothing matches"), "{}", none.body);
+        let page = send(&app, get(&format!("/search?q={}", enc("王")), Some(&cookie))).await;
+        assert!(page.body.contains(&format!("href=\"/accounts/{id}\"")));
+    }
+}
+
+#[tokio::test]
+async fn custom_field_errors_show_next_to_the_field_and_write_nothing() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let category = as_user(&db, admin, |tx, who| {
+            let c = fields::create_category(tx, who, NewCategory { name: "Department store".into() })?;
+            for (key, label, kind, required, options) in [
+                ("stores", "Number of stores", "number", true, None),
+                ("tier", "Tier", "select", false, Some(vec!["A".to_owned(), "B".to_owned()])),
+                ("opened", "Opened", "date", false, None),
+            ] {
+                fields::create_field(
+                    tx,
+                    who,
+                    NewCustomField {
+                        category_id: c.id,
+                        record_type: Some("account".into()),
+                        key: key.into(),
+                        label: label.into(),
+                        field_type: kind.into(),
+                        required,
+                        options,
+                    },
+                )?;
+            }
+            Ok(c.id)
+        })
+        .await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "admin@example.com").await;
+        let token = csrf(&app, &cookie).await;
+        // Re-picking the category brings its typed inputs (htmx fragment).
+        let part = send(&app, htmx_get(&format!("/accounts/custom-fields?category_id={category}"), &cookie)).await;
+        assert!(part.body.contains("name=\"custom.stores\"") && part.body.contains("type=\"date\""), "{}", part.body);
+        assert!(part.body.contains("<option value=\"A\""));
+
+        let body = format!(
+            "csrf_token={}&name=Grand+Store&category_id={category}&status=active&custom.stores=many&custom.tier=A",
+            enc(&token)
+        );
+        let refused = send(&app, post_form("/accounts", Some(&cookie), &body)).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        assert!(refused.body.contains("must be a number"), "{}", refused.body);
+        assert!(refused.body.contains("value=\"many\""), "what was typed stays");
+        assert_eq!(account_count(&db, admin).await, 0);
+
+        let body =
+            format!("csrf_token={}&name=Grand+Store&category_id={category}&status=active&custom.tier=A", enc(&token));
+        let refused = send(&app, post_form("/accounts", Some(&cookie), &body)).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.body.contains("is required"), "{}", refused.body);
+        assert_eq!(account_count(&db, admin).await, 0);
+
+        let body = format!(
+            "csrf_token={}&name=Grand+Store&category_id={category}&status=active&custom.stores=12&custom.tier=B&custom.opened=2020-05-01",
+            enc(&token)
+        );
+        let created = send(&app, post_form("/accounts", Some(&cookie), &body)).await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        let page = send(&app, get(&location(&created), Some(&cookie))).await;
+        assert!(
+            page.body.contains("Number of stores") && page.body.contains(">12<") && page.body.contains("2020-05-01")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_possible_duplicate_is_shown_before_creating_anyway() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let first = as_user(&db, admin, |tx, who| {
+            Ok(caccounts::create(tx, who, account("苏宁", Some("+86 138 0013 8000")))?.id)
+        })
+        .await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "admin@example.com").await;
+        let token = csrf(&app, &cookie).await;
+        let body = format!("csrf_token={}&name={}&status=active&phone=13800138000", enc(&token), enc("苏宁易购"));
+        let warned = send(&app, post_form("/accounts", Some(&cookie), &body)).await;
+        assert_eq!(warned.status, StatusCode::OK);
+        assert!(
+            warned.body.contains("This may already exist")
+                && warned.body.contains(&format!("href=\"/accounts/{first}\""))
+        );
+        assert!(warned.body.contains("name=\"confirm_duplicates\" value=\"1\""));
+        assert_eq!(account_count(&db, admin).await, 1, "nothing written before the user decides");
+        let created = send(&app, post_form("/accounts", Some(&cookie), &format!("{body}&confirm_duplicates=1"))).await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        assert_eq!(account_count(&db, admin).await, 2);
+        // Contacts warn the same way.
+        as_user(&db, admin, |tx, who| {
+            ccontacts::create(
+                tx,
+                who,
+                NewContact { name: "김민준".into(), email: Some("minjun@example.kr".into()), ..Default::default() },
+            )
+        })
+        .await;
+        let body = format!("csrf_token={}&name={}&email=MinJun%40example.kr", enc(&token), enc("김민준"));
+        let warned = send(&app, post_form("/contacts", Some(&cookie), &body)).await;
+        assert!(warned.body.contains("This may already exist"), "{}", warned.body);
+    }
+}
+
+#[tokio::test]
+async fn a_stale_edit_keeps_what_was_typed_and_deletes_restore() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let id = as_user(&db, admin, |tx, who| Ok(caccounts::create(tx, who, account("Lotte Mart", None))?.id)).await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "admin@example.com").await;
+        let token = csrf(&app, &cookie).await;
+        let form = send(&app, get(&format!("/accounts/{id}/edit"), Some(&cookie))).await;
+        assert!(form.body.contains("name=\"version\" value=\"1\""));
+        // Someone else saves first.
+        as_user(&db, admin, move |tx, who| {
+            caccounts::update(
+                tx,
+                who,
+                id,
+                caccounts::AccountPatch { name: Some("Lotte Mart Seoul".into()), ..Default::default() },
+            )
+        })
+        .await;
+        let body = format!("csrf_token={}&version=1&name=Typed+Name&status=active&email=buyer%40lotte.kr", enc(&token));
+        let stale = send(&app, post_form(&format!("/accounts/{id}"), Some(&cookie), &body)).await;
+        assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+        assert!(stale.body.contains("Someone else changed this record"), "{}", stale.body);
+        assert!(stale.body.contains("value=\"Typed Name\"") && stale.body.contains("value=\"buyer@lotte.kr\""));
+        assert!(stale.body.contains("name=\"version\" value=\"2\""), "saving again is a knowing overwrite");
+        let stored = as_user(&db, admin, move |tx, who| caccounts::get(tx, who, id)).await;
+        assert_eq!(stored.name, "Lotte Mart Seoul");
+        let saved =
+            send(&app, post_form(&format!("/accounts/{id}"), Some(&cookie), &body.replace("version=1", "version=2")))
+                .await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        assert_eq!(as_user(&db, admin, move |tx, who| caccounts::get(tx, who, id)).await.name, "Typed Name");
+
+        // Delete after confirmation, then restore from the list's notice.
+        let deleted = send(
+            &app,
+            post_form(&format!("/accounts/{id}/delete"), Some(&cookie), &format!("csrf_token={}", enc(&token))),
+        )
+        .await;
+        assert_eq!(location(&deleted), format!("/accounts?deleted={id}"));
+        assert_eq!(send(&app, get(&format!("/accounts/{id}"), Some(&cookie))).await.status, StatusCode::NOT_FOUND);
+        let list = send(&app, get(&location(&deleted), Some(&cookie))).await;
+        assert!(list.body.contains(&format!("action=\"/accounts/{id}/restore\"")));
+        let bin = send(&app, get("/accounts/deleted", Some(&cookie))).await;
+        assert!(bin.body.contains("Typed Name") && bin.body.contains(&format!("action=\"/accounts/{id}/restore\"")));
+        let restored = send(
+            &app,
+            post_form(&format!("/accounts/{id}/restore"), Some(&cookie), &format!("csrf_token={}", enc(&token))),
+        )
+        .await;
+        assert_eq!(location(&restored), format!("/accounts/{id}?saved=restored"));
+        assert_eq!(send(&app, get(&location(&restored), Some(&cookie))).await.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_logged_activity_lands_on_top_of_the_timeline() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let id = as_user(&db, admin, |tx, who| Ok(caccounts::create(tx, who, account("华润万家", None))?.id)).await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "admin@example.com").await;
+        let token = csrf(&app, &cookie).await;
+        // Tap 1 opens the kinds (no request); tap 2 picks one: the form, subject prefilled.
+        let page = send(&app, get(&format!("/accounts/{id}"), Some(&cookie))).await;
+        assert!(page.body.contains(&format!("hx-get=\"/accounts/{id}/log?kind=visit\"")));
+        let form = send(&app, htmx_get(&format!("/accounts/{id}/log?kind=visit"), &cookie)).await;
+        assert!(form.body.contains("value=\"Visit to 华润万家\"") && !form.body.contains("<html"), "{}", form.body);
+        // Tap 3 saves: the answer is the new entry (and the emptied form, out of band).
+        let body = format!("csrf_token={}&kind=visit&subject={}&body=", enc(&token), enc("Visit to 华润万家"));
+        let saved = send(&app, htmx_post(&format!("/accounts/{id}/activities"), &cookie, &token, &body)).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        assert!(saved.body.contains("class=\"entry kind-visit\"") && saved.body.contains("hx-swap-oob"));
+        // A bad one answers with the form and its error, retargeted at the form.
+        let bad =
+            send(&app, htmx_post(&format!("/accounts/{id}/activities"), &cookie, &token, "kind=call&subject=")).await;
+        assert_eq!(bad.headers.get("hx-retarget").unwrap(), "#log-form");
+        assert!(bad.body.contains("field-error"), "{}", bad.body);
+        let page = send(&app, get(&format!("/accounts/{id}"), Some(&cookie))).await;
+        let timeline = page.body.find("id=\"timeline-list\"").unwrap();
+        assert!(page.body[timeline..].contains("Visit to 华润万家"));
+        // Without JavaScript: post, then back to the page.
+        let plain = send(
+            &app,
+            post_form(
+                &format!("/accounts/{id}/activities"),
+                Some(&cookie),
+                &format!("csrf_token={}&kind=note&subject=Price+list+sent", enc(&token)),
+            ),
+        )
+        .await;
+        assert_eq!(location(&plain), format!("/accounts/{id}?saved=logged"));
+        let page = send(&app, get(&format!("/accounts/{id}"), Some(&cookie))).await;
+        let (note, visit) =
+            (page.body.find("Price list sent").unwrap(), page.body.find("Visit to 华润万家</strong>").unwrap());
+        assert!(note < visit, "newest first");
+        // Older entries come a page at a time through the "More" link.
+        as_user(&db, admin, move |tx, who| {
+            for n in 0..25 {
+                customers::activities::create(
+                    tx,
+                    who,
+                    customers::activities::NewActivity {
+                        kind: "call".into(),
+                        account_id: Some(id),
+                        subject: format!("Old call {n:02}"),
+                        occurred_at: Some(chrono::Utc::now() - chrono::Duration::days(100 + n)),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+        let page = send(&app, get(&format!("/accounts/{id}"), Some(&cookie))).await;
+        assert!(!page.body.contains("Old call 24"));
+        let marker = format!("hx-get=\"/accounts/{id}/timeline?cursor=");
+        let start = page.body.find(&marker).expect("a More link") + "hx-get=\"".len();
+        let more = page.body[start..].split('"').next().unwrap().replace("&amp;", "&");
+        let next = send(&app, htmx_get(&more, &cookie)).await;
+        assert_eq!(next.status, StatusCode::OK);
+        assert!(next.body.contains("Old call 24") && !next.body.contains("<html"), "{}", next.body);
+        assert!(!next.body.contains("Price list sent"), "no entry twice");
+    }
+}
+
+#[tokio::test]
+async fn tasks_are_created_and_completed_in_one_tap_with_undo() {
+    for test in test_databases() {
+        let db = test.db();
+        let sales = create_user(&db, "sales@example.com", "sales").await;
+        let (account_id, task_id) = as_user(&db, sales, |tx, who| {
+            let a = caccounts::create(tx, who, account("Emart", None))?;
+            let t = tasks::create(
+                tx,
+                who,
+                tasks::NewTask {
+                    subject: "Send the autumn catalogue".into(),
+                    due_at: Some(chrono::Utc::now() - chrono::Duration::days(2)),
+                    account_id: Some(a.id),
+                    ..Default::default()
+                },
+            )?;
+            Ok((a.id, t.id))
+        })
+        .await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "sales@example.com").await;
+        let token = csrf(&app, &cookie).await;
+        let day = send(&app, get("/my-day", Some(&cookie))).await;
+        assert!(day.body.contains("Send the autumn catalogue") && day.body.contains("Overdue"), "{}", day.body);
+        let done =
+            send(&app, htmx_post(&format!("/tasks/{task_id}/complete"), &cookie, &token, "back=%2Fmy-day")).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        assert!(done.body.contains(&format!("/tasks/{task_id}/reopen")) && done.body.contains("Undo"));
+        let status =
+            |db: Db| async move { as_user(&db, sales, move |tx, who| tasks::get(tx, who, task_id)).await.status };
+        assert_eq!(status(db.clone()).await, "done");
+        assert!(!send(&app, get("/my-day", Some(&cookie))).await.body.contains("Send the autumn catalogue"));
+        let undone = send(&app, htmx_post(&format!("/tasks/{task_id}/reopen"), &cookie, &token, "")).await;
+        assert!(undone.body.contains(&format!("/tasks/{task_id}/complete")));
+        assert_eq!(status(db.clone()).await, "open");
+
+        // A new task from the account page, due tomorrow, lands back there.
+        let form = send(&app, get(&format!("/tasks/new?account_id={account_id}"), Some(&cookie))).await;
+        assert!(form.body.contains(&format!("name=\"back\" value=\"/accounts/{account_id}\"")));
+        let due = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%dT10:00");
+        let body = format!(
+            "csrf_token={}&back=%2Faccounts%2F{account_id}&subject=Call+back&due_at={due}&account_id={account_id}",
+            enc(&token)
+        );
+        let created = send(&app, post_form("/tasks", Some(&cookie), &body)).await;
+        assert_eq!(location(&created), format!("/accounts/{account_id}?saved=task"), "{}", created.body);
+        let page = send(&app, get(&location(&created), Some(&cookie))).await;
+        assert!(page.body.contains("Call back"));
+        // A missing due date is named, and nothing is written.
+        let body = format!("csrf_token={}&subject=No+date&due_at=", enc(&token));
+        let refused = send(&app, post_form("/tasks", Some(&cookie), &body)).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.body.contains("is required"));
+    }
+}
+
+struct Hello;
+
+impl CustomerPanel for Hello {
+    fn key(&self) -> &'static str {
+        "loyalty.points"
+    }
+    fn order(&self) -> i32 {
+        25
+    }
+    fn applies_to(&self, record_type: RecordType) -> bool {
+        record_type == RecordType::Account
+    }
+    fn render(&self, tx: &mut Tx<'_>, who: &Principal, cx: &PanelContext<'_>) -> kernel::Result<Option<Panel>> {
+        // A panel reads through the owning area's API, in the page's unit of work.
+        let name = caccounts::get(tx, who, cx.id)?.name;
+        Ok(Some(Panel { title: "Loyalty".into(), html: format!("<p class=\"points\">1200 points for {name}</p>") }))
+    }
+}
+
+struct Broken;
+
+impl CustomerPanel for Broken {
+    fn key(&self) -> &'static str {
+        "service.tickets"
+    }
+    fn order(&self) -> i32 {
+        40
+    }
+    fn applies_to(&self, _: RecordType) -> bool {
+        true
+    }
+    fn render(&self, _: &mut Tx<'_>, _: &Principal, _: &PanelContext<'_>) -> kernel::Result<Option<Panel>> {
+        Err(Error::Internal("tickets table missing".into()))
+    }
+}
+
+struct Panicky;
+
+impl CustomerPanel for Panicky {
+    fn key(&self) -> &'static str {
+        "analytics.rfm"
+    }
+    fn order(&self) -> i32 {
+        41
+    }
+    fn applies_to(&self, _: RecordType) -> bool {
+        true
+    }
+    fn render(&self, _: &mut Tx<'_>, _: &Principal, _: &PanelContext<'_>) -> kernel::Result<Option<Panel>> {
+        panic!("a bug in a panel")
+    }
+}
+
+#[tokio::test]
+async fn panels_registered_from_outside_appear_and_a_failing_one_is_isolated() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let (id, contact) = as_user(&db, admin, |tx, who| {
+            let a = caccounts::create(tx, who, account("Shinsegae", None))?;
+            let c = ccontacts::create(
+                tx,
+                who,
+                NewContact { name: "이서연".into(), account_id: Some(a.id), ..Default::default() },
+            )?;
+            Ok((a.id, c.id))
+        })
+        .await;
+        let state = AppState::new(db.clone(), Config::default())
+            .with_panel(Arc::new(Broken))
+            .with_panel(Arc::new(Hello))
+            .with_panel(Arc::new(Panicky));
+        assert_eq!(
+            state.panels.keys(),
+            ["contacts", "timeline", "loyalty.points", "tasks", "service.tickets", "analytics.rfm", "history"]
+        );
+        let app = web::app(state);
+        let cookie = session(&app, "admin@example.com").await;
+        let page = send(&app, get(&format!("/accounts/{id}"), Some(&cookie))).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("1200 points for Shinsegae"));
+        let (timeline, loyalty, tasks) = (
+            page.body.find("id=\"panel-timeline\"").unwrap(),
+            page.body.find("id=\"panel-loyalty.points\"").unwrap(),
+            page.body.find("id=\"panel-tasks\"").unwrap(),
+        );
+        assert!(timeline < loyalty && loyalty < tasks, "ordered by order()");
+        assert_eq!(page.body.matches("This section could not be shown").count(), 2, "{}", page.body);
+        assert!(!page.body.contains("tickets table missing"), "internals stay in the log");
+        assert!(page.body.contains("id=\"panel-history\""), "panels after the failing ones still render");
+        // The contact page has the failing panels' boxes but not the account-only ones.
+        let page = send(&app, get(&format!("/contacts/{contact}"), Some(&cookie))).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.body.contains("points for") && !page.body.contains("id=\"panel-contacts\""));
+        assert!(page.body.contains("id=\"panel-timeline\""));
+    }
+}
