@@ -114,6 +114,7 @@ impl ListQuery {
             owner_id: opt_id(&self.owner_id),
             status: crate::pages::non_empty(self.status.clone()),
             q: crate::pages::non_empty(self.q.clone()),
+            ..Default::default()
         }
     }
 
@@ -612,6 +613,7 @@ fn new_account(form: &Pairs, custom: serde_json::Map<String, Json>) -> NewAccoun
         website: form.opt("website"),
         external_id: form.opt("external_id"),
         custom: Some(custom),
+        ..Default::default()
     }
 }
 
@@ -695,6 +697,7 @@ async fn update(
                 external_id: text("external_id"),
                 custom: Some(custom),
                 version: f.get("version").parse().ok(),
+                ..Default::default()
             };
             caccounts::update(tx, who, id, patch)
         })

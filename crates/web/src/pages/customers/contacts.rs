@@ -68,6 +68,7 @@ impl ListQuery {
             branch_id: opt_id(&self.branch_id),
             owner_id: opt_id(&self.owner_id),
             q: crate::pages::non_empty(self.q.clone()),
+            ..Default::default()
         }
     }
 
@@ -375,6 +376,7 @@ async fn create(
                 email: f.opt("email"),
                 phone: f.opt("phone"),
                 custom: Some(custom_values(&defs, &f, false)),
+                ..Default::default()
             };
             if !confirmed && who.can("customers.contacts.create") {
                 let found = customers::duplicate_candidates(
@@ -433,6 +435,7 @@ async fn update(
                 phone: text("phone"),
                 custom: Some(custom),
                 version: f.get("version").parse().ok(),
+                ..Default::default()
             };
             ccontacts::update(tx, who, id, patch)
         })
