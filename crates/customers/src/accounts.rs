@@ -365,6 +365,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
         .to_owned();
     tx.execute(&insert)?;
     search::index(tx, RecordType::Account, account.id, &search_document(&account))?;
+    crate::duplicates::sync(tx, RecordType::Account, account.id)?;
     audit::record(tx, who, "create", "account", Some(account.id), &changes(None, &account))?;
     account.duplicate_candidates = Some(record::duplicates(
         tx,
@@ -503,6 +504,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: AccountPatch) -> 
         .to_owned();
     kernel::records::update_versioned(tx, &q, old.version)?;
     search::index(tx, RecordType::Account, id, &search_document(&new))?;
+    crate::duplicates::sync(tx, RecordType::Account, id)?;
     audit::record(tx, who, "update", "account", Some(id), &changes)?;
     Ok(new)
 }

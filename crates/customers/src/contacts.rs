@@ -268,6 +268,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
         .to_owned();
     tx.execute(&insert)?;
     search::index(tx, RecordType::Contact, contact.id, &search_document(&contact))?;
+    crate::duplicates::sync(tx, RecordType::Contact, contact.id)?;
     let changes = Changes::new()
         .created("name", &contact.name)
         .created("account_id", &contact.account_id)
@@ -375,6 +376,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ContactPatch) -> 
         .to_owned();
     kernel::records::update_versioned(tx, &q, old.version)?;
     search::index(tx, RecordType::Contact, id, &search_document(&new))?;
+    crate::duplicates::sync(tx, RecordType::Contact, id)?;
     audit::record(tx, who, "update", "contact", Some(id), &changes)?;
     Ok(new)
 }
