@@ -78,7 +78,11 @@ struct Flag {
 impl FromRow for Flag {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
         let erased: Option<DateTime<Utc>> = row.get("erased_at")?;
-        Ok(Flag { do_not_contact: row.get("do_not_contact")?, reason: row.get("do_not_contact_reason")?, erased: erased.is_some() })
+        Ok(Flag {
+            do_not_contact: row.get("do_not_contact")?,
+            reason: row.get("do_not_contact_reason")?,
+            erased: erased.is_some(),
+        })
     }
 }
 
@@ -156,7 +160,12 @@ pub fn set(tx: &mut Tx<'_>, who: &Principal, contact_id: Id, channel: &str, inpu
 
 /// Sets or clears a contact's do-not-contact flag. Needs `customers.contacts.update`.
 #[instrument(skip_all, fields(contact.id = %contact_id))]
-pub fn set_do_not_contact(tx: &mut Tx<'_>, who: &Principal, contact_id: Id, input: DoNotContactInput) -> Result<Consents> {
+pub fn set_do_not_contact(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    contact_id: Id,
+    input: DoNotContactInput,
+) -> Result<Consents> {
     who.require("customers.contacts.update")?;
     contacts::fetch_in_scope(tx, who, contact_id)?;
     let reason = input.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
@@ -169,9 +178,11 @@ pub fn set_do_not_contact(tx: &mut Tx<'_>, who: &Principal, contact_id: Id, inpu
         "UPDATE contacts SET do_not_contact = $1, do_not_contact_reason = $2, updated_at = $3, version = version + 1 WHERE id = $4",
         &[input.value.into(), reason.clone().into(), now().into(), contact_id.into()],
     )?;
-    let changes = Changes::new()
-        .field("do_not_contact", &old.do_not_contact, &input.value)
-        .field("do_not_contact_reason", &old.reason, &reason);
+    let changes = Changes::new().field("do_not_contact", &old.do_not_contact, &input.value).field(
+        "do_not_contact_reason",
+        &old.reason,
+        &reason,
+    );
     audit::record(tx, who, "update", "contact", Some(contact_id), &changes)?;
     list(tx, who, contact_id)
 }

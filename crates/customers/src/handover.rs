@@ -156,9 +156,7 @@ pub fn handover(tx: &mut Tx<'_>, who: &Principal, input: NewHandover) -> Result<
         }
     }
     if !input.dry_run {
-        let changes = Changes::new()
-            .field("owner", &input.from_user_id, &input.to_user_id)
-            .created("counts", &counts);
+        let changes = Changes::new().field("owner", &input.from_user_id, &input.to_user_id).created("counts", &counts);
         audit::record(tx, who, "handover", "user", Some(input.from_user_id), &changes)?;
     }
     Ok(Handover { from_user_id: input.from_user_id, to_user_id: input.to_user_id, dry_run: input.dry_run, counts })

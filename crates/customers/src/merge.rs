@@ -329,7 +329,11 @@ pub fn merge(tx: &mut Tx<'_>, who: &Principal, input: NewMerge) -> Result<Merge>
             if !is_empty(first, value(input.keep_id, first).as_deref()) {
                 input.keep_id
             } else {
-                merge_ids.iter().copied().find(|m| !is_empty(first, value(*m, first).as_deref())).unwrap_or(input.keep_id)
+                merge_ids
+                    .iter()
+                    .copied()
+                    .find(|m| !is_empty(first, value(*m, first).as_deref()))
+                    .unwrap_or(input.keep_id)
             }
         });
         if winner == input.keep_id {
@@ -373,10 +377,8 @@ pub fn merge(tx: &mut Tx<'_>, who: &Principal, input: NewMerge) -> Result<Merge>
     for r in references {
         let (table, column) = (identifier(&r.table)?, identifier(&r.column)?);
         let versioned = columns(tx, table)?.iter().any(|c| c.name == "version");
-        let mut sql = format!(
-            "SELECT id, {column} AS old FROM {table} WHERE {column} IN ({})",
-            in_list(1, merge_ids.len())
-        );
+        let mut sql =
+            format!("SELECT id, {column} AS old FROM {table} WHERE {column} IN ({})", in_list(1, merge_ids.len()));
         let mut params: Vec<Value> = merge_ids.iter().map(|i| Value::from(i.get())).collect();
         if table == kind.table_name() {
             // A merged record pointing at another (a store under a merged chain) is not moved.
@@ -443,10 +445,7 @@ pub fn merge(tx: &mut Tx<'_>, who: &Principal, input: NewMerge) -> Result<Merge>
             at.into(),
         ],
     )?;
-    let changes = changes
-        .created("merge_id", &id)
-        .created("merged_ids", &merge_ids)
-        .created("moved", &moved_counts);
+    let changes = changes.created("merge_id", &id).created("merged_ids", &merge_ids).created("moved", &moved_counts);
     audit::record(tx, who, "merge", kind.as_str(), Some(input.keep_id), &changes)?;
     for m in &merge_ids {
         let c = Changes::new().created("merge_id", &id).field("merged_into", &None::<Id>, &Some(input.keep_id));
@@ -533,10 +532,8 @@ pub fn undo(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Merge> {
     for mv in &snapshot.moves {
         let (table, column) = (identifier(&mv.table)?, identifier(&mv.column)?);
         for chunk in mv.rows.chunks(500) {
-            let sql = format!(
-                "SELECT COUNT(*) FROM {table} WHERE {column} = $1 AND id IN ({})",
-                in_list(2, chunk.len())
-            );
+            let sql =
+                format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1 AND id IN ({})", in_list(2, chunk.len()));
             let mut params: Vec<Value> = vec![row.keep_id.get().into()];
             params.extend(chunk.iter().map(|(i, _)| Value::from(*i)));
             let n: Vec<i64> = tx.query_sql(&sql, &params)?;

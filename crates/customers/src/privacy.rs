@@ -11,8 +11,8 @@
 use kernel::audit::{self, AuditEntry, Changes};
 use kernel::paging::PageRequest;
 use kernel::{Error, Id, Principal, Result, Tx};
-use serde::{Deserialize, Serialize};
 use sea_query::{Alias, Expr, ExprTrait};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
 
