@@ -9,6 +9,7 @@ pub mod events;
 pub mod jobs;
 pub mod me;
 pub mod openapi;
+pub mod quality;
 pub mod roles;
 pub mod search;
 pub mod tasks;
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .merge(activities::router())
         .merge(tasks::router())
         .merge(search::router())
+        .merge(quality::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

@@ -21,6 +21,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::activities::list, super::activities::create, super::activities::read, super::activities::update, super::activities::remove, super::activities::timeline,
         super::tasks::list, super::tasks::create, super::tasks::update, super::tasks::remove, super::tasks::my_day,
         super::search::search,
+        super::quality::duplicates, super::quality::create_merge, super::quality::undo_merge, super::quality::create_handover,
+        super::quality::list_consents, super::quality::set_consent, super::quality::set_do_not_contact,
+        super::quality::personal_data, super::quality::erase,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),
@@ -74,6 +77,7 @@ impl utoipa::Modify for Problems {
             for (method, operation) in [
                 (HttpMethod::Get, item.get.as_mut()),
                 (HttpMethod::Post, item.post.as_mut()),
+                (HttpMethod::Put, item.put.as_mut()),
                 (HttpMethod::Patch, item.patch.as_mut()),
                 (HttpMethod::Delete, item.delete.as_mut()),
             ] {
