@@ -222,3 +222,18 @@ record-type-user = User
 record-type-branch = Branch
 record-type-role = Role
 record-type-api_token = API token
+
+# Data quality: handover (issue 3)
+handover-title = Handover
+handover-help = Give everything a user owns — accounts, contacts, open tasks — to another user. Preview the counts first; nothing moves until you confirm.
+handover-from = From (departing user)
+handover-to = To (new owner)
+handover-preview = Preview
+handover-run = Hand over
+handover-pick-both = Choose both users.
+handover-preview-caption = Would move
+handover-moved-caption = Moved
+handover-done = Handover done.
+handover-kind-accounts = Accounts
+handover-kind-contacts = Contacts
+handover-kind-open_tasks = Open tasks

@@ -222,3 +222,18 @@ record-type-user = 사용자
 record-type-branch = 지점
 record-type-role = 역할
 record-type-api_token = API 토큰
+
+# Data quality: handover (issue 3)
+handover-title = 업무 인계
+handover-help = 한 사용자가 담당하는 모든 고객사, 연락처, 미완료 작업을 다른 사용자에게 넘깁니다. 먼저 건수를 미리 보고, 확인해야만 이동합니다.
+handover-from = 인계자 (퇴임 사용자)
+handover-to = 인수자 (새 담당자)
+handover-preview = 미리 보기
+handover-run = 인계하기
+handover-pick-both = 두 사용자를 모두 선택하세요.
+handover-preview-caption = 이동 예정
+handover-moved-caption = 이동 완료
+handover-done = 인계가 완료되었습니다.
+handover-kind-accounts = 고객사
+handover-kind-contacts = 연락처
+handover-kind-open_tasks = 미완료 작업

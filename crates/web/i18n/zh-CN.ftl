@@ -222,3 +222,18 @@ record-type-user = 用户
 record-type-branch = 机构
 record-type-role = 角色
 record-type-api_token = API 令牌
+
+# Data quality: handover (issue 3)
+handover-title = 工作交接
+handover-help = 将某用户负责的全部客户、联系人和未完成任务移交给另一位用户。请先预览数量，确认后才会移交。
+handover-from = 交出人（离任用户）
+handover-to = 接收人（新负责人）
+handover-preview = 预览
+handover-run = 确认交接
+handover-pick-both = 请选择两位用户。
+handover-preview-caption = 将移交
+handover-moved-caption = 已移交
+handover-done = 交接已完成。
+handover-kind-accounts = 客户
+handover-kind-contacts = 联系人
+handover-kind-open_tasks = 未完成任务
