@@ -5,7 +5,7 @@
 //! The scan never compares every record with every other. Each record's *grouping keys*
 //! live in `dedupe_keys`, rewritten by [`sync`] from every write path (create, update,
 //! delete, restore, merge, erase). The scan groups that table by key on its index, keeps
-//! the groups of 2..=[`MAX_GROUP`] live records the caller can see, and scores only the
+//! the groups of 2..=[`MAX_GROUP`] (names: [`MAX_NAME_GROUP`]) live records the caller can see, and scores only the
 //! pairs inside those groups.
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,9 +16,12 @@ use serde::Serialize;
 
 use crate::record::RecordType;
 
-/// Groups larger than this are not a duplicate signal on their own (a common name such as
-/// 王芳, a shared `info@` address); their members still pair up through other keys.
+/// E-mail and phone groups larger than this are not a duplicate signal on their own (a
+/// shared `info@` address, a switchboard); their members still pair up through other keys.
 pub const MAX_GROUP: i64 = 25;
+/// The same for name groups: common names (王芳, 김민준) collide by the dozen in a large
+/// base, and a name alone is weak evidence, so only rare names group.
+pub const MAX_NAME_GROUP: i64 = 8;
 /// Most groups one scan reads.
 const MAX_GROUPS: u64 = 20_000;
 /// Most pairs one scan returns; default [`DEFAULT_LIMIT`].
@@ -283,7 +286,9 @@ pub fn scan(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, limit: Option<us
         .group_by_col(key_col("kind"))
         .group_by_col(key_col("key"))
         .and_having(Expr::cust("COUNT(*) > 1"))
-        .and_having(Expr::cust(format!("COUNT(*) <= {MAX_GROUP}")))
+        .and_having(Expr::cust(format!(
+            "COUNT(*) <= CASE WHEN dedupe_keys.kind IN ('email', 'phone') THEN {MAX_GROUP} ELSE {MAX_NAME_GROUP} END"
+        )))
         .limit(MAX_GROUPS)
         .to_owned();
     let groups: Vec<GroupKey> = tx.fetch_all(&groups_q)?;

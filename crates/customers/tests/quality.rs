@@ -639,3 +639,131 @@ fn personal_data_export_and_erase_leave_no_personal_value_behind() {
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![other]);
     }
 }
+
+/// Scan cost at scale (`cargo test -p customers --test quality -- --ignored --nocapture`;
+/// `RAPPORT_BENCH_CONTACTS`, default 100,000): bulk-loads contacts with realistic name
+/// collisions and 1% planted duplicates (same e-mail, or the same phone under another
+/// spelling of the name), then times the key backfill and the scan. Figures go to
+/// docs/duplicates.md, never into assertions on time.
+#[test]
+#[ignore = "benchmark"]
+fn duplicate_scan_benchmark() {
+    use std::time::Instant;
+
+    use sea_query::Value as V;
+
+    let n: usize = std::env::var("RAPPORT_BENCH_CONTACTS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    for db in test_databases() {
+        let backend = db.backend().name();
+        let admin = Principal::system(Channel::Cli);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |m: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % m as u64) as usize
+        };
+        let surnames = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡"];
+        let given = ["芳", "伟", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明"];
+        let latin = ["liam", "olivia", "noah", "emma", "james", "ava", "lucas", "mia", "mason", "sophia"];
+        let planted = n / 100;
+        db.write_blocking(|tx| {
+            let branch = kernel::setup::head_office(tx)?;
+            let now = chrono::Utc::now();
+            let mut rows = Vec::with_capacity(n);
+            for i in 0..n {
+                let (name, email, mobile) = if i >= n - planted {
+                    // A duplicate of contact i - (n - planted): same e-mail, or same phone.
+                    let j = i - (n - planted);
+                    let (ref_name, ref_email, ref_mobile): (String, String, String) = rows_meta(&rows, j);
+                    if j % 2 == 0 {
+                        (ref_name, ref_email, format!("1{}{:09}", 3 + next(7), next(1_000_000_000)))
+                    } else {
+                        (format!("{ref_name} "), format!("other{i}@example.com"), ref_mobile)
+                    }
+                } else {
+                    let name = if next(10) < 7 {
+                        format!(
+                            "{}{}{}",
+                            surnames[next(surnames.len())],
+                            given[next(given.len())],
+                            given[next(given.len())]
+                        )
+                    } else {
+                        format!("{} {}", latin[next(latin.len())], latin[next(latin.len())])
+                    };
+                    (name, format!("p{i}@example.com"), format!("1{}{:09}", 3 + next(7), next(1_000_000_000)))
+                };
+                rows.push(vec![
+                    V::from(Id::new().get()),
+                    V::from(name),
+                    V::from(branch.get()),
+                    V::from(email),
+                    V::from(format!("+86{mobile}")),
+                    V::from(mobile),
+                    V::Json(Some(Box::new(serde_json::json!({})))),
+                    V::from(now),
+                    V::from(now),
+                    V::from(1i64),
+                ]);
+            }
+            tx.insert_rows(
+                "contacts",
+                &[
+                    "id",
+                    "name",
+                    "branch_id",
+                    "email",
+                    "phone_e164",
+                    "phone_raw",
+                    "custom",
+                    "created_at",
+                    "updated_at",
+                    "version",
+                ],
+                &rows,
+            )?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        let started = Instant::now();
+        db.write_blocking(|tx| duplicates::build(tx, RecordType::Contact)).unwrap();
+        let built = started.elapsed();
+        let keys = db.read_blocking(|tx| tx.query_sql::<i64>("SELECT COUNT(*) FROM dedupe_keys", &[])).unwrap()[0];
+        match backend {
+            "postgres" => db.read_blocking(|tx| {
+                tx.batch("VACUUM ANALYZE dedupe_keys")?;
+                Ok::<_, Error>(tx.batch("VACUUM ANALYZE contacts")?)
+            }),
+            _ => db.write_blocking(|tx| Ok::<_, Error>(tx.batch("ANALYZE")?)),
+        }
+        .unwrap();
+        let mut times = Vec::new();
+        let mut found = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            found = db.read_blocking(|tx| duplicates::scan(tx, &admin, RecordType::Contact, Some(500))).unwrap();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        let top_planted =
+            found.iter().filter(|c| c.reasons.iter().any(|r| r == "same_email" || r == "same_phone")).count();
+        println!(
+            "{backend}: {n} contacts, {keys} keys; build {:.2?}; scan (limit 500) median {:.2?} [{:.2?}–{:.2?}]; {} pairs returned, {top_planted} with same e-mail/phone (planted {planted})",
+            built,
+            times[1],
+            times[0],
+            times[2],
+            found.len()
+        );
+    }
+}
+
+/// (name, email, mobile) of row `j` of a bulk load built above.
+fn rows_meta(rows: &[Vec<sea_query::Value>], j: usize) -> (String, String, String) {
+    let text = |v: &sea_query::Value| match v {
+        sea_query::Value::String(Some(s)) => s.to_string(),
+        _ => String::new(),
+    };
+    (text(&rows[j][1]), text(&rows[j][3]), text(&rows[j][5]))
+}
