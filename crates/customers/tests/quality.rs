@@ -676,7 +676,7 @@ fn duplicate_scan_benchmark() {
                     // A duplicate of contact i - (n - planted): same e-mail, or same phone.
                     let j = i - (n - planted);
                     let (ref_name, ref_email, ref_mobile): (String, String, String) = rows_meta(&rows, j);
-                    if j % 2 == 0 {
+                    if j.is_multiple_of(2) {
                         (ref_name, ref_email, format!("1{}{:09}", 3 + next(7), next(1_000_000_000)))
                     } else {
                         (format!("{ref_name} "), format!("other{i}@example.com"), ref_mobile)
