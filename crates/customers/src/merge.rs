@@ -3,7 +3,8 @@
 //! * Field by field: every column of the record table is a field (found by asking the
 //!   database, so columns later migrations add are merged too), except the record's own
 //!   bookkeeping and placement ([`NOT_MERGED`]); columns that belong together move
-//!   together ([`GROUPS`]). The kept record's value wins by default, else the first
+//!   together ([`GROUPS`]); custom field values are merged key by key (`custom.<key>`).
+//!   The kept record's value wins by default, else the first
 //!   non-empty value of the merged records in the order given; `fields` overrides that.
 //!   A winning value is copied inside the database (`SET c = (SELECT c FROM … WHERE id =
 //!   winner)`), so its type never passes through Rust.
@@ -39,6 +40,20 @@ const NOT_MERGED: &[&str] =
 /// whether the field is empty).
 const GROUPS: &[(&str, &[&str])] =
     &[("phone", &["phone_e164", "phone_raw"]), ("do_not_contact", &["do_not_contact", "do_not_contact_reason"])];
+
+/// The JSON column of custom field values, merged key by key as fields `custom.<key>`.
+const CUSTOM: &str = "custom";
+
+/// Whether a custom value counts as empty for the default choice.
+fn json_empty(value: Option<&Json>) -> bool {
+    match value {
+        None | Some(Json::Null) => true,
+        Some(Json::String(s)) => s.trim().is_empty(),
+        Some(Json::Array(a)) => a.is_empty(),
+        Some(Json::Object(o)) => o.is_empty(),
+        Some(_) => false,
+    }
+}
 
 /// Most records merged into one at a time.
 const MAX_MERGED: usize = 20;
@@ -100,7 +115,7 @@ struct Field {
 
 fn fields_of(all: &[ColumnInfo]) -> Vec<Field> {
     let mut out: Vec<Field> = Vec::new();
-    for c in all.iter().filter(|c| !NOT_MERGED.contains(&c.name.as_str())) {
+    for c in all.iter().filter(|c| !NOT_MERGED.contains(&c.name.as_str()) && c.name != CUSTOM) {
         let group = GROUPS.iter().find(|(_, cols)| cols.contains(&c.name.as_str()));
         let name = group.map_or(c.name.as_str(), |(g, _)| g);
         match out.iter_mut().find(|f| f.name == name) {
@@ -166,7 +181,7 @@ pub struct NewMerge {
     pub merge_ids: Vec<Id>,
     /// Field → the id of the record whose value wins. Default: the kept record's value,
     /// else the first non-empty one in `merge_ids` order. `phone` moves the E.164 and the
-    /// typed phone together.
+    /// typed phone together; custom fields are chosen one by one as `custom.<key>`.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub fields: Option<BTreeMap<String, Id>>,
@@ -300,8 +315,10 @@ pub fn merge(tx: &mut Tx<'_>, who: &Principal, input: NewMerge) -> Result<Merge>
     let table_columns = columns(tx, kind.table_name())?;
     let fields = fields_of(&table_columns);
     let chosen = input.fields.clone().unwrap_or_default();
+    let custom_column = table_columns.iter().find(|c| c.name == CUSTOM).cloned();
     for (name, winner) in &chosen {
-        if !fields.iter().any(|f| &f.name == name) {
+        let custom_key = name.strip_prefix("custom.").is_some_and(|k| !k.is_empty()) && custom_column.is_some();
+        if !custom_key && !fields.iter().any(|f| &f.name == name) {
             v.add(&format!("fields.{name}"), "no such field");
         } else if !all.contains(winner) {
             v.add(&format!("fields.{name}"), "must name keep_id or one of merge_ids");
@@ -356,6 +373,61 @@ pub fn merge(tx: &mut Tx<'_>, who: &Principal, input: NewMerge) -> Result<Merge>
                 table = kind.table_name(),
                 n = params.len()
             ));
+        }
+    }
+    // Custom field values, key by key: the kept value, else the first non-empty one.
+    if let Some(column) = &custom_column {
+        let maps: BTreeMap<Id, serde_json::Map<String, Json>> = all
+            .iter()
+            .map(|id| {
+                let text = read_text(tx, kind, std::slice::from_ref(column), &[*id]);
+                let parsed =
+                    text.ok().and_then(|rows| rows.into_iter().next()).and_then(|r| r.values.into_iter().next());
+                let map = parsed.flatten().and_then(|t| serde_json::from_str::<Json>(&t).ok());
+                (
+                    *id,
+                    match map {
+                        Some(Json::Object(m)) => m,
+                        _ => serde_json::Map::new(),
+                    },
+                )
+            })
+            .collect();
+        let old = maps.get(&input.keep_id).cloned().unwrap_or_default();
+        let mut keys: Vec<String> = Vec::new();
+        for id in &all {
+            for k in maps.get(id).map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        let mut merged = serde_json::Map::new();
+        for k in keys {
+            let field = format!("custom.{k}");
+            let of = |id: Id| maps.get(&id).and_then(|m| m.get(&k));
+            let winner = chosen.get(&field).copied().unwrap_or_else(|| {
+                if !json_empty(of(input.keep_id)) {
+                    input.keep_id
+                } else {
+                    merge_ids.iter().copied().find(|m| !json_empty(of(*m))).unwrap_or(input.keep_id)
+                }
+            });
+            if let Some(v) = of(winner) {
+                merged.insert(k.clone(), v.clone());
+            }
+            if winner != input.keep_id && of(winner) != of(input.keep_id) {
+                winners.insert(field, winner);
+            }
+        }
+        if merged != old {
+            let old_text = Json::Object(old.clone()).to_string();
+            let new_text = Json::Object(merged.clone()).to_string();
+            changes = changes.field(CUSTOM, &old, &merged);
+            old_values.insert(CUSTOM.to_owned(), Some(old_text));
+            new_values.insert(CUSTOM.to_owned(), Some(new_text.clone()));
+            params.push(new_text.into());
+            sets.push(format!("{CUSTOM} = {}", typed_param(tx.backend(), params.len(), column)));
         }
     }
     let at = now();

@@ -18,6 +18,7 @@ use kernel::identity::{branches, passwords, users};
 use kernel::paging::PageRequest;
 use kernel::testing::{TestDb, test_databases};
 use kernel::{Channel, Error, Id, Principal, Tx};
+use serde_json::json;
 
 struct World {
     db: TestDb,
@@ -408,6 +409,17 @@ fn merging_accounts_moves_contacts_child_accounts_activities_and_tasks() {
             )
         })
         .unwrap();
+        // Custom values (as a category's fields would store them), merged key by key.
+        w.write(|tx| {
+            for (id, custom) in [(keep, json!({"tier": "gold"})), (gone, json!({"tier": "silver", "stores": 12}))] {
+                tx.execute_sql(
+                    "UPDATE accounts SET custom = $1 WHERE id = $2",
+                    &[sea_query::Value::Json(Some(Box::new(custom))), id.into()],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
         let done = w
             .write(|tx| {
                 merge::merge(
@@ -417,17 +429,20 @@ fn merging_accounts_moves_contacts_child_accounts_activities_and_tasks() {
                 )
             })
             .unwrap();
+        let kept = w.db.read_blocking(|tx| accounts::get(tx, &w.manager, keep)).unwrap();
+        assert_eq!(serde_json::Value::Object(kept.custom), json!({"tier": "gold", "stores": 12}));
         assert_eq!(column_of(&w, "accounts", "parent_id", store), Some(keep.get()));
         assert_eq!(column_of(&w, "contacts", "account_id", person), Some(keep.get()));
         assert_eq!(column_of(&w, "tasks", "account_id", t), Some(keep.get()));
         let kept = w.db.read_blocking(|tx| accounts::get(tx, &w.manager, keep)).unwrap();
         assert_eq!(kept.website.as_deref(), Some("https://gome.com.cn"));
-        assert_eq!(done.fields, BTreeMap::from([("website".to_owned(), gone)]));
+        assert_eq!(done.fields, BTreeMap::from([("custom.stores".to_owned(), gone), ("website".to_owned(), gone)]));
         w.write(|tx| merge::undo(tx, &w.manager, done.id)).unwrap();
         assert_eq!(column_of(&w, "accounts", "parent_id", store), Some(gone.get()));
         assert_eq!(column_of(&w, "contacts", "account_id", person), Some(gone.get()));
         let kept = w.db.read_blocking(|tx| accounts::get(tx, &w.manager, keep)).unwrap();
         assert_eq!(kept.website, None);
+        assert_eq!(serde_json::Value::Object(kept.custom), json!({"tier": "gold"}));
     }
 }
 
