@@ -38,6 +38,7 @@ CREATE TABLE merge_references (
 INSERT INTO merge_references (record_type, table_name, column_name) VALUES
     ('contact', 'activities', 'contact_id'),
     ('contact', 'tasks', 'contact_id'),
+    ('contact', 'consents', 'contact_id'),
     ('account', 'contacts', 'account_id'),
     ('account', 'accounts', 'parent_id'),
     ('account', 'activities', 'account_id'),

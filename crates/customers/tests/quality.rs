@@ -267,6 +267,8 @@ fn merge_chooses_fields_moves_references_redirects_and_undoes_exactly() {
         let n1 = note(&w, &w.rep, m1, "visit");
         let n2 = note(&w, &w.rep, m1, "call");
         let t2 = task(&w, &w.rep, Some(m2), None, "send samples");
+        w.write(|tx| consent::set(tx, &w.rep, m1, "sms", ConsentInput { granted: true, source: "event".into() }))
+            .unwrap();
         let before = contact_of(&w, keep).unwrap();
         let input = NewMerge {
             record_type: "contact".into(),
@@ -316,6 +318,8 @@ fn merge_chooses_fields_moves_references_redirects_and_undoes_exactly() {
             assert_eq!(column_of(&w, "activities", "contact_id", n), Some(keep.get()));
         }
         assert_eq!(column_of(&w, "tasks", "contact_id", t2), Some(keep.get()));
+        assert_eq!(done.moved["consents.contact_id"], 1);
+        assert!(w.db.read_blocking(|tx| consent::may_contact(tx, keep, "sms")).unwrap(), "consent follows the person");
         // The merged-away ids redirect; the kept record is found by the merged e-mail.
         for m in [m1, m2] {
             assert!(matches!(contact_of(&w, m), Err(Error::NotFound(_))));
@@ -346,6 +350,8 @@ fn merge_chooses_fields_moves_references_redirects_and_undoes_exactly() {
             assert_eq!(column_of(&w, "activities", "contact_id", n), Some(m1.get()));
         }
         assert_eq!(column_of(&w, "tasks", "contact_id", t2), Some(m2.get()));
+        assert!(!w.db.read_blocking(|tx| consent::may_contact(tx, keep, "sms")).unwrap());
+        assert!(w.db.read_blocking(|tx| consent::may_contact(tx, m1, "sms")).unwrap());
         assert_eq!(contact_of(&w, m1).unwrap().email.as_deref(), Some("wang@gome.cn"));
         assert_eq!(contact_of(&w, m2).unwrap().name, "Wang Fang");
         assert_eq!(w.db.read_blocking(|tx| merge::redirect(tx, &w.manager, RecordType::Contact, m1)).unwrap(), None);
