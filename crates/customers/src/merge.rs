@@ -65,22 +65,31 @@ pub(crate) struct ColumnInfo {
     /// The type name to cast text back to on PostgreSQL (`udt_name`).
     pub pg_type: String,
     pub not_null: bool,
+    /// The column's default as an SQL expression, if it has one.
+    pub default: Option<String>,
 }
 
 impl FromRow for ColumnInfo {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
         let not_null: i64 = row.get("not_null")?;
-        Ok(ColumnInfo { name: row.get("name")?, pg_type: row.get("type")?, not_null: not_null != 0 })
+        Ok(ColumnInfo {
+            name: row.get("name")?,
+            pg_type: row.get("type")?,
+            not_null: not_null != 0,
+            default: row.get("default_sql")?,
+        })
     }
 }
 
 /// The columns of `table`, in order.
 pub(crate) fn columns(tx: &mut Tx<'_>, table: &str) -> Result<Vec<ColumnInfo>> {
     let sql = match tx.backend() {
-        Backend::Sqlite => "SELECT name, type, \"notnull\" AS not_null FROM pragma_table_info($1) ORDER BY cid",
+        Backend::Sqlite => {
+            "SELECT name, type, \"notnull\" AS not_null, dflt_value AS default_sql FROM pragma_table_info($1) ORDER BY cid"
+        }
         Backend::Postgres => {
             "SELECT column_name::text AS name, udt_name::text AS type, \
-             CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END AS not_null \
+             CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END AS not_null, column_default::text AS default_sql \
              FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 \
              ORDER BY ordinal_position"
         }

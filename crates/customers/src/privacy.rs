@@ -4,8 +4,8 @@
 //!
 //! Erasure clears the contact's personal columns generically: `name` becomes "Erased
 //! person", `custom` `{}`, and every other nullable column that is not a link or
-//! bookkeeping ([`KEPT`]) is set to NULL — so columns later migrations add (addresses,
-//! birthday) are erased too. The activities and tasks of the contact keep their rows
+//! bookkeeping ([`KEPT`]) is set to NULL (a required one with a default to its default) —
+//! so columns later migrations add (addresses, birthday) are erased too. The activities and tasks of the contact keep their rows
 //! (counts, dates, kinds stay) with subject and body replaced. Search terms and duplicate
 //! keys go. The audit entry names the erased fields with `***`, never their values.
 use kernel::audit::{self, AuditEntry, Changes};
@@ -118,10 +118,17 @@ pub fn erase(tx: &mut Tx<'_>, who: &Principal, id: Id, request: EraseRequest) ->
     let mut cleared = vec!["name".to_owned(), "custom".to_owned()];
     let mut sets = vec!["name = $1".to_owned(), "custom = $2".to_owned()];
     for c in columns(tx, "contacts")? {
-        if !KEPT.contains(&c.name.as_str()) && !c.not_null {
-            sets.push(format!("{} = NULL", c.name));
-            cleared.push(c.name);
+        if KEPT.contains(&c.name.as_str()) {
+            continue;
         }
+        // Nullable columns become NULL, required ones with a default their default (an
+        // empty list, 0); a required column without a default keeps its value.
+        match (&c.not_null, &c.default) {
+            (false, _) => sets.push(format!("{} = NULL", c.name)),
+            (true, Some(default)) => sets.push(format!("{} = {default}", c.name)),
+            (true, None) => continue,
+        }
+        cleared.push(c.name);
     }
     let at = now();
     sets.push("do_not_contact = $3".to_owned());

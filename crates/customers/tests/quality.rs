@@ -608,7 +608,25 @@ fn personal_data_export_and_erase_leave_no_personal_value_behind() {
             Err(Error::NotFound(_))
         ));
 
+        // Columns a later migration adds (member fields) are erased without code changes.
+        w.write(|tx| {
+            tx.batch("ALTER TABLE contacts ADD COLUMN birthday TEXT")?;
+            tx.batch("ALTER TABLE contacts ADD COLUMN nickname TEXT NOT NULL DEFAULT ''")?;
+            tx.execute_sql("UPDATE contacts SET birthday = '1990-05-01', nickname = 'Xiu' WHERE id = $1", &[c.into()])?;
+            Ok(())
+        })
+        .unwrap();
         let erased = w.write(|tx| privacy::erase(tx, &w.manager, c, EraseRequest { confirm: c.to_string() })).unwrap();
+        let extra: Vec<String> =
+            w.db.read_blocking(|tx| {
+                tx.query_sql(
+                    "SELECT COALESCE(birthday, 'none') || '|' || nickname FROM contacts WHERE id = $1",
+                    &[c.into()],
+                )
+            })
+            .unwrap();
+        assert_eq!(extra, vec!["none|".to_owned()]);
+        assert!(erased.fields.contains(&"birthday".to_owned()) && erased.fields.contains(&"nickname".to_owned()));
         assert_eq!((erased.activities, erased.tasks), (1, 1));
         let gone = contact_of(&w, c).unwrap();
         assert_eq!(gone.name, privacy::ERASED_NAME);
