@@ -545,6 +545,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
     tx.execute(&insert)?;
     details::write_tags(tx, RecordType::Account, account.id, &account.tags)?;
     search::index(tx, RecordType::Account, account.id, &search_document(&account))?;
+    crate::duplicates::sync(tx, RecordType::Account, account.id)?;
     audit::record(tx, who, "create", "account", Some(account.id), &changes(None, &account))?;
     account.duplicate_candidates = Some(record::duplicates(
         tx,
@@ -768,6 +769,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: AccountPatch) -> 
         details::write_tags(tx, RecordType::Account, id, &new.tags)?;
     }
     search::index(tx, RecordType::Account, id, &search_document(&new))?;
+    crate::duplicates::sync(tx, RecordType::Account, id)?;
     audit::record(tx, who, "update", "account", Some(id), &changes)?;
     hide_stale_values(tx, std::slice::from_mut(&mut new))?;
     Ok(new)

@@ -156,7 +156,7 @@ const COLUMNS: [Activities; 13] = [
     Activities::DeletedAt,
 ];
 
-fn live() -> sea_query::SelectStatement {
+pub(crate) fn live() -> sea_query::SelectStatement {
     Query::select()
         .columns(COLUMNS.map(|c| (Activities::Table, c)))
         .from(Activities::Table)

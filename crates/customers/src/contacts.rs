@@ -636,6 +636,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
     tx.execute(&insert).map_err(|e| card_clash(e.into()))?;
     details::write_tags(tx, RecordType::Contact, contact.id, &contact.tags)?;
     search::index(tx, RecordType::Contact, contact.id, &search_document(&contact))?;
+    crate::duplicates::sync(tx, RecordType::Contact, contact.id)?;
     let changes = changes(None, &contact);
     audit::record(tx, who, "create", "contact", Some(contact.id), &changes)?;
     contact.duplicate_candidates = Some(record::duplicates(
@@ -804,6 +805,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ContactPatch) -> 
         details::write_tags(tx, RecordType::Contact, id, &new.tags)?;
     }
     search::index(tx, RecordType::Contact, id, &search_document(&new))?;
+    crate::duplicates::sync(tx, RecordType::Contact, id)?;
     audit::record(tx, who, "update", "contact", Some(id), &changes)?;
     hide_stale_values(tx, std::slice::from_mut(&mut new))?;
     Ok(new)

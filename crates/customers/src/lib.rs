@@ -4,11 +4,16 @@
 //! writes, and audits.
 pub mod accounts;
 pub mod activities;
+pub mod consent;
 pub mod contacts;
 pub mod details;
+pub mod duplicates;
 pub mod fields;
 pub mod filter;
+pub mod handover;
+pub mod merge;
 pub mod phone;
+pub mod privacy;
 mod record;
 pub mod search;
 pub mod tags;
@@ -38,4 +43,7 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("customers.tasks.create", "Create tasks"),
     ("customers.tasks.update", "Edit and complete tasks"),
     ("customers.tasks.delete", "Delete tasks"),
+    ("customers.merge", "Merge duplicate accounts or contacts, and undo a merge"),
+    ("customers.handover", "Hand everything a user owns over to another user"),
+    ("customers.privacy", "Export or erase the personal data of a contact"),
 ];

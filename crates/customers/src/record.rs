@@ -280,6 +280,7 @@ pub fn duplicate_candidates(
 /// Soft delete of a live record in the caller's scope.
 pub(crate) fn soft_delete(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, id: Id) -> Result<()> {
     kernel::records::soft_delete(tx, kind.table_name(), id, kind.scope(who), kind.as_str())?;
+    crate::duplicates::sync(tx, kind, id)?;
     audit::record(tx, who, "delete", kind.as_str(), Some(id), &Changes::new())
 }
 
@@ -292,6 +293,8 @@ pub(crate) fn restore(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, id: Id
         .value(Alias::new("version"), Expr::col(kind.col("version")).add(1))
         .and_where(Expr::col(kind.col("id")).eq(id.get()))
         .and_where(Expr::col(kind.col("deleted_at")).is_not_null())
+        // A merged-away record comes back only by undoing its merge.
+        .and_where(Expr::col(kind.col("merged_into")).is_null())
         .cond_where(kind.scope(who))
         .to_owned();
     if tx.execute(&q)? == 0 {
@@ -300,6 +303,7 @@ pub(crate) fn restore(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, id: Id
             RecordType::Contact => "deleted contact",
         }));
     }
+    crate::duplicates::sync(tx, kind, id)?;
     audit::record(tx, who, "restore", kind.as_str(), Some(id), &Changes::new())
 }
 

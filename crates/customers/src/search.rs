@@ -494,6 +494,7 @@ pub fn reindex_all(tx: &mut Tx<'_>) -> Result<u64> {
             .collect();
         insert_terms(tx, kind, &docs)?;
         count += sources.len() as u64;
+        crate::duplicates::build(tx, kind)?;
     }
     Ok(count)
 }
@@ -517,6 +518,48 @@ impl FromRow for SourceRowOf {
             other,
         }))
     }
+}
+
+/// Rewrites the terms of one record from its row (after a merge or an erasure changed it
+/// outside the record's own update path); removes them when the record is gone.
+pub(crate) fn reindex_one(tx: &mut Tx<'_>, kind: RecordType, id: Id) -> Result<()> {
+    let mut columns = vec!["id", "name", "email", "phone_e164", "phone_raw"];
+    if kind == RecordType::Account {
+        columns.extend(["website", "external_id"]);
+    }
+    let q = Query::select()
+        .columns(columns.iter().map(|c| kind.col(c)))
+        .from(kind.table())
+        .and_where(Expr::col(kind.col("id")).eq(id.get()))
+        .to_owned();
+    tx.execute_sql(
+        "DELETE FROM search_terms WHERE record_type = $1 AND record_id = $2",
+        &[Value::from(kind.as_str()), Value::from(id.get())],
+    )?;
+    let sources: Vec<SourceRowOf> = tx.fetch_all(&q)?;
+    let docs: Vec<(Id, Document<'_>)> = sources
+        .iter()
+        .map(|SourceRowOf(s)| {
+            let doc = Document {
+                name: &s.name,
+                email: s.email.as_deref(),
+                phone_e164: s.phone_e164.as_deref(),
+                phone_raw: s.phone_raw.as_deref(),
+                other: s.other.iter().flatten().map(String::as_str).collect(),
+            };
+            (s.id, doc)
+        })
+        .collect();
+    insert_terms(tx, kind, &docs)
+}
+
+/// Removes the terms of one record (an erased person).
+pub(crate) fn remove(tx: &mut Tx<'_>, kind: RecordType, id: Id) -> Result<()> {
+    tx.execute_sql(
+        "DELETE FROM search_terms WHERE record_type = $1 AND record_id = $2",
+        &[Value::from(kind.as_str()), Value::from(id.get())],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -182,7 +182,7 @@ fn check_status(input: &str) -> Result<String, String> {
     }
 }
 
-fn live() -> sea_query::SelectStatement {
+pub(crate) fn live() -> sea_query::SelectStatement {
     Query::select()
         .columns(COLUMNS.map(|c| (Tasks::Table, c)))
         .from(Tasks::Table)

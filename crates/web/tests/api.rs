@@ -478,6 +478,7 @@ async fn authorization_matrix() {
         const CREATED: S = S::CREATED;
         const GONE: S = S::NOT_FOUND;
         let [kept_field, dropped_field, spare_category, private_view, shared_view] = model;
+        const BAD: S = S::UNPROCESSABLE_ENTITY;
         // (method, path, body, expected per role: admin, manager, sales, service, marketing, finance, viewer)
         // `{role}` in a body is replaced by the calling role, for fields that must be unique.
         let table: Vec<(Method, String, Option<Value>, [S; 7])> = vec![
@@ -693,6 +694,42 @@ async fn authorization_matrix() {
                 [OK, OK, OK, NO, NO, NO, NO],
             ),
             (Method::DELETE, format!("/api/v1/tasks/{reps_task}"), None, [S::NO_CONTENT, GONE, GONE, NO, NO, NO, NO]),
+            // Data quality: duplicates, merges, handovers, consent, personal data.
+            (Method::GET, "/api/v1/duplicates?record_type=contact".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/duplicates?record_type=account".into(), None, [OK; 7]),
+            (
+                Method::POST,
+                "/api/v1/merges".into(),
+                Some(json!({"record_type": "contact", "keep_id": reps_contact, "merge_ids": []})),
+                [BAD, BAD, NO, NO, NO, NO, NO],
+            ),
+            (Method::POST, "/api/v1/merges/1234/undo".into(), None, [GONE, GONE, NO, NO, NO, NO, NO]),
+            (
+                Method::POST,
+                "/api/v1/handovers".into(),
+                Some(json!({"from_user_id": rep, "to_user_id": rep, "dry_run": true})),
+                [BAD, BAD, NO, NO, NO, NO, NO],
+            ),
+            (Method::GET, format!("/api/v1/contacts/{reps_contact}/consents"), None, [OK; 7]),
+            (
+                Method::PUT,
+                format!("/api/v1/contacts/{reps_contact}/consents/email"),
+                Some(json!({"granted": true, "source": "web form"})),
+                [OK, OK, OK, NO, NO, NO, NO],
+            ),
+            (
+                Method::PUT,
+                format!("/api/v1/contacts/{reps_contact}/do-not-contact"),
+                Some(json!({"value": false})),
+                [OK, OK, OK, NO, NO, NO, NO],
+            ),
+            (Method::GET, format!("/api/v1/contacts/{reps_contact}/personal-data"), None, [OK, OK, NO, NO, NO, NO, NO]),
+            (
+                Method::POST,
+                format!("/api/v1/contacts/{reps_contact}/erase"),
+                Some(json!({"confirm": "not the id"})),
+                [BAD, BAD, NO, NO, NO, NO, NO],
+            ),
         ];
         let roles = ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"];
         for (method, path, body, expected) in &table {
@@ -1396,5 +1433,128 @@ async fn customer_details_filters_tags_and_saved_views_over_http() {
         assert_eq!(status, StatusCode::NO_CONTENT);
         let (status, restored, _) = call(Method::POST, format!("{activity_uri}/restore"), None).await;
         assert_eq!((status, restored["subject"].as_str()), (StatusCode::OK, Some("Price")));
+    }
+}
+
+/// Duplicates, merge with redirect and undo, handover, consent and erasure, as a client
+/// drives them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_quality_over_http() {
+    for db in test_databases() {
+        let w = world(db);
+        let manager = w.token("manager").to_owned();
+        let sales = w.token("sales").to_owned();
+        let mut ids = Vec::new();
+        for (name, email) in
+            [("Kim Minjun", "kim@lotte.kr"), ("Minjun Kim", "KIM@lotte.kr"), ("Park Jiho", "park@lotte.kr")]
+        {
+            let (status, c, _) = post(&w.app, "/api/v1/contacts", &sales, json!({"name": name, "email": email})).await;
+            assert_eq!(status, StatusCode::CREATED, "{c}");
+            ids.push(c["id"].as_str().unwrap().to_owned());
+        }
+        let (status, found, _) =
+            call(&w.app, Method::GET, "/api/v1/duplicates?record_type=contact", Some(&manager), None, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+        assert_eq!(found["items"][0]["ids"], json!([ids[0], ids[1]]));
+        assert_eq!(found["items"][0]["score"], 65);
+        assert_eq!(found["items"][0]["reasons"], json!(["same_email", "similar_name"]));
+        let (status, bad, _) =
+            call(&w.app, Method::GET, "/api/v1/duplicates?record_type=lead", Some(&manager), None, &[]).await;
+        assert_eq!(
+            (status, bad["errors"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("record_type"))
+        );
+
+        let (status, merged, _) = post(
+            &w.app,
+            "/api/v1/merges",
+            &manager,
+            json!({"record_type": "contact", "keep_id": ids[0], "merge_ids": [ids[1]], "fields": {"name": ids[1]}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{merged}");
+        assert_eq!(merged["fields"], json!({"name": ids[1]}));
+        // The merged-away id redirects to the kept record.
+        let old = format!("/api/v1/contacts/{}", ids[1]);
+        let (status, _, headers) = call(&w.app, Method::GET, &old, Some(&manager), None, &[]).await;
+        assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(headers["location"], format!("/api/v1/contacts/{}", ids[0]).as_str());
+        let (_, kept, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/contacts/{}", ids[0]), Some(&manager), None, &[]).await;
+        assert_eq!(kept["name"], "Minjun Kim");
+        let undo = format!("/api/v1/merges/{}/undo", merged["id"].as_str().unwrap());
+        let (status, undone, _) = call(&w.app, Method::POST, &undo, Some(&manager), None, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{undone}");
+        let (status, back, _) = call(&w.app, Method::GET, &old, Some(&manager), None, &[]).await;
+        assert_eq!((status, back["name"].as_str()), (StatusCode::OK, Some("Minjun Kim")));
+        let (_, kept, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/contacts/{}", ids[0]), Some(&manager), None, &[]).await;
+        assert_eq!(kept["name"], "Kim Minjun");
+        let (status, again, _) = call(&w.app, Method::POST, &undo, Some(&manager), None, &[]).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{again}");
+
+        // Consent, then do-not-contact.
+        let consent = format!("/api/v1/contacts/{}/consents", ids[2]);
+        let (status, c, _) = call(
+            &w.app,
+            Method::PUT,
+            &format!("{consent}/sms"),
+            Some(&sales),
+            Some(json!({"granted": true, "source": "event"})),
+            &[],
+        )
+        .await;
+        assert_eq!((status, c["granted"].as_bool()), (StatusCode::OK, Some(true)), "{c}");
+        let (status, bad, _) = call(
+            &w.app,
+            Method::PUT,
+            &format!("{consent}/fax"),
+            Some(&sales),
+            Some(json!({"granted": true, "source": "event"})),
+            &[],
+        )
+        .await;
+        assert_eq!((status, bad["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("channel")));
+        let dnc = format!("/api/v1/contacts/{}/do-not-contact", ids[2]);
+        let (status, flags, _) =
+            call(&w.app, Method::PUT, &dnc, Some(&sales), Some(json!({"value": true, "reason": "asked"})), &[]).await;
+        assert_eq!((status, flags["do_not_contact"].as_bool()), (StatusCode::OK, Some(true)), "{flags}");
+        let (_, listed, _) = call(&w.app, Method::GET, &consent, Some(&sales), None, &[]).await;
+        assert_eq!(listed["current"][0]["channel"], "sms");
+
+        // Personal data, then erasure.
+        let (status, data, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/contacts/{}/personal-data", ids[2]), Some(&manager), None, &[])
+                .await;
+        assert_eq!(status, StatusCode::OK, "{data}");
+        assert_eq!(data["contact"]["email"], "park@lotte.kr");
+        assert_eq!(data["consents"].as_array().unwrap().len(), 1);
+        let erase = format!("/api/v1/contacts/{}/erase", ids[2]);
+        let (status, erased, _) = post(&w.app, &erase, &manager, json!({"confirm": ids[2]})).await;
+        assert_eq!(status, StatusCode::OK, "{erased}");
+        let (_, gone, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/contacts/{}", ids[2]), Some(&manager), None, &[]).await;
+        assert_eq!((gone["name"].as_str(), &gone["email"]), (Some("Erased person"), &Value::Null));
+
+        // Handover of the rep's contacts to the manager: a preview, then the move.
+        let manager_id =
+            w.db.read(move |tx| users::find_by_email(tx, &format!("manager.{}@example.com", w.east)))
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+                .to_string();
+        let body = json!({"from_user_id": w.east_sales_id.to_string(), "to_user_id": manager_id, "dry_run": true});
+        let (status, preview, _) = post(&w.app, "/api/v1/handovers", &manager, body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        assert_eq!(preview["counts"], json!({"accounts": 0, "contacts": 3, "open_tasks": 0}));
+        let mut real = body;
+        real["dry_run"] = json!(false);
+        let (status, moved, _) = post(&w.app, "/api/v1/handovers", &manager, real).await;
+        assert_eq!((status, &moved["counts"]["contacts"]), (StatusCode::OK, &json!(3)), "{moved}");
+        let (status, _, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/contacts/{}", ids[0]), Some(&sales), None, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "the rep no longer owns it");
     }
 }

@@ -803,3 +803,61 @@ async fn error_pages_keep_the_layout_and_stored_values_are_translated() {
         assert!(missing.body.contains("<html lang=\"ko-KR\">"));
     }
 }
+
+#[tokio::test]
+async fn handover_page_previews_counts_then_hands_over() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "manager@example.com", "manager").await;
+        let rep = create_user(&db, "rep@example.com", "sales").await;
+        let next = create_user(&db, "next@example.com", "sales").await;
+        create_user(&db, "viewer@example.com", "viewer").await;
+        db.write(move |tx| {
+            let who = kernel::identity::principal_for_user(tx, rep)?;
+            for name in ["永辉超市", "华润万家"] {
+                ::customers::accounts::create(
+                    tx,
+                    &who,
+                    ::customers::accounts::NewAccount { name: name.into(), ..Default::default() },
+                )?;
+            }
+            Ok::<_, kernel::Error>(())
+        })
+        .await
+        .unwrap();
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let viewer = session(&app, "viewer@example.com").await;
+        assert_eq!(send(&app, get("/admin/handover", Some(&viewer))).await.status, StatusCode::FORBIDDEN);
+
+        let manager = session(&app, "manager@example.com").await;
+        let page = send(&app, get("/admin/handover", Some(&manager))).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("rep@example.com"));
+        let csrf = form_value(&page.body, "csrf_token");
+        let form = |action: &str, to: Id| {
+            format!("csrf_token={}&from_user_id={rep}&to_user_id={to}&action={action}", enc(&csrf))
+        };
+        let same = send(&app, post_form("/admin/handover", Some(&manager), &form("preview", rep))).await;
+        assert_eq!(same.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(same.body.contains("class=\"field-error\""));
+        let preview = send(&app, post_form("/admin/handover", Some(&manager), &form("preview", next))).await;
+        assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+        assert!(preview.body.contains("Would move"));
+        assert!(preview.body.contains("<th scope=\"row\">Accounts</th><td>2</td>"), "{}", preview.body);
+        let owner_of_all = |owner: Id| {
+            let db = db.clone();
+            async move {
+                db.read(move |tx| {
+                    tx.query_sql::<i64>("SELECT COUNT(*) FROM accounts WHERE owner_id = $1", &[owner.into()])
+                })
+                .await
+                .unwrap()[0]
+            }
+        };
+        assert_eq!(owner_of_all(rep).await, 2, "a preview moves nothing");
+        let done = send(&app, post_form("/admin/handover", Some(&manager), &form("run", next))).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        assert!(done.body.contains("Handover done."));
+        assert_eq!(owner_of_all(next).await, 2);
+    }
+}

@@ -79,9 +79,18 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "customers", params(("id" = String, Path)),
-    responses((status = 200, body = Account)))]
+    responses((status = 200, body = Account), (status = 308, description = "Merged into another account: `Location` names it")))]
 pub async fn read(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<Response> {
-    let account = state.read(creds, move |tx, who| accounts::get(tx, who, id)).await?;
+    // A merged-away account answers 308 with the address of the one it was merged into.
+    let found = state
+        .read(creds, move |tx, who| {
+            super::quality::get_or_redirect(tx, who, customers::RecordType::Account, id, accounts::get)
+        })
+        .await?;
+    let account = match found {
+        super::quality::Found::Record(r) => r,
+        super::quality::Found::MovedTo(to) => return Ok(super::quality::moved_to("/api/v1/accounts", to)),
+    };
     Ok(versioned(StatusCode::OK, account.version, None, &account))
 }
 

@@ -84,9 +84,18 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "customers", params(("id" = String, Path)),
-    responses((status = 200, body = Contact)))]
+    responses((status = 200, body = Contact), (status = 308, description = "Merged into another contact: `Location` names it")))]
 pub async fn read(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<Response> {
-    let contact = state.read(creds, move |tx, who| contacts::get(tx, who, id)).await?;
+    // A merged-away contact answers 308 with the address of the one it was merged into.
+    let found = state
+        .read(creds, move |tx, who| {
+            super::quality::get_or_redirect(tx, who, customers::RecordType::Contact, id, contacts::get)
+        })
+        .await?;
+    let contact = match found {
+        super::quality::Found::Record(r) => r,
+        super::quality::Found::MovedTo(to) => return Ok(super::quality::moved_to("/api/v1/contacts", to)),
+    };
     Ok(versioned(StatusCode::OK, contact.version, None, &contact))
 }
 

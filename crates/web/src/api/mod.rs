@@ -9,6 +9,7 @@ pub mod events;
 pub mod jobs;
 pub mod me;
 pub mod openapi;
+pub mod quality;
 pub mod roles;
 pub mod saved_views;
 pub mod search;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(search::router())
         .merge(tags::router())
         .merge(saved_views::router())
+        .merge(quality::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

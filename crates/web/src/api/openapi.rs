@@ -26,6 +26,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::activities::restore, super::tasks::read,
         super::tags::list,
         super::saved_views::list, super::saved_views::create, super::saved_views::read, super::saved_views::update, super::saved_views::remove,
+        super::quality::duplicates, super::quality::create_merge, super::quality::undo_merge, super::quality::create_handover,
+        super::quality::list_consents, super::quality::set_consent, super::quality::set_do_not_contact,
+        super::quality::personal_data, super::quality::erase,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),
@@ -79,6 +82,7 @@ impl utoipa::Modify for Problems {
             for (method, operation) in [
                 (HttpMethod::Get, item.get.as_mut()),
                 (HttpMethod::Post, item.post.as_mut()),
+                (HttpMethod::Put, item.put.as_mut()),
                 (HttpMethod::Patch, item.patch.as_mut()),
                 (HttpMethod::Delete, item.delete.as_mut()),
             ] {

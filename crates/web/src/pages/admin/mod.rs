@@ -1,6 +1,7 @@
 //! Administration pages: users, branches, roles and the audit log.
 pub mod audit;
 pub mod branches;
+pub mod handover;
 pub mod roles;
 pub mod users;
 
@@ -13,7 +14,12 @@ use super::Ctx;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(users::router()).merge(branches::router()).merge(roles::router()).merge(audit::router())
+    Router::new()
+        .merge(users::router())
+        .merge(branches::router())
+        .merge(roles::router())
+        .merge(audit::router())
+        .merge(handover::router())
 }
 
 /// One `<option>` of a select.

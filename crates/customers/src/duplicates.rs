@@ -1,0 +1,370 @@
+//! The duplicate scan (docs/duplicates.md): candidate pairs of accounts or contacts that
+//! share a normalised e-mail, an E.164 phone or a normalised name, ranked by how much they
+//! share.
+//!
+//! The scan never compares every record with every other. Each record's *grouping keys*
+//! live in `dedupe_keys`, rewritten by [`sync`] from every write path (create, update,
+//! delete, restore, merge, erase). The scan groups that table by key on its index, keeps
+//! the groups of 2..=[`MAX_GROUP`] (names: [`MAX_NAME_GROUP`]) live records the caller can see, and scores only the
+//! pairs inside those groups.
+use std::collections::{BTreeMap, BTreeSet};
+
+use kernel::db::{DbError, FromRow, Row};
+use kernel::{Id, Principal, Result, Tx};
+use sea_query::{Alias, Expr, ExprTrait, Order, Query, Value};
+use serde::Serialize;
+
+use crate::record::RecordType;
+
+/// E-mail and phone groups larger than this are not a duplicate signal on their own (a
+/// shared `info@` address, a switchboard); their members still pair up through other keys.
+pub const MAX_GROUP: i64 = 25;
+/// The same for name groups: common names (王芳, 김민준) collide by the dozen in a large
+/// base, and a name alone is weak evidence, so only rare names group.
+pub const MAX_NAME_GROUP: i64 = 8;
+/// Most groups one scan reads.
+const MAX_GROUPS: u64 = 20_000;
+/// Most pairs one scan returns; default [`DEFAULT_LIMIT`].
+pub const MAX_LIMIT: usize = 500;
+pub const DEFAULT_LIMIT: usize = 50;
+/// Ids per `IN (…)` list.
+const BATCH: usize = 500;
+
+/// Full-width ASCII folded, lower case, then cut into runs of letters and digits
+/// (punctuation and spaces separate; CJK and Hangul characters are letters).
+fn name_tokens(name: &str) -> Vec<String> {
+    let folded: String = name
+        .chars()
+        .map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            0x3000 => ' ',
+            _ => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect();
+    folded.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+}
+
+/// The grouping keys of one record: `(kind, key)`.
+///
+/// * `email`: the lower-cased address;
+/// * `phone`: the E.164 number;
+/// * `name`: the name's letters and digits in order (`Kim Min-jun` → `kimminjun`,
+///   `王 芳` → `王芳`), ignoring case, width, spaces and punctuation;
+/// * `name_tokens`: the same with its words sorted, for names of two or more words, so
+///   `Kim Minjun` and `Minjun Kim` meet.
+pub fn keys(name: &str, email: Option<&str>, phone: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(e) = email.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) {
+        out.push(("email", e));
+    }
+    if let Some(p) = phone.map(str::trim).filter(|p| !p.is_empty()) {
+        out.push(("phone", p.to_owned()));
+    }
+    let mut tokens = name_tokens(name);
+    let joined = tokens.concat();
+    if joined.chars().count() >= 2 {
+        out.push(("name", joined));
+        if tokens.len() >= 2 {
+            tokens.sort();
+            out.push(("name_tokens", tokens.concat()));
+        }
+    }
+    out
+}
+
+struct Source {
+    id: Id,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    company: Option<Id>,
+}
+
+impl FromRow for Source {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(Source {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            email: row.get("email")?,
+            phone: row.get("phone_e164")?,
+            company: row.get("company")?,
+        })
+    }
+}
+
+/// The column naming a record's company: a contact's account, an account's parent.
+fn company_column(kind: RecordType) -> &'static str {
+    match kind {
+        RecordType::Account => "parent_id",
+        RecordType::Contact => "account_id",
+    }
+}
+
+/// Live, unmerged (and for contacts, not erased) records of `kind`.
+fn live_sources(kind: RecordType) -> sea_query::SelectStatement {
+    let mut q = Query::select()
+        .columns([kind.col("id"), kind.col("name"), kind.col("email"), kind.col("phone_e164")])
+        .expr_as(Expr::col(kind.col(company_column(kind))), Alias::new("company"))
+        .from(kind.table())
+        .and_where(Expr::col(kind.col("deleted_at")).is_null())
+        .and_where(Expr::col(kind.col("merged_into")).is_null())
+        .to_owned();
+    if kind == RecordType::Contact {
+        q.and_where(Expr::col(kind.col("erased_at")).is_null());
+    }
+    q
+}
+
+const KEY_COLUMNS: [&str; 4] = ["record_type", "record_id", "kind", "key"];
+
+fn key_rows(kind: RecordType, sources: &[Source]) -> Vec<Vec<Value>> {
+    let mut rows = Vec::new();
+    for s in sources {
+        for (k, key) in keys(&s.name, s.email.as_deref(), s.phone.as_deref()) {
+            rows.push(vec![kind.as_str().into(), s.id.get().into(), k.into(), key.into()]);
+        }
+    }
+    rows
+}
+
+/// Rewrites the grouping keys of one record from its current row: none when it is
+/// deleted, merged away or erased. Every write path of accounts and contacts calls this
+/// once, in its transaction.
+pub fn sync(tx: &mut Tx<'_>, kind: RecordType, id: Id) -> Result<()> {
+    tx.execute_sql(
+        "DELETE FROM dedupe_keys WHERE record_type = $1 AND record_id = $2",
+        &[kind.as_str().into(), id.get().into()],
+    )?;
+    let q = live_sources(kind).and_where(Expr::col(kind.col("id")).eq(id.get())).to_owned();
+    let sources: Vec<Source> = tx.fetch_all(&q)?;
+    tx.insert_rows("dedupe_keys", &KEY_COLUMNS, &key_rows(kind, &sources))?;
+    Ok(())
+}
+
+/// Whether the keys of `kind` have been built (after the migration they are built on
+/// first use, by [`build`]).
+pub fn is_built(tx: &mut Tx<'_>, kind: RecordType) -> Result<bool> {
+    let rows: Vec<String> =
+        tx.query_sql("SELECT record_type FROM dedupe_state WHERE record_type = $1", &[kind.as_str().into()])?;
+    Ok(!rows.is_empty())
+}
+
+/// (Re)builds every key of `kind` from the records, in pages of 10,000: the backfill for
+/// records written before this table existed or by bulk paths that bypass [`sync`].
+/// Returns the number of records read.
+pub fn build(tx: &mut Tx<'_>, kind: RecordType) -> Result<u64> {
+    tx.execute_sql("DELETE FROM dedupe_keys WHERE record_type = $1", &[kind.as_str().into()])?;
+    let mut after = 0i64;
+    let mut count = 0u64;
+    loop {
+        let q = live_sources(kind)
+            .and_where(Expr::col(kind.col("id")).gt(after))
+            .order_by(kind.col("id"), Order::Asc)
+            .limit(10_000)
+            .to_owned();
+        let sources: Vec<Source> = tx.fetch_all(&q)?;
+        let Some(last) = sources.last() else { break };
+        after = last.id.get();
+        count += sources.len() as u64;
+        tx.insert_rows("dedupe_keys", &KEY_COLUMNS, &key_rows(kind, &sources))?;
+    }
+    tx.execute_sql("DELETE FROM dedupe_state WHERE record_type = $1", &[kind.as_str().into()])?;
+    tx.execute_sql(
+        "INSERT INTO dedupe_state (record_type, built_at) VALUES ($1, $2)",
+        &[kind.as_str().into(), crate::record::now().into()],
+    )?;
+    Ok(count)
+}
+
+/// Builds the keys of `kind` unless they are built. Needs the read permission of `kind`.
+pub fn ensure_built(tx: &mut Tx<'_>, who: &Principal, kind: RecordType) -> Result<()> {
+    who.require(kind.read_permission())?;
+    if !is_built(tx, kind)? {
+        build(tx, kind)?;
+    }
+    Ok(())
+}
+
+/// A ranked candidate pair.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Candidate {
+    /// The two records, older first.
+    pub ids: Vec<Id>,
+    /// 1..=100: e-mail 45, phone 40, same name 30 (or similar name 20), same company 15.
+    pub score: u32,
+    /// `same_email`, `same_phone`, `same_name`, `similar_name`, `same_company`.
+    pub reasons: Vec<String>,
+    /// The records' names, in the order of `ids`.
+    pub names: Vec<String>,
+}
+
+/// Why two records look alike, and the score.
+fn compare(a: &Source, b: &Source) -> (u32, Vec<String>) {
+    let ka: BTreeSet<(&str, String)> = keys(&a.name, a.email.as_deref(), a.phone.as_deref()).into_iter().collect();
+    let kb: BTreeSet<(&str, String)> = keys(&b.name, b.email.as_deref(), b.phone.as_deref()).into_iter().collect();
+    let shared: BTreeSet<&str> = ka.intersection(&kb).map(|(k, _)| *k).collect();
+    let mut score: u32 = 0;
+    let mut reasons = Vec::new();
+    if shared.contains("email") {
+        score += 45;
+        reasons.push("same_email".to_owned());
+    }
+    if shared.contains("phone") {
+        score += 40;
+        reasons.push("same_phone".to_owned());
+    }
+    if shared.contains("name") {
+        score += 30;
+        reasons.push("same_name".to_owned());
+    } else if shared.contains("name_tokens") {
+        score += 20;
+        reasons.push("similar_name".to_owned());
+    }
+    if a.company.is_some() && a.company == b.company {
+        score += 15;
+        reasons.push("same_company".to_owned());
+    }
+    (Ord::min(score, 100u32), reasons)
+}
+
+struct GroupKey {
+    kind: String,
+    key: String,
+}
+
+impl FromRow for GroupKey {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(GroupKey { kind: row.get("kind")?, key: row.get("key")? })
+    }
+}
+
+struct Member {
+    kind: String,
+    key: String,
+    record_id: Id,
+}
+
+impl FromRow for Member {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(Member { kind: row.get("kind")?, key: row.get("key")?, record_id: row.get("record_id")? })
+    }
+}
+
+fn keys_table() -> Alias {
+    Alias::new("dedupe_keys")
+}
+
+fn key_col(name: &str) -> (Alias, Alias) {
+    (keys_table(), Alias::new(name))
+}
+
+/// `dedupe_keys` joined to the live records of `kind` the caller sees.
+fn visible_keys(who: &Principal, kind: RecordType) -> sea_query::SelectStatement {
+    let mut q = Query::select()
+        .from(keys_table())
+        .inner_join(kind.table(), Expr::col(kind.col("id")).equals(key_col("record_id")))
+        .and_where(Expr::col(key_col("record_type")).eq(kind.as_str()))
+        .and_where(Expr::col(kind.col("deleted_at")).is_null())
+        .and_where(Expr::col(kind.col("merged_into")).is_null())
+        .cond_where(kind.scope(who))
+        .to_owned();
+    if kind == RecordType::Contact {
+        q.and_where(Expr::col(kind.col("erased_at")).is_null());
+    }
+    q
+}
+
+/// Candidate duplicate pairs among the records of `kind` the caller can see, best first
+/// (score, then the older pair). Keys must be built ([`ensure_built`]).
+pub fn scan(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, limit: Option<usize>) -> Result<Vec<Candidate>> {
+    who.require(kind.read_permission())?;
+    let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    // 1. Keys shared by 2..=MAX_GROUP visible records: one pass over the key index.
+    let groups_q = visible_keys(who, kind)
+        .columns([key_col("kind"), key_col("key")])
+        .group_by_col(key_col("kind"))
+        .group_by_col(key_col("key"))
+        .and_having(Expr::cust("COUNT(*) > 1"))
+        .and_having(Expr::cust(format!(
+            "COUNT(*) <= CASE WHEN dedupe_keys.kind IN ('email', 'phone') THEN {MAX_GROUP} ELSE {MAX_NAME_GROUP} END"
+        )))
+        .limit(MAX_GROUPS)
+        .to_owned();
+    let groups: Vec<GroupKey> = tx.fetch_all(&groups_q)?;
+    let mut by_kind: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for g in groups {
+        by_kind.entry(g.kind).or_default().push(g.key);
+    }
+    // 2. Their members, kind by kind in batches of keys.
+    let mut members: BTreeMap<(String, String), Vec<Id>> = BTreeMap::new();
+    for (k, keys) in &by_kind {
+        for chunk in keys.chunks(BATCH) {
+            let q = visible_keys(who, kind)
+                .columns([key_col("kind"), key_col("key"), key_col("record_id")])
+                .and_where(Expr::col(key_col("kind")).eq(k.as_str()))
+                .and_where(Expr::col(key_col("key")).is_in(chunk.iter().map(String::as_str)))
+                .to_owned();
+            let rows: Vec<Member> = tx.fetch_all(&q)?;
+            for m in rows {
+                members.entry((m.kind, m.key)).or_default().push(m.record_id);
+            }
+        }
+    }
+    // 3. Pairs within each group, then the records they name.
+    let mut pairs: BTreeSet<(Id, Id)> = BTreeSet::new();
+    for ids in members.values_mut() {
+        ids.sort();
+        ids.dedup();
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                pairs.insert((*a, *b));
+            }
+        }
+    }
+    let ids: BTreeSet<Id> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
+    let ids: Vec<i64> = ids.into_iter().map(Id::get).collect();
+    let mut records: BTreeMap<Id, Source> = BTreeMap::new();
+    for chunk in ids.chunks(BATCH) {
+        let q = live_sources(kind).and_where(Expr::col(kind.col("id")).is_in(chunk.iter().copied())).to_owned();
+        let rows: Vec<Source> = tx.fetch_all(&q)?;
+        records.extend(rows.into_iter().map(|r| (r.id, r)));
+    }
+    let mut out: Vec<Candidate> = pairs
+        .into_iter()
+        .filter_map(|(a, b)| {
+            let (ra, rb) = (records.get(&a)?, records.get(&b)?);
+            let (score, reasons) = compare(ra, rb);
+            (score > 0).then(|| Candidate {
+                ids: vec![a, b],
+                score,
+                reasons,
+                names: vec![ra.name.clone(), rb.name.clone()],
+            })
+        })
+        .collect();
+    out.sort_by(|x, y| y.score.cmp(&x.score).then(x.ids.cmp(&y.ids)));
+    out.truncate(limit);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_keys() {
+        let k = |n: &str| keys(n, None, None);
+        assert_eq!(k("Kim Min-jun"), vec![("name", "kimminjun".into()), ("name_tokens", "junkimmin".into())]);
+        assert_eq!(k("KIM MINJUN")[0], k("kim minjun")[0]);
+        assert_eq!(k("Ｋｉｍ　Ｍｉｎｊｕｎ")[0], k("kim minjun")[0]);
+        assert_eq!(k("Minjun Kim")[1], k("Kim Minjun")[1]);
+        assert_ne!(k("Minjun Kim")[0], k("Kim Minjun")[0]);
+        assert_eq!(k("王 芳")[0], ("name", "王芳".into()));
+        assert_eq!(k("王芳·"), vec![("name", "王芳".into())]);
+        assert_eq!(k("김민준")[0], ("name", "김민준".into()));
+        assert!(k("王").is_empty());
+        let all = keys("x", Some(" A@B.cn "), Some("+8613800138000"));
+        assert_eq!(all, vec![("email", "a@b.cn".into()), ("phone", "+8613800138000".into())]);
+    }
+}
