@@ -586,6 +586,9 @@ pub fn undo(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Merge> {
         .ok_or(Error::NotFound("merge"))?;
     let kind = RecordType::parse(&row.record_type).map_err(Error::Internal)?;
     let merged_ids: Vec<Id> = serde_json::from_value(row.merged_ids).map_err(|e| Error::Internal(e.to_string()))?;
+    if row.snapshot.get("erased").is_some() {
+        return Err(conflict("the person was erased since the merge; it cannot be undone"));
+    }
     let snapshot: Snapshot = serde_json::from_value(row.snapshot).map_err(|e| Error::Internal(e.to_string()))?;
     // The kept record must be one the caller reaches.
     let live = live_in_scope(tx, who, kind, &[row.keep_id])?;

@@ -139,28 +139,46 @@ pub fn erase(tx: &mut Tx<'_>, who: &Principal, id: Id, request: EraseRequest) ->
     sets.push("erased_at = $5".to_owned());
     sets.push("updated_at = $5".to_owned());
     sets.push("version = version + 1".to_owned());
-    tx.execute_sql(
-        &format!("UPDATE contacts SET {} WHERE id = $6", sets.join(", ")),
-        &[
-            ERASED_NAME.into(),
-            sea_query::Value::Json(Some(Box::new(json!({})))),
-            true.into(),
-            "erased".into(),
-            at.into(),
-            id.into(),
-        ],
-    )?;
-    let activities = tx.execute_sql(
-        "UPDATE activities SET subject = $1, body = NULL, updated_at = $2, version = version + 1 WHERE contact_id = $3",
-        &[ERASED_SUBJECT.into(), at.into(), id.into()],
-    )?;
-    let tasks = tx.execute_sql(
-        "UPDATE tasks SET subject = $1, updated_at = $2, version = version + 1 WHERE contact_id = $3",
-        &[ERASED_SUBJECT.into(), at.into(), id.into()],
-    )?;
-    search::remove(tx, RecordType::Contact, id)?;
-    crate::details::write_tags(tx, RecordType::Contact, id, &[])?;
-    duplicates::sync(tx, RecordType::Contact, id)?;
+    // The records merged into this one are the same person: they go too.
+    let people = merged_into(tx, id)?;
+    let (mut activities, mut tasks) = (0, 0);
+    let (mut activity_ids, mut task_ids) = (Vec::new(), Vec::new());
+    for &person in &people {
+        tx.execute_sql(
+            &format!("UPDATE contacts SET {} WHERE id = $6", sets.join(", ")),
+            &[
+                ERASED_NAME.into(),
+                sea_query::Value::Json(Some(Box::new(json!({})))),
+                true.into(),
+                "erased".into(),
+                at.into(),
+                person.into(),
+            ],
+        )?;
+        activity_ids.extend(tx.query_sql::<Id>("SELECT id FROM activities WHERE contact_id = $1", &[person.into()])?);
+        task_ids.extend(tx.query_sql::<Id>("SELECT id FROM tasks WHERE contact_id = $1", &[person.into()])?);
+        activities += tx.execute_sql(
+            "UPDATE activities SET subject = $1, body = NULL, updated_at = $2, version = version + 1 WHERE contact_id = $3",
+            &[ERASED_SUBJECT.into(), at.into(), person.into()],
+        )?;
+        tasks += tx.execute_sql(
+            "UPDATE tasks SET subject = $1, updated_at = $2, version = version + 1 WHERE contact_id = $3",
+            &[ERASED_SUBJECT.into(), at.into(), person.into()],
+        )?;
+        search::remove(tx, RecordType::Contact, person)?;
+        crate::details::write_tags(tx, RecordType::Contact, person, &[])?;
+        duplicates::sync(tx, RecordType::Contact, person)?;
+        // A merge's snapshot holds the merged records' old values; such a merge can no
+        // longer be undone (merge::undo says so).
+        tx.execute_sql(
+            "UPDATE merges SET snapshot = $1 WHERE record_type = 'contact' AND keep_id = $2",
+            &[sea_query::Value::Json(Some(Box::new(json!({"erased": true})))), person.into()],
+        )?;
+    }
+    // Earlier audit entries hold the old values (names, phones, subjects): blank them.
+    audit::redact(tx, "contact", &people)?;
+    audit::redact(tx, "activity", &activity_ids)?;
+    audit::redact(tx, "task", &task_ids)?;
     // Field names only: the old values must not survive in the append-only log.
     let mut changes = Changes::new();
     for f in &cleared {
@@ -169,4 +187,16 @@ pub fn erase(tx: &mut Tx<'_>, who: &Principal, id: Id, request: EraseRequest) ->
     let changes = changes.created("activities", &activities).created("tasks", &tasks);
     audit::record(tx, who, "erase", "contact", Some(id), &changes)?;
     Ok(Erased { contact_id: id, fields: cleared, activities, tasks })
+}
+
+/// `id` and every contact merged into it, directly or through earlier merges.
+fn merged_into(tx: &mut Tx<'_>, id: Id) -> Result<Vec<Id>> {
+    let mut people = vec![id];
+    let mut next = 0;
+    while next < people.len() {
+        let found: Vec<Id> = tx.query_sql("SELECT id FROM contacts WHERE merged_into = $1", &[people[next].into()])?;
+        people.extend(found.into_iter().filter(|f| !people.contains(f)).collect::<Vec<_>>());
+        next += 1;
+    }
+    Ok(people)
 }

@@ -709,10 +709,59 @@ fn personal_data_export_and_erase_leave_no_personal_value_behind() {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(entry.changes.get("email").is_some(), "the erased fields are named: {text}");
+        // Nor in any earlier entry about the person, the note or the task: the log keeps who
+        // did what and when, with the values blanked.
+        let earlier: Vec<String> = w
+            .db
+            .read_blocking(|tx| {
+                tx.query_sql(
+                    "SELECT action || ' ' || CAST(changes AS TEXT) FROM audit_log \
+                     WHERE (record_type = 'contact' AND record_id = $1) OR (record_type = 'activity' AND record_id = $2) \
+                     OR (record_type = 'task' AND record_id = $3)",
+                    &[c.into(), n.into(), t.into()],
+                )
+            })
+            .unwrap();
+        assert!(earlier.iter().any(|e| e.starts_with("create ")), "{earlier:?}");
+        for secret in ["王秀英", "xiuying", "8000", "gome", "8800123456"] {
+            assert!(earlier.iter().all(|e| !e.contains(secret)), "{secret} in {earlier:?}");
+        }
         assert!(!w.db.read_blocking(|tx| consent::may_contact(tx, c, "email")).unwrap());
         assert!(w.scan(&w.manager, RecordType::Contact).is_empty(), "the erased person pairs with nobody");
         let hits = w.db.read_blocking(|tx| customers::search::search(tx, &w.manager, "王秀英", None)).unwrap();
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![other]);
+
+        // A record merged into the erased person is the same person: erased too, and the
+        // merge (whose snapshot held the old values) can no longer be undone.
+        let kept = w.contact(&w.rep, person("Park Jiwoo", Some("jiwoo@lotte.kr"), None));
+        let merged = w.contact(&w.rep, person("박지우", Some("jiwoo.park@lotte.kr"), None));
+        let merge = w
+            .write(|tx| {
+                merge::merge(
+                    tx,
+                    &w.manager,
+                    NewMerge { record_type: "contact".into(), keep_id: kept, merge_ids: vec![merged], fields: None },
+                )
+            })
+            .unwrap();
+        w.write(|tx| privacy::erase(tx, &w.manager, kept, EraseRequest { confirm: kept.to_string() })).unwrap();
+        let names: Vec<String> =
+            w.db.read_blocking(|tx| {
+                tx.query_sql(
+                    "SELECT name || '|' || COALESCE(email, '') FROM contacts WHERE id IN ($1, $2) ORDER BY id",
+                    &[kept.into(), merged.into()],
+                )
+            })
+            .unwrap();
+        assert_eq!(names, vec![format!("{}|", privacy::ERASED_NAME); 2]);
+        let snapshot: Vec<String> =
+            w.db.read_blocking(|tx| {
+                tx.query_sql("SELECT CAST(snapshot AS TEXT) FROM merges WHERE id = $1", &[merge.id.into()])
+            })
+            .unwrap();
+        assert!(!snapshot[0].contains("jiwoo") && !snapshot[0].contains("박지우"), "{snapshot:?}");
+        let undo = w.write(|tx| merge::undo(tx, &w.manager, merge.id));
+        assert!(matches!(undo, Err(Error::Conflict { .. })), "{undo:?}");
     }
 }
 

@@ -1,6 +1,7 @@
 //! The append-only audit log: who changed what, when, through which channel, from where.
 //! Rows are written in the same transaction as the change they describe, and the
-//! database itself refuses to update or delete them (triggers in the migration).
+//! database itself refuses to update or delete them (triggers in the migrations), with one
+//! exception: [`redact`], for a data-subject erasure, may blank the values of an entry once.
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -27,6 +28,7 @@ pub enum AuditLog {
     RecordType,
     RecordId,
     Changes,
+    RedactedAt,
 }
 
 /// Field-by-field changes, old → new. Fields whose value did not change are left out.
@@ -106,6 +108,64 @@ pub fn record(
         .to_owned();
     tx.execute(&insert)?;
     Ok(())
+}
+
+/// Blanks the values in every entry about the given records (`"***"` for each old and new
+/// value that was not null), keeping who did what and when: after a person's data is
+/// erased, the log must not be where it survives. Returns the number of entries redacted.
+pub fn redact(tx: &mut Tx<'_>, record_type: &str, record_ids: &[Id]) -> Result<u64> {
+    let mut redacted = 0;
+    for chunk in record_ids.chunks(500) {
+        let select = Query::select()
+            .columns([AuditLog::Id, AuditLog::Changes])
+            .from(AuditLog::Table)
+            .and_where(Expr::col(AuditLog::RecordType).eq(record_type))
+            .and_where(Expr::col(AuditLog::RecordId).is_in(chunk.iter().map(|id| id.get())))
+            .and_where(Expr::col(AuditLog::RedactedAt).is_null())
+            .to_owned();
+        let entries: Vec<EntryChanges> = tx.fetch_all(&select)?;
+        let at = Utc::now();
+        for entry in entries {
+            let update = Query::update()
+                .table(AuditLog::Table)
+                .values([
+                    (AuditLog::Changes, Value::Json(Some(Box::new(blank_values(entry.changes)))).into()),
+                    (AuditLog::RedactedAt, at.into()),
+                ])
+                .and_where(Expr::col(AuditLog::Id).eq(entry.id.get()))
+                .to_owned();
+            redacted += tx.execute(&update)?;
+        }
+    }
+    Ok(redacted)
+}
+
+struct EntryChanges {
+    id: Id,
+    changes: Json,
+}
+
+impl FromRow for EntryChanges {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(EntryChanges { id: row.get("id")?, changes: row.get("changes")? })
+    }
+}
+
+fn blank_values(changes: Json) -> Json {
+    let blank = |v: &Json| if v.is_null() { Json::Null } else { json!("***") };
+    match changes {
+        Json::Object(fields) => Json::Object(
+            fields
+                .into_iter()
+                .map(|(field, change)| {
+                    let old = blank(change.get("old").unwrap_or(&Json::Null));
+                    let new = blank(change.get("new").unwrap_or(&Json::Null));
+                    (field, json!({"old": old, "new": new}))
+                })
+                .collect(),
+        ),
+        _ => json!({}),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

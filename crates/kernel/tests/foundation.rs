@@ -406,6 +406,28 @@ fn audit_log_is_append_only() {
             let result = db.write_blocking(|tx| tx.execute_sql(sql, &[]));
             assert!(result.is_err(), "{sql} must fail on {:?}", db.backend());
         }
+        // The one exception, an erasure's redaction, blanks values once and changes nothing else.
+        let branches: Vec<Id> = db
+            .read_blocking(|tx| tx.query_sql("SELECT record_id FROM audit_log WHERE record_type = 'branch'", &[]))
+            .unwrap();
+        let branch = *branches.last().unwrap();
+        let redacted = db.write_blocking(|tx| kernel::audit::redact(tx, "branch", &[branch])).unwrap();
+        assert!(redacted >= 1);
+        let changes: Vec<String> = db
+            .read_blocking(|tx| {
+                tx.query_sql("SELECT CAST(changes AS TEXT) FROM audit_log WHERE record_id = $1", &[branch.into()])
+            })
+            .unwrap();
+        assert!(changes.iter().all(|c| !c.contains("Somewhere") && c.contains("***")), "{changes:?}");
+        assert_eq!(db.write_blocking(|tx| kernel::audit::redact(tx, "branch", &[branch])).unwrap(), 0, "only once");
+        for sql in [
+            "UPDATE audit_log SET redacted_at = at, action = 'x' WHERE record_id = $1",
+            "UPDATE audit_log SET redacted_at = NULL WHERE record_id = $1",
+            "UPDATE audit_log SET changes = changes WHERE record_id = $1",
+        ] {
+            let result = db.write_blocking(|tx| tx.execute_sql(sql, &[branch.into()]));
+            assert!(result.is_err(), "{sql} must fail on {:?}", db.backend());
+        }
     }
 }
 

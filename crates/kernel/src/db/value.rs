@@ -286,4 +286,4 @@ macro_rules! scalar_row {
         }
     )*};
 }
-scalar_row!(i64, i32, bool, String, f64, DateTime<Utc>, serde_json::Value, Option<i64>, Option<String>);
+scalar_row!(i64, i32, bool, String, f64, DateTime<Utc>, serde_json::Value, Option<i64>, Option<String>, crate::id::Id);
