@@ -203,8 +203,104 @@ fn check_account(tx: &mut Tx<'_>, who: &Principal, v: &mut Validator, id: Id) ->
     }
 }
 
+/// The audited difference between two states of a contact (`None`: it was created).
+pub(crate) fn changes(old: Option<&Contact>, new: &Contact) -> Changes {
+    let Some(old) = old else {
+        return Changes::new()
+            .created("name", &new.name)
+            .created("account_id", &new.account_id)
+            .created("branch_id", &new.branch_id)
+            .created("owner_id", &new.owner_id)
+            .created("email", &new.email)
+            .created("phone", &new.phone)
+            .created("custom", &new.custom);
+    };
+    Changes::new()
+        .field("name", &old.name, &new.name)
+        .field("account_id", &old.account_id, &new.account_id)
+        .field("branch_id", &old.branch_id, &new.branch_id)
+        .field("owner_id", &old.owner_id, &new.owner_id)
+        .field("email", &old.email, &new.email)
+        .field("phone", &old.phone, &new.phone)
+        .field("custom", &old.custom, &new.custom)
+}
+
+/// Writes `new` over the stored contact at `old_version` (bumping nothing itself: `new`
+/// carries the next version and time) and re-indexes it for search.
+pub(crate) fn write_update(tx: &mut Tx<'_>, old_version: i64, new: &Contact) -> Result<()> {
+    let q = Query::update()
+        .table(Contacts::Table)
+        .values([
+            (Contacts::Name, new.name.clone().into()),
+            (Contacts::AccountId, new.account_id.map(Id::get).into()),
+            (Contacts::BranchId, new.branch_id.into()),
+            (Contacts::OwnerId, new.owner_id.map(Id::get).into()),
+            (Contacts::Email, new.email.clone().into()),
+            (Contacts::PhoneE164, new.phone.clone().into()),
+            (Contacts::PhoneRaw, new.phone_raw.clone().into()),
+            (Contacts::Custom, json_value(Json::Object(new.custom.clone()))),
+            (Contacts::UpdatedAt, new.updated_at.into()),
+            (Contacts::Version, new.version.into()),
+        ])
+        .and_where(Expr::col(Contacts::Id).eq(new.id.get()))
+        .and_where(Expr::col(Contacts::Version).eq(old_version))
+        .to_owned();
+    kernel::records::update_versioned(tx, &q, old_version)?;
+    search::index(tx, RecordType::Contact, new.id, &search_document(new))
+}
+
+/// The columns of a bulk insert of contacts ([`insert_values`] gives a row).
+pub(crate) const INSERT_COLUMNS: [&str; 12] = [
+    "id",
+    "name",
+    "account_id",
+    "branch_id",
+    "owner_id",
+    "email",
+    "phone_e164",
+    "phone_raw",
+    "custom",
+    "created_at",
+    "updated_at",
+    "version",
+];
+
+pub(crate) fn insert_values(c: &Contact) -> Vec<sea_query::Value> {
+    use sea_query::Value;
+    vec![
+        c.id.into(),
+        c.name.clone().into(),
+        Value::BigInt(c.account_id.map(Id::get)),
+        c.branch_id.into(),
+        Value::BigInt(c.owner_id.map(Id::get)),
+        Value::String(c.email.clone()),
+        Value::String(c.phone.clone()),
+        Value::String(c.phone_raw.clone()),
+        Value::Json(Some(Box::new(Json::Object(c.custom.clone())))),
+        c.created_at.into(),
+        c.updated_at.into(),
+        c.version.into(),
+    ]
+}
+
+/// Live contacts in the caller's scope whose `column` (`email`, compared lower-cased, or
+/// `phone_e164`) is one of `keys`: the upsert look-up of imports, one query per batch.
+pub(crate) fn find_by(tx: &mut Tx<'_>, who: &Principal, column: &str, keys: &[String]) -> Result<Vec<Contact>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = Expr::col((Contacts::Table, sea_query::Alias::new(column)));
+    let cond = if column == "email" {
+        sea_query::Func::lower(col).is_in(keys.iter().cloned())
+    } else {
+        col.is_in(keys.iter().cloned())
+    };
+    let q = scoped(who).and_where(cond).order_by((Contacts::Table, Contacts::Id), Order::Asc).to_owned();
+    Ok(tx.fetch_all(&q)?)
+}
+
 /// What search indexes of a contact.
-fn search_document(c: &Contact) -> search::Document<'_> {
+pub(crate) fn search_document(c: &Contact) -> search::Document<'_> {
     search::Document {
         name: &c.name,
         email: c.email.as_deref(),
@@ -214,11 +310,37 @@ fn search_document(c: &Contact) -> search::Document<'_> {
     }
 }
 
+/// A new contact's own fields, checked and normalised: the one place the API's create and
+/// imports validate a contact (name, lower-cased e-mail, E.164 phone in `region`, custom
+/// values against the category's `definitions`). Problems go to `v`.
+pub(crate) struct CheckedFields {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<crate::Phone>,
+    pub custom: Map<String, Json>,
+}
+
+pub(crate) fn check_fields(
+    v: &mut Validator,
+    name: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+    custom: &Map<String, Json>,
+    region: &str,
+    definitions: &[fields::CustomField],
+) -> CheckedFields {
+    CheckedFields {
+        name: v.check("name", values::name(name, 200)),
+        email: record::check_email(v, email).flatten(),
+        phone: record::check_phone(v, phone, region).flatten(),
+        custom: fields::check_values(v, definitions, custom, region),
+    }
+}
+
 #[instrument(skip_all)]
 pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Contact> {
     who.require("customers.contacts.create")?;
     let mut v = Validator::new();
-    let name = v.check("name", values::name(&input.name, 200));
     let account = match input.account_id {
         Some(a) => check_account(tx, who, &mut v, a)?,
         None => None,
@@ -226,10 +348,16 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
     let branch_id = input.branch_id.or(account.as_ref().map(|a| a.branch_id));
     let (branch, owner_id) = record::place(tx, who, &mut v, branch_id, input.owner_id)?;
     let region = branch.as_ref().map_or("CN", |b| b.region.as_str()).to_owned();
-    let email = record::check_email(&mut v, input.email.as_deref()).flatten();
-    let phone = record::check_phone(&mut v, input.phone.as_deref(), &region).flatten();
     let definitions = fields::definitions(tx, account.as_ref().and_then(|a| a.category_id), RecordType::Contact)?;
-    let custom = fields::check_values(&mut v, &definitions, &input.custom.unwrap_or_default(), &region);
+    let CheckedFields { name, email, phone, custom } = check_fields(
+        &mut v,
+        &input.name,
+        input.email.as_deref(),
+        input.phone.as_deref(),
+        &input.custom.unwrap_or_default(),
+        &region,
+        &definitions,
+    );
     v.finish()?;
     let Some(branch) = branch else { return Err(Error::field("branch_id", "no such branch")) };
     let now = now();
@@ -268,15 +396,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
         .to_owned();
     tx.execute(&insert)?;
     search::index(tx, RecordType::Contact, contact.id, &search_document(&contact))?;
-    let changes = Changes::new()
-        .created("name", &contact.name)
-        .created("account_id", &contact.account_id)
-        .created("branch_id", &contact.branch_id)
-        .created("owner_id", &contact.owner_id)
-        .created("email", &contact.email)
-        .created("phone", &contact.phone)
-        .created("custom", &contact.custom);
-    audit::record(tx, who, "create", "contact", Some(contact.id), &changes)?;
+    audit::record(tx, who, "create", "contact", Some(contact.id), &changes(None, &contact))?;
     contact.duplicate_candidates = Some(record::duplicates(
         tx,
         who,
@@ -343,38 +463,13 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ContactPatch) -> 
         new.custom = fields::check_values(&mut v, &definitions, &merged, &region);
     }
     v.finish()?;
-    let changes = Changes::new()
-        .field("name", &old.name, &new.name)
-        .field("account_id", &old.account_id, &new.account_id)
-        .field("branch_id", &old.branch_id, &new.branch_id)
-        .field("owner_id", &old.owner_id, &new.owner_id)
-        .field("email", &old.email, &new.email)
-        .field("phone", &old.phone, &new.phone)
-        .field("custom", &old.custom, &new.custom);
+    let changes = changes(Some(&old), &new);
     if changes.is_empty() {
         return Ok(old);
     }
     new.updated_at = now();
     new.version = old.version + 1;
-    let q = Query::update()
-        .table(Contacts::Table)
-        .values([
-            (Contacts::Name, new.name.clone().into()),
-            (Contacts::AccountId, new.account_id.map(Id::get).into()),
-            (Contacts::BranchId, new.branch_id.into()),
-            (Contacts::OwnerId, new.owner_id.map(Id::get).into()),
-            (Contacts::Email, new.email.clone().into()),
-            (Contacts::PhoneE164, new.phone.clone().into()),
-            (Contacts::PhoneRaw, new.phone_raw.clone().into()),
-            (Contacts::Custom, json_value(Json::Object(new.custom.clone()))),
-            (Contacts::UpdatedAt, new.updated_at.into()),
-            (Contacts::Version, new.version.into()),
-        ])
-        .and_where(Expr::col(Contacts::Id).eq(id.get()))
-        .and_where(Expr::col(Contacts::Version).eq(old.version))
-        .to_owned();
-    kernel::records::update_versioned(tx, &q, old.version)?;
-    search::index(tx, RecordType::Contact, id, &search_document(&new))?;
+    write_update(tx, old.version, &new)?;
     audit::record(tx, who, "update", "contact", Some(id), &changes)?;
     Ok(new)
 }
