@@ -300,13 +300,19 @@ pub(crate) fn find(tx: &mut Tx<'_>, id: Id) -> Result<Option<Account>> {
 /// A new account's own fields, checked and normalised: the one place the API's create and
 /// imports validate an account. Problems go to `v`.
 pub(crate) struct CheckedFields {
-    pub name: Option<String>,
-    pub status: Option<String>,
     pub email: Option<String>,
     pub phone: Option<crate::Phone>,
     pub website: Option<String>,
     pub external_id: Option<String>,
     pub custom: Map<String, Json>,
+}
+
+/// The name and status of a new account (checked first, so they lead the error list).
+pub(crate) fn check_name_status(v: &mut Validator, input: &NewAccount) -> (Option<String>, Option<String>) {
+    (
+        v.check("name", values::name(&input.name, 200)),
+        input.status.as_deref().and_then(|s| v.check("status", check_status(s))),
+    )
 }
 
 pub(crate) fn check_fields(
@@ -317,8 +323,6 @@ pub(crate) fn check_fields(
     definitions: &[fields::CustomField],
 ) -> CheckedFields {
     CheckedFields {
-        name: v.check("name", values::name(&input.name, 200)),
-        status: input.status.as_deref().and_then(|s| v.check("status", check_status(s))),
         email: record::check_email(v, input.email.as_deref()).flatten(),
         phone: record::check_phone(v, input.phone.as_deref(), region).flatten(),
         website: record::optional(v, "website", input.website.as_deref(), record::check_url).flatten(),
@@ -332,6 +336,7 @@ pub(crate) fn check_fields(
 pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Account> {
     who.require("customers.accounts.create")?;
     let mut v = Validator::new();
+    let (name, status) = check_name_status(&mut v, &input);
     if let Some(c) = input.category_id {
         check_category(tx, &mut v, c)?;
     }
@@ -342,7 +347,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
     let region = branch.as_ref().map_or("CN", |b| b.region.as_str()).to_owned();
     let definitions = fields::definitions(tx, input.category_id, RecordType::Account)?;
     let custom = input.custom.clone().unwrap_or_default();
-    let CheckedFields { name, status, email, phone, website, external_id, custom } =
+    let CheckedFields { email, phone, website, external_id, custom } =
         check_fields(&mut v, &input, &custom, &region, &definitions);
     v.finish()?;
     let Some(branch) = branch else { return Err(Error::field("branch_id", "no such branch")) };

@@ -311,10 +311,9 @@ pub(crate) fn search_document(c: &Contact) -> search::Document<'_> {
 }
 
 /// A new contact's own fields, checked and normalised: the one place the API's create and
-/// imports validate a contact (name, lower-cased e-mail, E.164 phone in `region`, custom
+/// imports validate a contact (after its name: lower-cased e-mail, E.164 phone in `region`, custom
 /// values against the category's `definitions`). Problems go to `v`.
 pub(crate) struct CheckedFields {
-    pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<crate::Phone>,
     pub custom: Map<String, Json>,
@@ -322,7 +321,6 @@ pub(crate) struct CheckedFields {
 
 pub(crate) fn check_fields(
     v: &mut Validator,
-    name: &str,
     email: Option<&str>,
     phone: Option<&str>,
     custom: &Map<String, Json>,
@@ -330,7 +328,6 @@ pub(crate) fn check_fields(
     definitions: &[fields::CustomField],
 ) -> CheckedFields {
     CheckedFields {
-        name: v.check("name", values::name(name, 200)),
         email: record::check_email(v, email).flatten(),
         phone: record::check_phone(v, phone, region).flatten(),
         custom: fields::check_values(v, definitions, custom, region),
@@ -341,6 +338,7 @@ pub(crate) fn check_fields(
 pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Contact> {
     who.require("customers.contacts.create")?;
     let mut v = Validator::new();
+    let name = v.check("name", values::name(&input.name, 200));
     let account = match input.account_id {
         Some(a) => check_account(tx, who, &mut v, a)?,
         None => None,
@@ -349,9 +347,8 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
     let (branch, owner_id) = record::place(tx, who, &mut v, branch_id, input.owner_id)?;
     let region = branch.as_ref().map_or("CN", |b| b.region.as_str()).to_owned();
     let definitions = fields::definitions(tx, account.as_ref().and_then(|a| a.category_id), RecordType::Contact)?;
-    let CheckedFields { name, email, phone, custom } = check_fields(
+    let CheckedFields { email, phone, custom } = check_fields(
         &mut v,
-        &input.name,
         input.email.as_deref(),
         input.phone.as_deref(),
         &input.custom.unwrap_or_default(),
