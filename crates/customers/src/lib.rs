@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod activities;
 pub mod contacts;
 pub mod fields;
+pub mod imports;
 pub mod phone;
 mod record;
 pub mod search;
@@ -34,4 +35,6 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("customers.tasks.create", "Create tasks"),
     ("customers.tasks.update", "Edit and complete tasks"),
     ("customers.tasks.delete", "Delete tasks"),
+    ("customers.import", "Import accounts and contacts from CSV, XLSX and vCard files"),
+    ("customers.export", "Export account and contact lists to CSV, XLSX and vCard"),
 ];

@@ -87,10 +87,9 @@ impl Parsed {
                     .from_reader(text.as_bytes());
                 Box::new(reader.into_records().filter_map(move |r| match r {
                     Ok(record) if record.iter().all(|f| f.trim().is_empty()) => None,
-                    Ok(record) if record.len() != width => Some(Err(format!(
-                        "the row has {} columns but the header has {width}",
-                        record.len()
-                    ))),
+                    Ok(record) if record.len() != width => {
+                        Some(Err(format!("the row has {} columns but the header has {width}", record.len())))
+                    }
                     Ok(record) => Some(Ok(record.iter().map(str::to_owned).collect())),
                     Err(e) => Some(Err(format!("the row cannot be read: {e}"))),
                 }))
@@ -126,7 +125,10 @@ pub fn parse(filename: &str, bytes: &[u8]) -> Result<Parsed, Unusable> {
     if text.trim().is_empty() {
         return Err(Unusable::Empty);
     }
-    let parsed = if ext == "vcf" || ext == "vcard" || text.trim_start().get(..11).is_some_and(|s| s.eq_ignore_ascii_case("BEGIN:VCARD")) {
+    let parsed = if ext == "vcf"
+        || ext == "vcard"
+        || text.trim_start().get(..11).is_some_and(|s| s.eq_ignore_ascii_case("BEGIN:VCARD"))
+    {
         parse_vcard(text, encoding)?
     } else {
         parse_csv(text.to_owned(), encoding)?
@@ -196,7 +198,8 @@ fn parse_csv(text: String, encoding: &'static str) -> Result<Parsed, Unusable> {
 }
 
 fn parse_xlsx(bytes: &[u8]) -> Result<Parsed, Unusable> {
-    let mut book = Xlsx::new(Cursor::new(bytes)).map_err(|e| Unusable::Unreadable(format!("not an XLSX workbook: {e}")))?;
+    let mut book =
+        Xlsx::new(Cursor::new(bytes)).map_err(|e| Unusable::Unreadable(format!("not an XLSX workbook: {e}")))?;
     let range = book
         .worksheet_range_at(0)
         .ok_or_else(|| Unusable::Unreadable("the workbook has no sheet".into()))?
