@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activities;
 pub mod contacts;
+pub mod exports;
 pub mod fields;
 pub mod imports;
 pub mod phone;

@@ -1395,7 +1395,8 @@ impl FromRow for ErrorRow {
 pub fn errors_csv(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Vec<u8>> {
     who.require("customers.import")?;
     let import = fetch(tx, who, id)?;
-    let phase = if import.job_id.is_some() { "run" } else { "dry_run" };
+    let started = import.job_id.is_some() || import.processed_rows > 0 || import.status != "ready";
+    let phase = if started { "run" } else { "dry_run" };
     let rows: Vec<ErrorRow> = tx.query_sql(
         "SELECT row_no, col, message, original FROM import_errors WHERE import_id = $1 AND phase = $2 \
          ORDER BY row_no, seq",

@@ -57,6 +57,8 @@ pub const BUILT_IN: &[(&str, &str, DataScope, &[&str])] = &[
             "customers.contacts.*",
             "customers.activities.*",
             "customers.tasks.*",
+            "customers.import",
+            "customers.export",
             "sales.*",
             "service.*",
             "marketing.*",
