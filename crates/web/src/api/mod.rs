@@ -6,6 +6,7 @@ pub mod branches;
 pub mod categories;
 pub mod contacts;
 pub mod events;
+pub mod imports;
 pub mod jobs;
 pub mod me;
 pub mod openapi;
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .merge(activities::router())
         .merge(tasks::router())
         .merge(search::router())
+        .merge(imports::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

@@ -21,6 +21,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::activities::list, super::activities::create, super::activities::read, super::activities::update, super::activities::remove, super::activities::timeline,
         super::tasks::list, super::tasks::create, super::tasks::update, super::tasks::remove, super::tasks::my_day,
         super::search::search,
+        super::imports::upload, super::imports::read, super::imports::set_mapping, super::imports::dry_run, super::imports::start, super::imports::errors_csv,
+        super::imports::list_mappings, super::imports::create_mapping, super::imports::export_contacts, super::imports::export_accounts,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),
@@ -75,6 +77,7 @@ impl utoipa::Modify for Problems {
                 (HttpMethod::Get, item.get.as_mut()),
                 (HttpMethod::Post, item.post.as_mut()),
                 (HttpMethod::Patch, item.patch.as_mut()),
+                (HttpMethod::Put, item.put.as_mut()),
                 (HttpMethod::Delete, item.delete.as_mut()),
             ] {
                 let Some(operation) = operation else { continue };
