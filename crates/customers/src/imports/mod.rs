@@ -475,6 +475,14 @@ fn kind_of(import: &Import) -> RecordType {
     if import.record_type == "account" { RecordType::Account } else { RecordType::Contact }
 }
 
+/// The first `n` data rows of an import's file, as read (for the mapping screen).
+pub fn sample_rows(tx: &mut Tx<'_>, who: &Principal, id: Id, n: usize) -> Result<Vec<Vec<String>>> {
+    who.require("customers.import")?;
+    let import = fetch(tx, who, id)?;
+    let parsed = parse_stored(tx, &import)?;
+    Ok(parsed.rows().take(n).map(|r| r.unwrap_or_else(|e| vec![format!("({e})")])).collect())
+}
+
 /// Sets an import's mapping (before it starts).
 pub fn set_mapping(tx: &mut Tx<'_>, who: &Principal, id: Id, mapping: Mapping) -> Result<Import> {
     who.require("customers.import")?;

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod fmt;
 pub mod home;
+pub mod imports;
 pub mod jobs;
 pub mod login;
 
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(jobs::router())
         .merge(account::router())
         .merge(admin::router())
+        .merge(imports::router())
 }
 
 /// The cookie remembering a language chosen before logging in.
@@ -57,6 +59,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("identity.branches.read", "/branches", "nav-branches"),
     ("identity.roles.read", "/roles", "nav-roles"),
     ("audit.log.read", "/audit", "nav-audit"),
+    ("customers.import", "/imports", "nav-imports"),
     ("", "/jobs", "nav-jobs"),
     ("", "/account", "nav-account"),
 ];
