@@ -80,7 +80,7 @@ fn custom_text(value: Option<&Json>) -> String {
 
 /// Where rows go: a CSV writer or an XLSX sheet.
 enum Sink<'w> {
-    Csv(csv::Writer<&'w mut Vec<u8>>),
+    Csv(Box<csv::Writer<&'w mut Vec<u8>>>),
     Xlsx(Box<Workbook>, u32),
 }
 
@@ -111,7 +111,7 @@ fn sink(format: ExportFormat, out: &mut Vec<u8>) -> Sink<'_> {
         }
         _ => {
             out.extend_from_slice(b"\xEF\xBB\xBF");
-            Sink::Csv(csv::Writer::from_writer(out))
+            Sink::Csv(Box::new(csv::Writer::from_writer(out)))
         }
     }
 }

@@ -342,10 +342,10 @@ fn check_mapping(kind: RecordType, headers: &[String], m: &Mapping) -> Result<()
     if !matches!(m.on_existing.as_str(), "update" | "skip") {
         v.add("on_existing", "must be update or skip");
     }
-    if let Some(f) = &m.date_format {
-        if date_order(Some(f)).is_none() {
-            v.add("date_format", "must be YYYY-MM-DD, DD/MM/YYYY or MM/DD/YYYY");
-        }
+    if let Some(f) = &m.date_format
+        && date_order(Some(f)).is_none()
+    {
+        v.add("date_format", "must be YYYY-MM-DD, DD/MM/YYYY or MM/DD/YYYY");
     }
     v.finish()
 }
@@ -612,9 +612,8 @@ impl<'a> Plan<'a> {
     }
 
     fn definitions(&mut self, tx: &mut Tx<'_>, category: Option<Id>, kind: RecordType) -> Result<&[CustomField]> {
-        if !self.definitions.contains_key(&category) {
-            let defs = fields::definitions(tx, category, kind)?;
-            self.definitions.insert(category, defs);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.definitions.entry(category) {
+            e.insert(fields::definitions(tx, category, kind)?);
         }
         Ok(self.definitions.get(&category).map(Vec::as_slice).unwrap_or_default())
     }

@@ -269,10 +269,10 @@ fn parse_vcard(text: &str, encoding: &'static str) -> Result<Parsed, Unusable> {
             }
             "END" if value.trim().eq_ignore_ascii_case("VCARD") => {
                 if let Some(mut c) = card.take() {
-                    if c[0].is_empty() {
-                        if let Some((given, family)) = given_family.take() {
-                            c[0] = join_name(&given, &family);
-                        }
+                    if c[0].is_empty()
+                        && let Some((given, family)) = given_family.take()
+                    {
+                        c[0] = join_name(&given, &family);
                     }
                     rows.push(c.to_vec());
                 }
@@ -360,11 +360,8 @@ pub enum DateOrder {
 pub fn parse_date(text: &str, order: Option<DateOrder>) -> Result<NaiveDate, String> {
     let s = text.trim();
     let bad = || format!("{s:?} is not a date (e.g. 2024-03-05)");
-    let parts: Vec<&str> = s
-        .split(|c: char| matches!(c, '-' | '/' | '.' | '年' | '月' | '日' | 'T' | ' '))
-        .filter(|p| !p.is_empty())
-        .take(3)
-        .collect();
+    let parts: Vec<&str> =
+        s.split(['-', '/', '.', '年', '月', '日', 'T', ' ']).filter(|p| !p.is_empty()).take(3).collect();
     if parts.len() < 3 || parts.iter().any(|p| !p.bytes().all(|b| b.is_ascii_digit())) {
         return Err(bad());
     }
