@@ -508,3 +508,37 @@ fn permissions_are_checked() {
         assert!(matches!(err, Error::Forbidden(_)));
     }
 }
+
+#[test]
+fn a_contact_of_an_account_sits_in_its_branch_and_its_phone_is_read_there() {
+    for db in test_databases() {
+        let who = admin();
+        db.write_blocking(|tx| {
+            let hq = kernel::setup::head_office(tx)?;
+            let seoul = kernel::identity::branches::create(
+                tx,
+                &who,
+                kernel::identity::branches::NewBranch {
+                    name: "Seoul".into(),
+                    parent_id: Some(hq),
+                    region: Some("KR".into()),
+                    ..Default::default()
+                },
+            )?;
+            accounts::create(
+                tx,
+                &who,
+                NewAccount { name: "롯데마트".into(), branch_id: Some(seoul.id), ..Default::default() },
+            )
+        })
+        .unwrap();
+        let csv = "이름,회사,전화\n김민준,롯데마트,010-1234-5678\n王芳,,139 0013 9000\n";
+        let (_, done) = import(&db, "kr.csv", csv.as_bytes());
+        assert_eq!((done.created, done.failed), (2, 0));
+        let got = all_contacts(&db);
+        let account = db.read_blocking(|tx| accounts::get(tx, &who, got[0].account_id.unwrap())).unwrap();
+        assert_eq!(got[0].branch_id, account.branch_id);
+        assert_eq!(got[0].phone.as_deref(), Some("+821012345678"));
+        assert_eq!(got[1].phone.as_deref(), Some("+8613900139000"), "no account: the head office's CN");
+    }
+}

@@ -557,6 +557,7 @@ struct Plan<'a> {
     accounts: HashMap<String, Option<Account>>,
     categories: HashMap<String, Option<Id>>,
     definitions: HashMap<Option<Id>, Vec<CustomField>>,
+    regions: HashMap<Id, String>,
 }
 
 impl<'a> Plan<'a> {
@@ -604,6 +605,7 @@ impl<'a> Plan<'a> {
             accounts: HashMap::new(),
             categories: HashMap::new(),
             definitions: HashMap::new(),
+            regions: HashMap::new(),
         })
     }
 
@@ -637,6 +639,16 @@ impl<'a> Plan<'a> {
         };
         self.accounts.insert(key, found.clone());
         Ok(found)
+    }
+
+    /// The phone region of a branch (cached).
+    fn region(&mut self, tx: &mut Tx<'_>, branch: Id) -> Result<String> {
+        if let Some(r) = self.regions.get(&branch) {
+            return Ok(r.clone());
+        }
+        let region = record::region_of(tx, branch)?;
+        self.regions.insert(branch, region.clone());
+        Ok(region)
     }
 
     fn category(&mut self, tx: &mut Tx<'_>, name: &str) -> Result<Option<Id>> {
@@ -802,7 +814,10 @@ fn check_contact(tx: &mut Tx<'_>, plan: &mut Plan<'_>, c: &Cells) -> Result<Resu
         }
         (None, None) => None,
     };
-    let region = plan.branch.region.clone();
+    // Like the API's create: a contact of an account sits in the account's branch (and
+    // its phone is read in that branch's region), else in the import's branch.
+    let branch_id = account.as_ref().map_or(plan.branch.id, |a| a.branch_id);
+    let region = if branch_id == plan.branch.id { plan.branch.region.clone() } else { plan.region(tx, branch_id)? };
     let order = plan.order;
     let defs = plan.definitions(tx, account.as_ref().and_then(|a| a.category_id), RecordType::Contact)?.to_vec();
     let custom = custom_map(&mut v, &defs, &c.custom, order);
@@ -816,7 +831,7 @@ fn check_contact(tx: &mut Tx<'_>, plan: &mut Plan<'_>, c: &Cells) -> Result<Resu
         id: Id::new(),
         name: name.unwrap_or_default(),
         account_id: account.map(|a| a.id),
-        branch_id: plan.branch.id,
+        branch_id,
         owner_id: plan.owner,
         email: checked.email,
         phone: checked.phone.as_ref().map(|p| p.e164().to_owned()),
