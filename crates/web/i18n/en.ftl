@@ -277,3 +277,4 @@ import-status-queued = Queued
 import-status-running = Importing
 import-status-done = Done
 import-status-failed = Failed
+job-kind-customers-import = Import

@@ -277,3 +277,4 @@ import-status-queued = 대기 중
 import-status-running = 가져오는 중
 import-status-done = 완료
 import-status-failed = 실패
+job-kind-customers-import = 데이터 가져오기

@@ -277,3 +277,4 @@ import-status-queued = 排队中
 import-status-running = 导入中
 import-status-done = 已完成
 import-status-failed = 失败
+job-kind-customers-import = 数据导入
