@@ -456,12 +456,46 @@ pub(crate) fn find(tx: &mut Tx<'_>, id: Id) -> Result<Option<Account>> {
     Ok(tx.fetch_optional(&q)?)
 }
 
+/// A new account's own fields, checked and normalised: the one place the API's create and
+/// imports validate an account. Problems go to `v`.
+pub(crate) struct CheckedFields {
+    pub email: Option<String>,
+    pub phone: Option<crate::Phone>,
+    pub website: Option<String>,
+    pub external_id: Option<String>,
+    pub custom: Map<String, Json>,
+}
+
+/// The name and status of a new account (checked first, so they lead the error list).
+pub(crate) fn check_name_status(v: &mut Validator, input: &NewAccount) -> (Option<String>, Option<String>) {
+    (
+        v.check("name", values::name(&input.name, 200)),
+        input.status.as_deref().and_then(|s| v.check("status", check_status(s))),
+    )
+}
+
+pub(crate) fn check_fields(
+    v: &mut Validator,
+    input: &NewAccount,
+    custom: &Map<String, Json>,
+    region: &str,
+    definitions: &[fields::CustomField],
+) -> CheckedFields {
+    CheckedFields {
+        email: record::check_email(v, input.email.as_deref()).flatten(),
+        phone: record::check_phone(v, input.phone.as_deref(), region).flatten(),
+        website: record::optional(v, "website", input.website.as_deref(), record::check_url).flatten(),
+        external_id: record::optional(v, "external_id", input.external_id.as_deref(), |s| values::name(s, 200))
+            .flatten(),
+        custom: fields::check_values(v, definitions, custom, region),
+    }
+}
+
 #[instrument(skip_all)]
 pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Account> {
     who.require("customers.accounts.create")?;
     let mut v = Validator::new();
-    let name = v.check("name", values::name(&input.name, 200));
-    let status = input.status.as_deref().map(|s| v.check("status", check_status(s)));
+    let (name, status) = check_name_status(&mut v, &input);
     if let Some(c) = input.category_id {
         check_category(tx, &mut v, c)?;
     }
@@ -470,13 +504,10 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
     }
     let (branch, owner_id) = record::place(tx, who, &mut v, input.branch_id, input.owner_id)?;
     let region = branch.as_ref().map_or("CN", |b| b.region.as_str()).to_owned();
-    let email = record::check_email(&mut v, input.email.as_deref()).flatten();
-    let phone = record::check_phone(&mut v, input.phone.as_deref(), &region).flatten();
-    let website = record::optional(&mut v, "website", input.website.as_deref(), record::check_url).flatten();
-    let external_id =
-        record::optional(&mut v, "external_id", input.external_id.as_deref(), |s| values::name(s, 200)).flatten();
     let definitions = fields::definitions(tx, input.category_id, RecordType::Account)?;
-    let custom = fields::check_values(&mut v, &definitions, &input.custom.unwrap_or_default(), &region);
+    let custom = input.custom.clone().unwrap_or_default();
+    let CheckedFields { email, phone, website, external_id, custom } =
+        check_fields(&mut v, &input, &custom, &region, &definitions);
     let more = check_more(&mut v, &region, input.region, input.addresses, input.phones, input.emails);
     let credit_limit = record::optional(&mut v, "credit_limit", input.credit_limit.as_deref(), details::parse_money)
         .flatten()
@@ -493,7 +524,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
         parent_id: input.parent_id,
         branch_id: branch.id,
         owner_id,
-        status: status.flatten().unwrap_or_else(|| "active".into()),
+        status: status.unwrap_or_else(|| "active".into()),
         email,
         phone: phone.as_ref().map(|p| p.e164().to_owned()),
         phone_raw: phone.as_ref().map(|p| p.raw().to_owned()),
@@ -558,8 +589,120 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewAccount) -> Result<Acc
     Ok(account)
 }
 
+/// Writes `new` over the stored account at `old_version` and re-indexes it for search.
+pub(crate) fn write_update(tx: &mut Tx<'_>, old_version: i64, new: &Account, tags_changed: bool) -> Result<()> {
+    let q = Query::update()
+        .table(Accounts::Table)
+        .values([
+            (Accounts::Name, new.name.clone().into()),
+            (Accounts::CategoryId, new.category_id.map(Id::get).into()),
+            (Accounts::ParentId, new.parent_id.map(Id::get).into()),
+            (Accounts::BranchId, new.branch_id.into()),
+            (Accounts::OwnerId, new.owner_id.map(Id::get).into()),
+            (Accounts::Status, new.status.clone().into()),
+            (Accounts::Email, new.email.clone().into()),
+            (Accounts::PhoneE164, new.phone.clone().into()),
+            (Accounts::PhoneRaw, new.phone_raw.clone().into()),
+            (Accounts::Website, new.website.clone().into()),
+            (Accounts::ExternalId, new.external_id.clone().into()),
+            (Accounts::Custom, json_value(Json::Object(new.custom.clone()))),
+            (Accounts::Region, new.region.clone().into()),
+            (Accounts::Addresses, json_value(serde_json::json!(new.addresses))),
+            (Accounts::Phones, json_value(serde_json::json!(new.phones))),
+            (Accounts::Emails, json_value(serde_json::json!(new.emails))),
+            (Accounts::CreditLimitMinor, credit_minor(new).into()),
+            (Accounts::PaymentTermsDays, new.payment_terms_days.into()),
+            (Accounts::Tags, json_value(serde_json::json!(new.tags))),
+            (Accounts::UpdatedAt, new.updated_at.into()),
+            (Accounts::Version, new.version.into()),
+        ])
+        .and_where(Expr::col(Accounts::Id).eq(new.id.get()))
+        .and_where(Expr::col(Accounts::Version).eq(old_version))
+        .to_owned();
+    kernel::records::update_versioned(tx, &q, old_version)?;
+    if tags_changed {
+        details::write_tags(tx, RecordType::Account, new.id, &new.tags)?;
+    }
+    search::index(tx, RecordType::Account, new.id, &search_document(new))?;
+    crate::duplicates::sync(tx, RecordType::Account, new.id)?;
+    Ok(())
+}
+
+/// The columns of a bulk insert of accounts ([`insert_values`] gives a row).
+pub(crate) const INSERT_COLUMNS: [&str; 16] = [
+    "id",
+    "name",
+    "category_id",
+    "parent_id",
+    "branch_id",
+    "owner_id",
+    "status",
+    "email",
+    "phone_e164",
+    "phone_raw",
+    "website",
+    "external_id",
+    "custom",
+    "created_at",
+    "updated_at",
+    "version",
+];
+
+pub(crate) fn insert_values(a: &Account) -> Vec<sea_query::Value> {
+    use sea_query::Value;
+    vec![
+        a.id.into(),
+        a.name.clone().into(),
+        Value::BigInt(a.category_id.map(Id::get)),
+        Value::BigInt(a.parent_id.map(Id::get)),
+        a.branch_id.into(),
+        Value::BigInt(a.owner_id.map(Id::get)),
+        a.status.clone().into(),
+        Value::String(a.email.clone()),
+        Value::String(a.phone.clone()),
+        Value::String(a.phone_raw.clone()),
+        Value::String(a.website.clone()),
+        Value::String(a.external_id.clone()),
+        Value::Json(Some(Box::new(Json::Object(a.custom.clone())))),
+        a.created_at.into(),
+        a.updated_at.into(),
+        a.version.into(),
+    ]
+}
+
+/// Live accounts in the caller's scope whose `column` (`email`, compared lower-cased,
+/// `phone_e164` or `external_id`) is one of `keys`: the upsert look-up of imports.
+pub(crate) fn find_by(tx: &mut Tx<'_>, who: &Principal, column: &str, keys: &[String]) -> Result<Vec<Account>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = Expr::col((Accounts::Table, sea_query::Alias::new(column)));
+    let cond = if column == "email" {
+        sea_query::Func::lower(col).is_in(keys.iter().cloned())
+    } else {
+        col.is_in(keys.iter().cloned())
+    };
+    let q = scoped(who).and_where(cond).order_by((Accounts::Table, Accounts::Id), sea_query::Order::Asc).to_owned();
+    Ok(tx.fetch_all(&q)?)
+}
+
+/// A live account in the caller's scope by exact name or external id (an import's
+/// `account` column); the oldest when several match.
+pub(crate) fn find_by_reference(tx: &mut Tx<'_>, who: &Principal, reference: &str) -> Result<Option<Account>> {
+    let q = scoped(who)
+        .cond_where(
+            sea_query::Condition::any()
+                .add(Expr::col((Accounts::Table, Accounts::Name)).eq(reference))
+                .add(Expr::col((Accounts::Table, Accounts::ExternalId)).eq(reference)),
+        )
+        .order_by((Accounts::Table, Accounts::Id), sea_query::Order::Asc)
+        .limit(1)
+        .to_owned();
+    Ok(tx.fetch_optional(&q)?)
+}
+
 /// What search indexes of an account.
-fn search_document(a: &Account) -> search::Document<'_> {
+pub(crate) fn search_document(a: &Account) -> search::Document<'_> {
     search::Document {
         name: &a.name,
         email: a.email.as_deref(),
@@ -611,7 +754,7 @@ fn check_more(
 }
 
 /// The audited difference between two states of an account (`None`: it was created).
-fn changes(old: Option<&Account>, new: &Account) -> Changes {
+pub(crate) fn changes(old: Option<&Account>, new: &Account) -> Changes {
     let changes = Changes::new();
     let Some(old) = old else {
         return changes
@@ -736,40 +879,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: AccountPatch) -> 
     }
     new.updated_at = now();
     new.version = old.version + 1;
-    let q = Query::update()
-        .table(Accounts::Table)
-        .values([
-            (Accounts::Name, new.name.clone().into()),
-            (Accounts::CategoryId, new.category_id.map(Id::get).into()),
-            (Accounts::ParentId, new.parent_id.map(Id::get).into()),
-            (Accounts::BranchId, new.branch_id.into()),
-            (Accounts::OwnerId, new.owner_id.map(Id::get).into()),
-            (Accounts::Status, new.status.clone().into()),
-            (Accounts::Email, new.email.clone().into()),
-            (Accounts::PhoneE164, new.phone.clone().into()),
-            (Accounts::PhoneRaw, new.phone_raw.clone().into()),
-            (Accounts::Website, new.website.clone().into()),
-            (Accounts::ExternalId, new.external_id.clone().into()),
-            (Accounts::Custom, json_value(Json::Object(new.custom.clone()))),
-            (Accounts::Region, new.region.clone().into()),
-            (Accounts::Addresses, json_value(serde_json::json!(new.addresses))),
-            (Accounts::Phones, json_value(serde_json::json!(new.phones))),
-            (Accounts::Emails, json_value(serde_json::json!(new.emails))),
-            (Accounts::CreditLimitMinor, credit_minor(&new).into()),
-            (Accounts::PaymentTermsDays, new.payment_terms_days.into()),
-            (Accounts::Tags, json_value(serde_json::json!(new.tags))),
-            (Accounts::UpdatedAt, new.updated_at.into()),
-            (Accounts::Version, new.version.into()),
-        ])
-        .and_where(Expr::col(Accounts::Id).eq(id.get()))
-        .and_where(Expr::col(Accounts::Version).eq(old.version))
-        .to_owned();
-    kernel::records::update_versioned(tx, &q, old.version)?;
-    if new.tags != old.tags {
-        details::write_tags(tx, RecordType::Account, id, &new.tags)?;
-    }
-    search::index(tx, RecordType::Account, id, &search_document(&new))?;
-    crate::duplicates::sync(tx, RecordType::Account, id)?;
+    write_update(tx, old.version, &new, old.tags != new.tags)?;
     audit::record(tx, who, "update", "account", Some(id), &changes)?;
     hide_stale_values(tx, std::slice::from_mut(&mut new))?;
     Ok(new)

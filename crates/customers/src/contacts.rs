@@ -505,8 +505,98 @@ fn check_account(tx: &mut Tx<'_>, who: &Principal, v: &mut Validator, id: Id) ->
     }
 }
 
+/// Writes `new` over the stored contact at `old_version` (bumping nothing itself: `new`
+/// carries the next version and time) and re-indexes it for search.
+pub(crate) fn write_update(tx: &mut Tx<'_>, old_version: i64, new: &Contact, tags_changed: bool) -> Result<()> {
+    let q = Query::update()
+        .table(Contacts::Table)
+        .values([
+            (Contacts::Name, new.name.clone().into()),
+            (Contacts::AccountId, new.account_id.map(Id::get).into()),
+            (Contacts::BranchId, new.branch_id.into()),
+            (Contacts::OwnerId, new.owner_id.map(Id::get).into()),
+            (Contacts::Email, new.email.clone().into()),
+            (Contacts::PhoneE164, new.phone.clone().into()),
+            (Contacts::PhoneRaw, new.phone_raw.clone().into()),
+            (Contacts::Custom, json_value(Json::Object(new.custom.clone()))),
+            (Contacts::CategoryId, new.category_id.map(Id::get).into()),
+            (Contacts::Status, new.status.clone().into()),
+            (Contacts::Title, new.title.clone().into()),
+            (Contacts::Addresses, json_value(serde_json::json!(new.addresses))),
+            (Contacts::IsMember, new.is_member.into()),
+            (Contacts::CardNo, new.card_no.clone().into()),
+            (Contacts::Birthday, new.birthday.into()),
+            (Contacts::Gender, new.gender.clone().into()),
+            (Contacts::HouseholdSize, new.household_size.into()),
+            (Contacts::MemberSince, new.member_since.into()),
+            (Contacts::Tags, json_value(serde_json::json!(new.tags))),
+            (Contacts::UpdatedAt, new.updated_at.into()),
+            (Contacts::Version, new.version.into()),
+        ])
+        .and_where(Expr::col(Contacts::Id).eq(new.id.get()))
+        .and_where(Expr::col(Contacts::Version).eq(old_version))
+        .to_owned();
+    kernel::records::update_versioned(tx, &q, old_version).map_err(card_clash)?;
+    if tags_changed {
+        details::write_tags(tx, RecordType::Contact, new.id, &new.tags)?;
+    }
+    search::index(tx, RecordType::Contact, new.id, &search_document(new))?;
+    crate::duplicates::sync(tx, RecordType::Contact, new.id)?;
+    Ok(())
+}
+
+/// The columns of a bulk insert of contacts ([`insert_values`] gives a row).
+pub(crate) const INSERT_COLUMNS: [&str; 12] = [
+    "id",
+    "name",
+    "account_id",
+    "branch_id",
+    "owner_id",
+    "email",
+    "phone_e164",
+    "phone_raw",
+    "custom",
+    "created_at",
+    "updated_at",
+    "version",
+];
+
+pub(crate) fn insert_values(c: &Contact) -> Vec<sea_query::Value> {
+    use sea_query::Value;
+    vec![
+        c.id.into(),
+        c.name.clone().into(),
+        Value::BigInt(c.account_id.map(Id::get)),
+        c.branch_id.into(),
+        Value::BigInt(c.owner_id.map(Id::get)),
+        Value::String(c.email.clone()),
+        Value::String(c.phone.clone()),
+        Value::String(c.phone_raw.clone()),
+        Value::Json(Some(Box::new(Json::Object(c.custom.clone())))),
+        c.created_at.into(),
+        c.updated_at.into(),
+        c.version.into(),
+    ]
+}
+
+/// Live contacts in the caller's scope whose `column` (`email`, compared lower-cased, or
+/// `phone_e164`) is one of `keys`: the upsert look-up of imports, one query per batch.
+pub(crate) fn find_by(tx: &mut Tx<'_>, who: &Principal, column: &str, keys: &[String]) -> Result<Vec<Contact>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = Expr::col((Contacts::Table, sea_query::Alias::new(column)));
+    let cond = if column == "email" {
+        sea_query::Func::lower(col).is_in(keys.iter().cloned())
+    } else {
+        col.is_in(keys.iter().cloned())
+    };
+    let q = scoped(who).and_where(cond).order_by((Contacts::Table, Contacts::Id), Order::Asc).to_owned();
+    Ok(tx.fetch_all(&q)?)
+}
+
 /// What search indexes of a contact.
-fn search_document(c: &Contact) -> search::Document<'_> {
+pub(crate) fn search_document(c: &Contact) -> search::Document<'_> {
     search::Document {
         name: &c.name,
         email: c.email.as_deref(),
@@ -554,6 +644,30 @@ fn check_category(tx: &mut Tx<'_>, v: &mut Validator, id: Id) -> Result<()> {
     Ok(())
 }
 
+/// A new contact's own fields, checked and normalised: the one place the API's create and
+/// imports validate a contact (after its name: lower-cased e-mail, E.164 phone in `region`, custom
+/// values against the category's `definitions`). Problems go to `v`.
+pub(crate) struct CheckedFields {
+    pub email: Option<String>,
+    pub phone: Option<crate::Phone>,
+    pub custom: Map<String, Json>,
+}
+
+pub(crate) fn check_fields(
+    v: &mut Validator,
+    email: Option<&str>,
+    phone: Option<&str>,
+    custom: &Map<String, Json>,
+    region: &str,
+    definitions: &[fields::CustomField],
+) -> CheckedFields {
+    CheckedFields {
+        email: record::check_email(v, email).flatten(),
+        phone: record::check_phone(v, phone, region).flatten(),
+        custom: fields::check_values(v, definitions, custom, region),
+    }
+}
+
 #[instrument(skip_all)]
 pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Contact> {
     who.require("customers.contacts.create")?;
@@ -566,15 +680,20 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
     let branch_id = input.branch_id.or(account.as_ref().map(|a| a.branch_id));
     let (branch, owner_id) = record::place(tx, who, &mut v, branch_id, input.owner_id)?;
     let region = branch.as_ref().map_or("CN", |b| b.region.as_str()).to_owned();
-    let email = record::check_email(&mut v, input.email.as_deref()).flatten();
-    let phone = record::check_phone(&mut v, input.phone.as_deref(), &region).flatten();
     if let Some(c) = input.category_id {
         check_category(tx, &mut v, c)?;
     }
     let category = input.category_id.or(account.as_ref().and_then(|a| a.category_id));
     let definitions = fields::definitions(tx, category, RecordType::Contact)?;
+    let CheckedFields { email, phone, custom } = check_fields(
+        &mut v,
+        input.email.as_deref(),
+        input.phone.as_deref(),
+        &input.custom.clone().unwrap_or_default(),
+        &region,
+        &definitions,
+    );
     let profile = check_profile(&mut v, &input);
-    let custom = fields::check_values(&mut v, &definitions, &input.custom.unwrap_or_default(), &region);
     v.finish()?;
     let Some(branch) = branch else { return Err(Error::field("branch_id", "no such branch")) };
     let now = now();
@@ -651,7 +770,7 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewContact) -> Result<Con
 }
 
 /// The audited difference between two states of a contact (`None`: it was created).
-fn changes(old: Option<&Contact>, new: &Contact) -> Changes {
+pub(crate) fn changes(old: Option<&Contact>, new: &Contact) -> Changes {
     macro_rules! fields {
         ($($f:ident),*) => {
             match old {
@@ -772,40 +891,7 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, id: Id, patch: ContactPatch) -> 
     }
     new.updated_at = now();
     new.version = old.version + 1;
-    let q = Query::update()
-        .table(Contacts::Table)
-        .values([
-            (Contacts::Name, new.name.clone().into()),
-            (Contacts::AccountId, new.account_id.map(Id::get).into()),
-            (Contacts::BranchId, new.branch_id.into()),
-            (Contacts::OwnerId, new.owner_id.map(Id::get).into()),
-            (Contacts::Email, new.email.clone().into()),
-            (Contacts::PhoneE164, new.phone.clone().into()),
-            (Contacts::PhoneRaw, new.phone_raw.clone().into()),
-            (Contacts::Custom, json_value(Json::Object(new.custom.clone()))),
-            (Contacts::CategoryId, new.category_id.map(Id::get).into()),
-            (Contacts::Status, new.status.clone().into()),
-            (Contacts::Title, new.title.clone().into()),
-            (Contacts::Addresses, json_value(serde_json::json!(new.addresses))),
-            (Contacts::IsMember, new.is_member.into()),
-            (Contacts::CardNo, new.card_no.clone().into()),
-            (Contacts::Birthday, new.birthday.into()),
-            (Contacts::Gender, new.gender.clone().into()),
-            (Contacts::HouseholdSize, new.household_size.into()),
-            (Contacts::MemberSince, new.member_since.into()),
-            (Contacts::Tags, json_value(serde_json::json!(new.tags))),
-            (Contacts::UpdatedAt, new.updated_at.into()),
-            (Contacts::Version, new.version.into()),
-        ])
-        .and_where(Expr::col(Contacts::Id).eq(id.get()))
-        .and_where(Expr::col(Contacts::Version).eq(old.version))
-        .to_owned();
-    kernel::records::update_versioned(tx, &q, old.version).map_err(card_clash)?;
-    if new.tags != old.tags {
-        details::write_tags(tx, RecordType::Contact, id, &new.tags)?;
-    }
-    search::index(tx, RecordType::Contact, id, &search_document(&new))?;
-    crate::duplicates::sync(tx, RecordType::Contact, id)?;
+    write_update(tx, old.version, &new, old.tags != new.tags)?;
     audit::record(tx, who, "update", "contact", Some(id), &changes)?;
     hide_stale_values(tx, std::slice::from_mut(&mut new))?;
     Ok(new)

@@ -119,10 +119,17 @@ fn live_sources(kind: RecordType) -> sea_query::SelectStatement {
 const KEY_COLUMNS: [&str; 4] = ["record_type", "record_id", "kind", "key"];
 
 fn key_rows(kind: RecordType, sources: &[Source]) -> Vec<Vec<Value>> {
+    rows_for(kind, sources.iter().map(|s| (s.id, s.name.as_str(), s.email.as_deref(), s.phone.as_deref())))
+}
+
+fn rows_for<'a>(
+    kind: RecordType,
+    records: impl IntoIterator<Item = (Id, &'a str, Option<&'a str>, Option<&'a str>)>,
+) -> Vec<Vec<Value>> {
     let mut rows = Vec::new();
-    for s in sources {
-        for (k, key) in keys(&s.name, s.email.as_deref(), s.phone.as_deref()) {
-            rows.push(vec![kind.as_str().into(), s.id.get().into(), k.into(), key.into()]);
+    for (id, name, email, phone) in records {
+        for (k, key) in keys(name, email, phone) {
+            rows.push(vec![kind.as_str().into(), id.get().into(), k.into(), key.into()]);
         }
     }
     rows
@@ -139,6 +146,17 @@ pub fn sync(tx: &mut Tx<'_>, kind: RecordType, id: Id) -> Result<()> {
     let q = live_sources(kind).and_where(Expr::col(kind.col("id")).eq(id.get())).to_owned();
     let sources: Vec<Source> = tx.fetch_all(&q)?;
     tx.insert_rows("dedupe_keys", &KEY_COLUMNS, &key_rows(kind, &sources))?;
+    Ok(())
+}
+
+/// Writes the grouping keys of new records (id, name, e-mail, phone) in bulk: the path for
+/// imports, which must not pay [`sync`]'s round trips per record.
+pub(crate) fn insert_keys(
+    tx: &mut Tx<'_>,
+    kind: RecordType,
+    records: &[(Id, &str, Option<&str>, Option<&str>)],
+) -> Result<()> {
+    tx.insert_rows("dedupe_keys", &KEY_COLUMNS, &rows_for(kind, records.iter().copied()))?;
     Ok(())
 }
 

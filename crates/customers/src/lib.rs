@@ -8,9 +8,11 @@ pub mod consent;
 pub mod contacts;
 pub mod details;
 pub mod duplicates;
+pub mod exports;
 pub mod fields;
 pub mod filter;
 pub mod handover;
+pub mod imports;
 pub mod merge;
 pub mod phone;
 pub mod privacy;
@@ -46,4 +48,6 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("customers.merge", "Merge duplicate accounts or contacts, and undo a merge"),
     ("customers.handover", "Hand everything a user owns over to another user"),
     ("customers.privacy", "Export or erase the personal data of a contact"),
+    ("customers.import", "Import accounts and contacts from CSV, XLSX and vCard files"),
+    ("customers.export", "Export account and contact lists to CSV, XLSX and vCard"),
 ];

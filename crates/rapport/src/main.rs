@@ -56,6 +56,35 @@ enum Command {
     },
     /// Write a consistent copy of the SQLite database to FILE
     Backup { file: std::path::PathBuf },
+    /// Import contacts or accounts from a CSV, XLSX or vCard file (upsert by e-mail)
+    Import {
+        /// contacts or accounts
+        kind: String,
+        file: std::path::PathBuf,
+        /// Check the rows and report; write no records
+        #[arg(long)]
+        dry_run: bool,
+        /// The upsert key: email (default), phone or external_id (accounts)
+        #[arg(long = "match")]
+        match_on: Option<String>,
+        /// What to do with a record that exists: update (default) or skip
+        #[arg(long)]
+        on_existing: Option<String>,
+        /// How 05/03/2024 reads: DD/MM/YYYY or MM/DD/YYYY
+        #[arg(long)]
+        date_format: Option<String>,
+        /// A JSON file with the column mapping ({"columns": {"<header>": "<field>"}, ...});
+        /// default: suggested from the header names
+        #[arg(long)]
+        mapping: Option<std::path::PathBuf>,
+    },
+    /// Export contacts (CSV, XLSX or vCard) or accounts (CSV or XLSX) to FILE
+    Export {
+        /// contacts or accounts
+        kind: String,
+        /// FILE.csv, FILE.xlsx or FILE.vcf
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +211,14 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", created.secret);
             Ok(())
         }
+        Command::Import { kind, file, dry_run, match_on, on_existing, date_format, mapping } => {
+            let db = open(&settings)?;
+            import_command(&db, ImportArgs { kind, file, dry_run, match_on, on_existing, date_format, mapping })
+        }
+        Command::Export { kind, file } => {
+            let db = open(&settings)?;
+            export_command(&db, &kind, &file)
+        }
         Command::Backup { file } => {
             let db = Db::open(&settings.database_url)
                 .with_context(|| format!("opening {}", settings.database_redacted()))?;
@@ -198,6 +235,105 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn record_kind(kind: &str) -> Result<&'static str> {
+    match kind {
+        "contacts" | "contact" => Ok("contact"),
+        "accounts" | "account" => Ok("account"),
+        other => bail!("unknown kind {other:?}: use contacts or accounts"),
+    }
+}
+
+/// `rapport import`: exits non-zero only when the file itself is unusable; bad rows are
+/// counted and written to an error report next to the file.
+fn import_command(db: &Db, args: ImportArgs) -> Result<()> {
+    use customers::imports;
+    let kind = record_kind(&args.kind)?;
+    let name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let size = std::fs::metadata(&args.file).with_context(|| format!("reading {}", args.file.display()))?.len();
+    if size > imports::MAX_BYTES as u64 {
+        bail!("{}: the file is {size} bytes; at most 200 MB can be imported", args.file.display());
+    }
+    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let who = Principal::system(Channel::Cli);
+    let up = db
+        .write_blocking(|tx| imports::create(tx, &who, kind, &name, &bytes))
+        .map_err(|e| anyhow!("{}: {}", args.file.display(), kernel_err(e)))?;
+    let mut mapping = up.suggested_mapping.clone();
+    if let Some(path) = &args.mapping {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        mapping = serde_json::from_str(&text).with_context(|| format!("{}: not a mapping", path.display()))?;
+    }
+    if let Some(m) = args.match_on {
+        mapping.match_on = m;
+    }
+    if let Some(o) = args.on_existing {
+        mapping.on_existing = o;
+    }
+    if args.date_format.is_some() {
+        mapping.date_format = args.date_format;
+    }
+    db.write_blocking(|tx| imports::set_mapping(tx, &who, up.id, mapping)).map_err(kernel_err)?;
+    println!("{}: {} rows ({}, {}), import {}", args.file.display(), up.total_rows, up.format, up.encoding, up.id);
+    let failed = if args.dry_run {
+        let dry = db
+            .write_blocking(|tx| imports::dry_run(tx, &who, up.id, Some(imports::MAX_DRY_RUN_ROWS)))
+            .map_err(kernel_err)?;
+        println!(
+            "dry run of {} rows: would create {}, update {}, skip {}; {} failed (nothing written)",
+            dry.rows_checked, dry.would_create, dry.would_update, dry.would_skip, dry.failed
+        );
+        dry.failed
+    } else {
+        let done = imports::run(db, &who, up.id, imports::RunOptions::default(), &mut |i| {
+            tracing::info!(import.rows = i.processed_rows, import.total = i.total_rows, "import progress");
+            Ok(())
+        })
+        .map_err(kernel_err)?;
+        println!(
+            "created {}, updated {}, skipped {}, failed {}",
+            done.created, done.updated, done.skipped, done.failed
+        );
+        done.failed
+    };
+    if failed > 0 {
+        let report = db.read_blocking(|tx| imports::errors_csv(tx, &who, up.id)).map_err(kernel_err)?;
+        let mut path = args.file.clone().into_os_string();
+        path.push(".errors.csv");
+        let path = std::path::PathBuf::from(path);
+        std::fs::write(&path, report).with_context(|| format!("writing {}", path.display()))?;
+        println!("error report: {} (also GET /api/v1/imports/{}/errors.csv)", path.display(), up.id);
+    }
+    Ok(())
+}
+
+fn export_command(db: &Db, kind: &str, file: &std::path::Path) -> Result<()> {
+    use customers::exports::{self, ExportFormat};
+    let kind = record_kind(kind)?;
+    let format = ExportFormat::parse(&file.to_string_lossy())
+        .map_err(|_| anyhow!("{}: use a .csv, .xlsx or .vcf file", file.display()))?;
+    let who = Principal::system(Channel::Cli);
+    let mut out = Vec::new();
+    let n = db
+        .read_blocking(|tx| match kind {
+            "contact" => exports::contacts(tx, &who, &Default::default(), format, &mut out),
+            _ => exports::accounts(tx, &who, &Default::default(), format, &mut out),
+        })
+        .map_err(kernel_err)?;
+    std::fs::write(file, out).with_context(|| format!("writing {}", file.display()))?;
+    println!("exported {n} {kind}s to {}", file.display());
+    Ok(())
+}
+
+struct ImportArgs {
+    kind: String,
+    file: std::path::PathBuf,
+    dry_run: bool,
+    match_on: Option<String>,
+    on_existing: Option<String>,
+    date_format: Option<String>,
+    mapping: Option<std::path::PathBuf>,
 }
 
 fn user_command(db: &Db, action: UserAction) -> Result<()> {
@@ -284,6 +420,7 @@ fn job_registry() -> kernel::jobs::Registry {
             Ok(serde_json::json!({"expired_sessions": sessions, "old_login_failures": failures}))
         })
         .with(customers::tasks::REMINDER_JOB, customers::tasks::reminder_job)
+        .with(customers::imports::IMPORT_JOB, customers::imports::import_job)
 }
 
 fn serve(db: Db, listen: SocketAddr, settings: Settings, demo_login: Option<(String, String)>) -> Result<()> {

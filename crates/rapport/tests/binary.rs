@@ -212,3 +212,58 @@ fn two_nodes_on_one_postgres_behave_as_one_system() {
     assert_eq!(res.status().as_u16(), 204);
     assert_eq!(get(&format!("{}/api/v1/me", a.url), &token).0, 401);
 }
+
+#[test]
+fn import_and_export_on_the_cli() {
+    for db in test_databases() {
+        let dir = std::env::temp_dir().join(format!("rapport-io-{}", kernel::Id::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        std::fs::write(
+            path("cards.csv"),
+            "name,email,phone\n张伟,zhang@gome.cn,138 0013 8000\n坏行\n王芳,Wang@Gome.cn,\nBad Mail,bad@,\n",
+        )
+        .unwrap();
+        let out = rapport(&db, &["import", "contacts", &path("cards.csv"), "--dry-run"]);
+        let text = stdout(&out);
+        assert!(text.contains("dry run of 4 rows: would create 2, update 0, skip 0; 2 failed"), "{text}");
+        let out = rapport(&db, &["import", "contacts", &path("cards.csv")]);
+        let text = stdout(&out);
+        assert!(text.contains("created 2, updated 0, skipped 0, failed 2"), "{text}");
+        assert!(text.contains(&format!("error report: {}", path("cards.csv.errors.csv"))), "{text}");
+        let report = std::fs::read_to_string(path("cards.csv.errors.csv")).unwrap();
+        assert!(report.contains("3,,the row has 1 columns but the header has 3"), "{report}");
+        assert!(report.contains("5,email,"), "{report}");
+        // A re-run creates nothing new.
+        let text = stdout(&rapport(&db, &["import", "contacts", &path("cards.csv")]));
+        assert!(text.contains("created 0, updated 0, skipped 2, failed 2"), "{text}");
+        // The file itself unusable: non-zero, one line on stderr.
+        std::fs::write(path("empty.csv"), "").unwrap();
+        std::fs::write(path("photo.csv"), [0u8, 1, 2, 3, 0xff, 0xd8, 0, 0]).unwrap();
+        std::fs::write(path("doc.pdf"), "%PDF-1.7").unwrap();
+        for (file, why) in
+            [("empty.csv", "empty"), ("photo.csv", "binary"), ("doc.pdf", "not CSV"), ("missing.csv", "reading")]
+        {
+            let out = rapport(&db, &["import", "contacts", &path(file)]);
+            assert!(!out.status.success(), "{file}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(why) && err.trim().lines().count() == 1, "{file}: {err}");
+        }
+        let out = rapport(&db, &["import", "leads", &path("cards.csv")]);
+        assert!(!out.status.success());
+        // Export: CSV with a BOM that imports back unchanged; vCard; XLSX.
+        let text = stdout(&rapport(&db, &["export", "contacts", &path("out.csv")]));
+        assert!(text.contains("exported 2 contacts"), "{text}");
+        let csv = std::fs::read(path("out.csv")).unwrap();
+        assert!(csv.starts_with(b"\xEF\xBB\xBF"));
+        assert!(String::from_utf8_lossy(&csv).contains("wang@gome.cn"));
+        let text = stdout(&rapport(&db, &["import", "contacts", &path("out.csv")]));
+        assert!(text.contains("created 0, updated 0, skipped 2, failed 0"), "{text}");
+        stdout(&rapport(&db, &["export", "contacts", &path("out.vcf")]));
+        assert!(std::fs::read_to_string(path("out.vcf")).unwrap().contains("FN:张伟\r\n"));
+        stdout(&rapport(&db, &["export", "accounts", &path("out.xlsx")]));
+        assert!(std::fs::read(path("out.xlsx")).unwrap().starts_with(b"PK"));
+        assert!(!rapport(&db, &["export", "contacts", &path("out.txt")]).status.success());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

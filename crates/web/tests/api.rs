@@ -730,6 +730,22 @@ async fn authorization_matrix() {
                 Some(json!({"confirm": "not the id"})),
                 [BAD, BAD, NO, NO, NO, NO, NO],
             ),
+            // Import and export (customers.import, customers.export): admins and managers.
+            (
+                Method::POST,
+                "/api/v1/imports?record_type=contact&filename=empty.csv".into(),
+                None,
+                [S::UNPROCESSABLE_ENTITY, S::UNPROCESSABLE_ENTITY, NO, NO, NO, NO, NO],
+            ),
+            (Method::GET, "/api/v1/import-mappings".into(), None, [OK, OK, NO, NO, NO, NO, NO]),
+            (
+                Method::POST,
+                "/api/v1/import-mappings".into(),
+                Some(json!({"name": "cards {role}", "record_type": "contact", "columns": {"姓名": "name"}})),
+                [CREATED, CREATED, NO, NO, NO, NO, NO],
+            ),
+            (Method::GET, "/api/v1/contacts/export?format=csv".into(), None, [OK, OK, NO, NO, NO, NO, NO]),
+            (Method::GET, "/api/v1/accounts/export?format=xlsx".into(), None, [OK, OK, NO, NO, NO, NO, NO]),
         ];
         let roles = ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"];
         for (method, path, body, expected) in &table {
@@ -1556,5 +1572,157 @@ async fn data_quality_over_http() {
         let (status, _, _) =
             call(&w.app, Method::GET, &format!("/api/v1/contacts/{}", ids[0]), Some(&sales), None, &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "the rep no longer owns it");
+    }
+}
+
+async fn send_file(app: &Router, uri: &str, token: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "text/csv")
+        .body(Body::from(bytes))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn download(app: &Router, uri: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
+    let req =
+        Request::builder().uri(uri).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let content_type = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, content_type, res.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_and_export_over_http() {
+    for db in test_databases() {
+        let w = world(db);
+        let token = w.token("manager").to_owned();
+        // GBK with Chinese headers; one bad row.
+        let csv =
+            "姓名,邮箱,电话\n张伟,zhang.wei@gome.com.cn,138 0013 8000\n王芳,bad@,\n李娜,li.na@suning.cn,13700137000\n";
+        let (gbk, _, _) = encoding_rs::GBK.encode(csv);
+        let (status, up) =
+            send_file(&w.app, "/api/v1/imports?record_type=contact&filename=cards.csv", &token, gbk.into_owned()).await;
+        assert_eq!(status, StatusCode::CREATED, "{up}");
+        assert_eq!(up["format"], "csv");
+        assert_eq!(up["encoding"], "GBK");
+        assert_eq!(up["headers"], json!(["姓名", "邮箱", "电话"]));
+        assert_eq!(up["suggested_mapping"]["columns"], json!({"姓名": "name", "邮箱": "email", "电话": "phone"}));
+        assert_eq!(up["sample_rows"][0], json!(["张伟", "zhang.wei@gome.com.cn", "138 0013 8000"]));
+        assert_eq!(up["total_rows"], 3);
+        let id = up["id"].as_str().unwrap().to_owned();
+        // A bad mapping names the field; a good one is kept.
+        let (status, problem, _) = call(
+            &w.app,
+            Method::PUT,
+            &format!("/api/v1/imports/{id}/mapping"),
+            Some(&token),
+            Some(json!({"columns": {"姓名": "nom"}, "on_existing": "merge"})),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> =
+            problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, vec!["columns.姓名", "columns", "on_existing"]);
+        let mut mapping = up["suggested_mapping"].clone();
+        mapping["on_existing"] = json!("skip");
+        let (status, import, _) =
+            call(&w.app, Method::PUT, &format!("/api/v1/imports/{id}/mapping"), Some(&token), Some(mapping), &[]).await;
+        assert_eq!((status, import["mapping"]["on_existing"].clone()), (StatusCode::OK, json!("skip")));
+        // Dry run: counts and per-row errors, nothing written.
+        let (status, dry, _) =
+            call(&w.app, Method::POST, &format!("/api/v1/imports/{id}/dry-run"), Some(&token), None, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{dry}");
+        assert_eq!((dry["would_create"].clone(), dry["failed"].clone()), (json!(2), json!(1)));
+        assert_eq!(dry["errors"][0]["row"], 3);
+        assert_eq!(dry["errors"][0]["column"], "邮箱");
+        assert_eq!(count(&w.db, "contacts").await, 0);
+        // Start: a job; the worker runs it; status, counts and the error report.
+        let (status, started, _) =
+            call(&w.app, Method::POST, &format!("/api/v1/imports/{id}/start"), Some(&token), None, &[]).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+        let registry =
+            kernel::jobs::Registry::new().with(customers::imports::IMPORT_JOB, customers::imports::import_job);
+        let worker = kernel::jobs::Worker::new(w.db.db(), registry, "test");
+        assert!(kernel::db::off_runtime(|| worker.run_once()).unwrap());
+        let (status, import, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/imports/{id}"), Some(&token), None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            (import["status"].clone(), import["created"].clone(), import["failed"].clone()),
+            (json!("done"), json!(2), json!(1))
+        );
+        assert_eq!(import["progress"], 1.0);
+        let (status, job, _) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/jobs/{}", started["job_id"].as_str().unwrap()),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!((status, job["status"].clone()), (StatusCode::OK, json!("done")));
+        let (status, content_type, report) =
+            download(&w.app, &format!("/api/v1/imports/{id}/errors.csv"), &token).await;
+        assert_eq!((status, content_type.as_str()), (StatusCode::OK, "text/csv; charset=utf-8"));
+        let report = String::from_utf8(report).unwrap();
+        assert!(report.starts_with("\u{feff}row,column,message,姓名,邮箱,电话\n3,邮箱,"), "{report}");
+        // Someone else's import is not there for a sales rep of another branch.
+        let (status, _, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/imports/{id}"), Some(&w.west_sales), None, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // Unusable files: 422 naming `file`, nothing stored; over 200 MB: 413.
+        let before = count(&w.db, "imports").await;
+        let (status, problem) = send_file(
+            &w.app,
+            "/api/v1/imports?record_type=contact&filename=x.png",
+            &token,
+            vec![0x89, b'P', b'N', b'G'],
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem["errors"][0]["field"], "file");
+        let big = vec![b'a'; customers::imports::MAX_BYTES + 1];
+        let (status, problem) =
+            send_file(&w.app, "/api/v1/imports?record_type=contact&filename=big.csv", &token, big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("200 MB"));
+        assert_eq!(count(&w.db, "imports").await, before);
+        // Export with the list's filters.
+        let (status, content_type, csv) = download(&w.app, "/api/v1/contacts/export?format=csv&q=张伟", &token).await;
+        assert_eq!((status, content_type.as_str()), (StatusCode::OK, "text/csv; charset=utf-8"));
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(csv.starts_with('\u{feff}'));
+        assert_eq!(csv.lines().count(), 2, "{csv}");
+        assert!(csv.contains("zhang.wei@gome.com.cn"));
+        let (status, _, xlsx) = download(&w.app, "/api/v1/contacts/export?format=xlsx", &token).await;
+        assert!(status == StatusCode::OK && xlsx.starts_with(b"PK"));
+        let (status, _, vcf) = download(&w.app, "/api/v1/contacts/export?format=vcf", &token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(String::from_utf8(vcf).unwrap().matches("BEGIN:VCARD").count(), 2);
+        let (status, _, _) = download(&w.app, "/api/v1/accounts/export?format=vcf", &token).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        // Saved mappings.
+        let (status, _, _) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/import-mappings",
+            Some(&token),
+            Some(json!({"name": "Fair cards", "record_type": "contact", "columns": {"姓名": "name", "手机": "phone"}})),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (_, list, _) =
+            call(&w.app, Method::GET, "/api/v1/import-mappings?record_type=contact", Some(&token), None, &[]).await;
+        assert_eq!(list["items"][0]["columns"]["手机"], "phone");
     }
 }

@@ -861,3 +861,119 @@ async fn handover_page_previews_counts_then_hands_over() {
         assert_eq!(owner_of_all(next).await, 2);
     }
 }
+
+fn multipart(uri: &str, cookie: &str, fields: &[(&str, Option<&str>, &[u8])]) -> Request<Body> {
+    let boundary = "----rapport-test-boundary";
+    let mut body = Vec::new();
+    for (name, filename, data) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n")
+                    .as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn import_pages_upload_map_preview_start_and_show_progress() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "manager@example.com", "manager").await;
+        create_user(&db, "sales@example.com", "sales").await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        // Sales reps may not import: no menu entry, and the page is refused.
+        let sales = session(&app, "sales@example.com").await;
+        assert!(!send(&app, get("/", Some(&sales))).await.body.contains("href=\"/imports\""));
+        assert_eq!(send(&app, get("/imports", Some(&sales))).await.status, StatusCode::FORBIDDEN);
+        let cookie = session(&app, "manager@example.com").await;
+        let page = send(&app, get("/imports", Some(&cookie))).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("enctype=\"multipart/form-data\""));
+        let csrf = hidden_csrf(&page.body);
+        // An empty file is refused on the form, naming the problem.
+        let reply = send(
+            &app,
+            multipart(
+                "/imports",
+                &cookie,
+                &[
+                    ("csrf_token", None, csrf.as_bytes()),
+                    ("record_type", None, b"contact"),
+                    ("file", Some("e.csv"), b""),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.body.contains("the file is empty"), "{}", reply.body);
+        // Without the CSRF token: refused.
+        let reply = send(&app, multipart("/imports", &cookie, &[("file", Some("a.csv"), b"name\nA\n")])).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        // A GBK file: mapping screen with the detected encoding and suggested fields.
+        let (gbk, _, _) = encoding_rs::GBK.encode("姓名,邮箱,备注\n张伟,zw@gome.cn,展会\n王芳,bad@,\n");
+        let reply = send(
+            &app,
+            multipart(
+                "/imports",
+                &cookie,
+                &[
+                    ("csrf_token", None, csrf.as_bytes()),
+                    ("record_type", None, b"contact"),
+                    ("file", Some("cards.csv"), &gbk),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let at = location(&reply);
+        let page = send(&app, get(&at, Some(&cookie))).await;
+        assert!(page.body.contains("csv, GBK, 2 rows"), "{}", page.body);
+        assert!(page.body.contains("<option value=\"name\" selected>"), "{}", page.body);
+        assert!(page.body.contains("<option value=\"email\" selected>"));
+        assert!(page.body.contains("张伟"));
+        // Save the mapping (and under a name), see the dry-run preview; nothing written.
+        let body = format!(
+            "csrf_token={}&col_0=name&col_1=email&col_2=ignore&match_on=email&on_existing=update&date_format=&save_as=Fair",
+            enc(&csrf)
+        );
+        let reply = send(&app, post_form(&at, Some(&cookie), &body)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert!(reply.body.contains("Rows checked: 2 / 2"), "{}", reply.body);
+        assert!(
+            reply.body.contains("<td data-label=\"Row\">3</td><td data-label=\"Column\">邮箱</td>"),
+            "{}",
+            reply.body
+        );
+        assert!(reply.body.contains("Start the import"));
+        let contacts: Vec<i64> = db.read(|tx| tx.query_sql("SELECT COUNT(*) FROM contacts", &[])).await.unwrap();
+        assert_eq!(contacts[0], 0);
+        let page = send(&app, get(&at, Some(&cookie))).await;
+        assert!(page.body.contains(">Fair</option>"), "the saved mapping is offered");
+        // Start: the progress fragment polls until the job is done, then shows the summary.
+        let reply = send(&app, post_form(&format!("{at}/start"), Some(&cookie), &csrf_body(&csrf))).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let page = send(&app, get(&at, Some(&cookie))).await;
+        assert!(page.body.contains("hx-trigger=\"every 1s\""), "{}", page.body);
+        assert!(page.body.contains("Queued"));
+        let registry =
+            kernel::jobs::Registry::new().with(::customers::imports::IMPORT_JOB, ::customers::imports::import_job);
+        let worker = kernel::jobs::Worker::new(db.clone(), registry, "test");
+        assert!(kernel::db::off_runtime(|| worker.run_once()).unwrap());
+        let fragment = send(&app, get(&format!("{at}/progress"), Some(&cookie))).await;
+        assert!(!fragment.body.contains("hx-trigger"), "polling stops when done");
+        assert!(fragment.body.contains("Done"));
+        assert!(fragment.body.contains("<td data-label=\"Created\">1</td>"), "{}", fragment.body);
+        assert!(fragment.body.contains("errors.csv"));
+    }
+}

@@ -60,6 +60,8 @@ pub const BUILT_IN: &[(&str, &str, DataScope, &[&str])] = &[
             "customers.merge",
             "customers.handover",
             "customers.privacy",
+            "customers.import",
+            "customers.export",
             "sales.*",
             "service.*",
             "marketing.*",

@@ -6,6 +6,7 @@ pub mod branches;
 pub mod categories;
 pub mod contacts;
 pub mod events;
+pub mod imports;
 pub mod jobs;
 pub mod me;
 pub mod openapi;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(tags::router())
         .merge(saved_views::router())
         .merge(quality::router())
+        .merge(imports::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

@@ -29,6 +29,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::quality::duplicates, super::quality::create_merge, super::quality::undo_merge, super::quality::create_handover,
         super::quality::list_consents, super::quality::set_consent, super::quality::set_do_not_contact,
         super::quality::personal_data, super::quality::erase,
+        super::imports::upload, super::imports::read, super::imports::set_mapping, super::imports::dry_run, super::imports::start, super::imports::errors_csv,
+        super::imports::list_mappings, super::imports::create_mapping, super::imports::export_contacts, super::imports::export_accounts,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),

@@ -20,7 +20,10 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Job kinds with a translated label; any other kind shows its name.
-const KIND_LABELS: &[(&str, &str)] = &[(jobs::MAINTENANCE_KIND, "job-kind-system-cleanup")];
+const KIND_LABELS: &[(&str, &str)] = &[
+    (jobs::MAINTENANCE_KIND, "job-kind-system-cleanup"),
+    (customers::imports::IMPORT_JOB, "job-kind-customers-import"),
+];
 
 const STATUSES: [JobStatus; 4] = [JobStatus::Queued, JobStatus::Running, JobStatus::Done, JobStatus::Failed];
 

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod customers;
 pub mod fmt;
 pub mod home;
+pub mod imports;
 pub mod jobs;
 pub mod login;
 
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(admin::router())
         .merge(customers::router())
+        .merge(imports::router())
 }
 
 /// The cookie remembering a language chosen before logging in.
@@ -62,6 +64,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("identity.branches.read", "/branches", "nav-branches"),
     ("identity.roles.read", "/roles", "nav-roles"),
     ("audit.log.read", "/audit", "nav-audit"),
+    ("customers.import", "/imports", "nav-imports"),
     ("", "/jobs", "nav-jobs"),
     ("", "/account", "nav-account"),
 ];
