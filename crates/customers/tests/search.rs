@@ -197,6 +197,62 @@ fn scope_delete_restore_and_update_are_followed() {
     }
 }
 
+#[test]
+fn ranking_tiers_exact_then_name_start_then_newest_other() {
+    for w in test_databases().into_iter().map(build) {
+        let (admin, rep) = (w.admin.clone(), w.rep.clone());
+        // Created oldest first: ids are time-ordered, newest first within a tier.
+        contact(&w, &admin, "李王", None, None, None);
+        contact(&w, &admin, "王芳", None, None, None);
+        contact(&w, &admin, "王", None, None, None);
+        contact(&w, &admin, "王伟", None, None, None);
+        contact(&w, &admin, "赵王伟", None, None, None);
+        contact(&w, &rep, "王强", None, None, None);
+        contact(&w, &admin, "Wang  Fang", None, None, None);
+        contact(&w, &admin, "Fang Wang", Some("wangfang@example.com"), None, None);
+
+        assert_eq!(find(&w, &admin, "王"), ["王", "王强", "王伟", "王芳", "赵王伟", "李王"]);
+        let top = |q: &str, n: u64| -> Vec<String> {
+            w.db.read_blocking(|tx| search::search(tx, &admin, q, Some(n)))
+                .unwrap()
+                .into_iter()
+                .map(|h| h.name)
+                .collect()
+        };
+        assert_eq!(top("王", 2), ["王", "王强"], "the limit cuts after the best tiers");
+        assert_eq!(top("王", 5), ["王", "王强", "王伟", "王芳", "赵王伟"]);
+        let scores: Vec<i64> =
+            w.db.read_blocking(|tx| search::search(tx, &admin, "王", None))
+                .unwrap()
+                .into_iter()
+                .map(|h| h.score)
+                .collect();
+        assert_eq!(scores, [3, 2, 2, 2, 1, 1]);
+        assert_eq!(find(&w, &admin, "王伟"), ["王伟", "赵王伟"]);
+        assert_eq!(
+            find(&w, &admin, "WANG FANG"),
+            ["Wang  Fang", "Fang Wang"],
+            "case and spaces do not matter for the exact name; both words anywhere is a match"
+        );
+        assert_eq!(find(&w, &admin, "wang f"), ["Wang  Fang", "Fang Wang"], "a name start across a space first");
+        assert_eq!(find(&w, &admin, "wang"), ["Wang  Fang", "Fang Wang"], "name start before another word");
+        assert_eq!(find(&w, &admin, "ｗａｎｇ"), ["Wang  Fang", "Fang Wang"], "full-width");
+        assert!(find(&w, &admin, "w").is_empty(), "one Latin letter is no query");
+
+        // The tiers keep scope and soft delete.
+        assert_eq!(find(&w, &rep, "王"), ["王强"]);
+        let exact = w.db.read_blocking(|tx| search::search(tx, &admin, "王", Some(1))).unwrap()[0].id;
+        w.db.write_blocking(|tx| contacts::delete(tx, &admin, exact)).unwrap();
+        assert_eq!(top("王", 2), ["王强", "王伟"]);
+        // A rename moves the record between tiers.
+        let patch = ContactPatch { name: Some("王".into()), ..Default::default() };
+        let wei = w.db.read_blocking(|tx| search::search(tx, &admin, "王伟", Some(1))).unwrap()[0].id;
+        w.db.write_blocking(|tx| contacts::update(tx, &admin, wei, patch)).unwrap();
+        assert_eq!(top("王", 2), ["王", "王强"]);
+        assert_eq!(find(&w, &admin, "王伟"), ["赵王伟"]);
+    }
+}
+
 /// Benchmark, not a test: `cargo test -p customers --test search -- --ignored --nocapture`
 /// (set `RAPPORT_BENCH_CONTACTS` for another size). Seeds contacts with the kernel's bulk
 /// insert, builds their terms with `reindex_all`, then times queries against a raw
