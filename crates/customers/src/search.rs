@@ -42,7 +42,7 @@ pub const MAX_LIMIT: u64 = 50;
 
 /// The searchable fields of one record.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Document<'a> {
+pub struct Document<'a> {
     pub name: &'a str,
     pub email: Option<&'a str>,
     pub phone_e164: Option<&'a str>,
@@ -576,7 +576,7 @@ const TERM_COLUMNS: [&str; 4] = ["record_type", "record_id", "term", "weight"];
 /// Writes the terms of records that have none yet (new records, or after the caller
 /// deleted theirs), in bulk: the path for imports and large loads, which must not pay a
 /// round trip per record.
-pub(crate) fn insert_terms(tx: &mut Tx<'_>, kind: RecordType, docs: &[(Id, Document<'_>)]) -> Result<()> {
+pub fn insert_terms(tx: &mut Tx<'_>, kind: RecordType, docs: &[(Id, Document<'_>)]) -> Result<()> {
     let mut rows: Vec<Vec<Value>> = Vec::new();
     for (id, doc) in docs {
         for (term, weight) in terms(doc) {

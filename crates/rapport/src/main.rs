@@ -43,6 +43,9 @@ enum Command {
         /// small (default) or large (for benchmarks)
         #[arg(long, default_value = "small")]
         size: String,
+        /// Seed, then exit instead of serving
+        #[arg(long)]
+        seed_only: bool,
     },
     /// Manage users
     User {
@@ -153,9 +156,12 @@ fn run(cli: Cli) -> Result<()> {
             let db = open(&settings)?;
             serve(db, settings.listen(listen.as_deref())?, settings, None)
         }
-        Command::Demo { listen, size } => {
+        Command::Demo { listen, size, seed_only } => {
             let db = open(&settings)?;
             let login = demo::seed(&db, &size)?;
+            if seed_only {
+                return Ok(());
+            }
             serve(db, settings.listen(listen.as_deref())?, settings, Some(login))
         }
         Command::Migrate => {
