@@ -641,4 +641,47 @@ mod tests {
         }
         assert!(scripts.iter().all(|n| *n > 50), "{scripts:?}");
     }
+
+    #[test]
+    fn small_demo_is_complete_searchable_and_idempotent_on_both_backends() {
+        for db in kernel::testing::test_databases() {
+            super::super::seed(&db, "small").unwrap();
+            let counts = |db: &Db| -> Vec<i64> {
+                db.read_blocking(|tx| {
+                    let mut out = Vec::new();
+                    for table in ["customer_categories", "custom_fields", "accounts", "contacts", "activities", "tasks"]
+                    {
+                        out.push(count(tx, &format!("SELECT count(*) FROM {table}"), &[])?);
+                    }
+                    out.push(count(tx, "SELECT count(*) FROM accounts WHERE parent_id IS NOT NULL", &[])?);
+                    Ok::<_, kernel::Error>(out)
+                })
+                .unwrap()
+            };
+            let first = counts(&db);
+            assert_eq!(first[0], 7, "categories");
+            assert!(first[1] >= 20, "custom fields");
+            assert!((190..=230).contains(&first[2]), "accounts {first:?}");
+            assert_eq!(first[3], 5_000);
+            assert_eq!(first[4], 20_000);
+            assert!(first[6] > 100, "stores under chain headquarters");
+            super::super::seed(&db, "small").unwrap();
+            assert_eq!(counts(&db), first, "a second run adds nothing");
+
+            // The demo sales rep has tasks today and overdue, and finds customers by name.
+            let sales = db
+                .read_blocking(|tx| {
+                    let u = users::find_by_email(tx, "sales@demo.rapport.test")?.unwrap();
+                    kernel::identity::principal_for_user(tx, u.id)
+                })
+                .unwrap();
+            let day = db.read_blocking(|tx| tasks::my_day(tx, &sales, Utc::now(), "Asia/Shanghai")).unwrap();
+            assert!(!day.today.is_empty() && !day.overdue.is_empty());
+            let admin = Principal::system(Channel::Cli);
+            for q in ["王", "김", "gome", "沃尔玛"] {
+                let hits = db.read_blocking(|tx| search::search(tx, &admin, q, Some(5))).unwrap();
+                assert_eq!(hits.len(), 5, "{q}");
+            }
+        }
+    }
 }
