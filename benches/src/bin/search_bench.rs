@@ -128,6 +128,19 @@ fn main() {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(true).build().into();
     let contacts = raw.ids("SELECT count(*) FROM contacts")[0];
     let activities = raw.ids("SELECT count(*) FROM activities")[0];
+    // The issue's phone examples: ten contacts created through the API (the validated
+    // path, at full size) unless the seed planted them.
+    if raw.ids("SELECT count(*) FROM contacts WHERE phone_e164 LIKE '%1380013800%'")[0] == 0 {
+        for i in 0..10 {
+            let body = format!(r#"{{"name": "张伟{i}", "phone": "138 0013 800{i}"}}"#);
+            agent
+                .post(&format!("{}/api/v1/contacts", args.base))
+                .header("Authorization", &format!("Bearer {}", args.token))
+                .header("Content-Type", "application/json")
+                .send(&body)
+                .expect("create a contact");
+        }
+    }
     println!("## {backend}: {contacts} contacts, {activities} activities, {} rounds\n", args.rounds);
     println!("| query | hits | A raw LIKE p50 / p95 ms | B Rapport search p50 / p95 ms |");
     println!("|---|---|---|---|");

@@ -413,25 +413,56 @@ fn to_hits(kind: RecordType, rows: Vec<HitRow>) -> Vec<Hit> {
         .collect()
 }
 
-/// The newest `limit` visible records of `kind` carrying `term`, scored `score`: one walk
-/// down the term index `(term, record_type, record_id)` from its end, joined to the record
-/// table, which stops after `limit` rows however common the term is.
+/// Postings read per step of a walk at first; each further step reads four times more.
+const WALK_FIRST_STEP: u64 = 64;
+const WALK_MAX_STEP: u64 = 16_384;
+
+struct Posting(i64);
+
+impl FromRow for Posting {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(Posting(row.get("record_id")?))
+    }
+}
+
+/// The newest `limit` visible records of `kind` carrying `term`, scored `score`: a walk
+/// down the term index `(term, record_type, record_id)` from its end, in steps — read the
+/// next postings (an index-only range), then fetch those records by primary key with the
+/// scope and soft-delete filter — until `limit` rows are found or the postings run out.
+/// However common the term, the first step usually suffices. (Done in steps rather than
+/// as one join so neither planner can choose to read the whole range: PostgreSQL's merge
+/// join walked a whole record table backwards to reach a few old matches.)
 fn walk(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, term: &str, score: i64, limit: u64) -> Result<Vec<Hit>> {
-    let terms = Alias::new("search_terms");
-    let q = Query::select()
-        .columns(hit_columns(kind))
-        .expr_as(Expr::val(score).cast_as(Alias::new("BIGINT")), Alias::new("score"))
-        .from(terms.clone())
-        .inner_join(kind.table(), Expr::col((terms.clone(), Alias::new("record_id"))).equals(kind.col("id")))
-        .and_where(Expr::col((terms.clone(), Alias::new("term"))).eq(term))
-        .and_where(Expr::col((terms.clone(), Alias::new("record_type"))).eq(kind.as_str()))
-        .and_where(Expr::col(kind.col("deleted_at")).is_null())
-        .cond_where(kind.scope(who))
-        .order_by((terms, Alias::new("record_id")), Order::Desc)
-        .limit(limit)
-        .to_owned();
-    let rows: Vec<HitRow> = tx.fetch_all(&q)?;
-    Ok(to_hits(kind, rows))
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut before: Option<i64> = None;
+    let mut step = Ord::max(WALK_FIRST_STEP, limit * 2);
+    loop {
+        let mut postings = postings(kind, term);
+        if let Some(b) = before {
+            postings.and_where(Expr::col(Alias::new("record_id")).lt(b));
+        }
+        postings.order_by(Alias::new("record_id"), Order::Desc).limit(step);
+        let ids: Vec<Posting> = tx.fetch_all(&postings)?;
+        let Some(last) = ids.last().map(|p| p.0) else { break };
+        let q = Query::select()
+            .columns(hit_columns(kind))
+            .expr_as(Expr::val(score).cast_as(Alias::new("BIGINT")), Alias::new("score"))
+            .from(kind.table())
+            .and_where(Expr::col(kind.col("id")).is_in(ids.iter().map(|p| p.0)))
+            .and_where(Expr::col(kind.col("deleted_at")).is_null())
+            .cond_where(kind.scope(who))
+            .order_by(kind.col("id"), Order::Desc)
+            .limit(limit - hits.len() as u64)
+            .to_owned();
+        let rows: Vec<HitRow> = tx.fetch_all(&q)?;
+        hits.extend(to_hits(kind, rows));
+        if hits.len() as u64 >= limit || (ids.len() as u64) < step {
+            break;
+        }
+        before = Some(last);
+        step = Ord::min(step * 4, WALK_MAX_STEP);
+    }
+    Ok(hits)
 }
 
 /// The newest `limit` visible records of `kind` matching `cond`, scored `score`.

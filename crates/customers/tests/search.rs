@@ -253,6 +253,23 @@ fn ranking_tiers_exact_then_name_start_then_newest_other() {
     }
 }
 
+#[test]
+fn a_walk_steps_past_records_out_of_scope() {
+    for w in test_databases().into_iter().map(build) {
+        let (admin, rep) = (w.admin.clone(), w.rep.clone());
+        let mine = contact(&w, &rep, "王小明", None, None, None);
+        // Newer records the rep cannot see fill the first steps of the walk.
+        for i in 0..150 {
+            contact(&w, &admin, &format!("王{}", ["伟", "芳", "强"][i % 3]), None, None, None);
+        }
+        let hits = w.db.read_blocking(|tx| search::search(tx, &rep, "王", Some(5))).unwrap();
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [mine]);
+        assert_eq!(hits[0].score, 2);
+        assert_eq!(find(&w, &rep, "小明"), ["王小明"]);
+        assert_eq!(find(&w, &admin, "王").len(), 50);
+    }
+}
+
 /// Benchmark, not a test: `cargo test -p customers --test search -- --ignored --nocapture`
 /// (set `RAPPORT_BENCH_CONTACTS` for another size). Seeds contacts with the kernel's bulk
 /// insert, builds their terms with `reindex_all`, then times queries against a raw
