@@ -308,6 +308,25 @@ fn condition(tx: &mut Tx<'_>, kind: RecordType, parsed: &Parsed) -> Result<Optio
         }
     }
     chosen.sort();
+    let mut cond = Condition::all();
+    if chosen.first().is_some_and(|(n, _)| *n >= COUNT_CAP) {
+        // Every term is common: probe each candidate row's own terms by primary key
+        // (`EXISTS`), so a list in id order stops after a page instead of first gathering
+        // every posting of the term (SQLite built the whole `IN` set: 150k ids for `gome`
+        // at 1M contacts, 48 ms). PostgreSQL plans both forms as the same semi-join.
+        let terms = Alias::new("search_terms");
+        for (_, term) in &chosen {
+            let probe = Query::select()
+                .expr(Expr::cust("1"))
+                .from(terms.clone())
+                .and_where(Expr::col((terms.clone(), Alias::new("record_type"))).eq(kind.as_str()))
+                .and_where(Expr::col((terms.clone(), Alias::new("record_id"))).equals(kind.col("id")))
+                .and_where(Expr::col((terms.clone(), Alias::new("term"))).eq(term.as_str()))
+                .to_owned();
+            cond = cond.add(Expr::exists(probe));
+        }
+        return Ok(Some(confirmations(cond, kind, parsed)));
+    }
     let mut ids: Option<sea_query::SelectStatement> = None;
     for (_, term) in &chosen {
         let mut q = postings(kind, term);
@@ -317,7 +336,12 @@ fn condition(tx: &mut Tx<'_>, kind: RecordType, parsed: &Parsed) -> Result<Optio
         ids = Some(q);
     }
     let Some(ids) = ids else { return Ok(None) };
-    let mut cond = Condition::all().add(Expr::col(kind.col("id")).in_subquery(ids));
+    cond = cond.add(Expr::col(kind.col("id")).in_subquery(ids));
+    Ok(Some(confirmations(cond, kind, parsed)))
+}
+
+/// `cond` and the substring confirmations of the query's parts.
+fn confirmations(mut cond: Condition, kind: RecordType, parsed: &Parsed) -> Condition {
     for part in &parsed.parts {
         match &part.confirm {
             None => {}
@@ -338,7 +362,7 @@ fn condition(tx: &mut Tx<'_>, kind: RecordType, parsed: &Parsed) -> Result<Optio
             }
         }
     }
-    Ok(Some(cond))
+    cond
 }
 
 /// Queries are what a person types: at most 200 characters (each part costs a look-up).

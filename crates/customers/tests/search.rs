@@ -270,6 +270,77 @@ fn a_walk_steps_past_records_out_of_scope() {
     }
 }
 
+#[test]
+fn common_terms_filter_lists_by_probing_rows() {
+    use chrono::Utc;
+    use sea_query::Value as V;
+
+    for w in test_databases().into_iter().map(build) {
+        let (admin, rep) = (w.admin.clone(), w.rep.clone());
+        // More records than the frequency count's cap carry `王` and `gome`.
+        let n = 5_100;
+        let ids: Vec<Id> = (0..n).map(|_| Id::new()).collect();
+        w.db.write_blocking(|tx| {
+            let branch = kernel::setup::head_office(tx)?;
+            let now = Utc::now();
+            let names: Vec<String> = (0..n).map(|i| format!("王{}", ["伟", "芳", "强"][i % 3])).collect();
+            let emails: Vec<String> = (0..n).map(|i| format!("w{i}@gome.com.cn")).collect();
+            let rows: Vec<Vec<V>> = (0..n)
+                .map(|i| {
+                    vec![
+                        V::from(ids[i].get()),
+                        V::from(names[i].clone()),
+                        V::from(branch.get()),
+                        V::from(emails[i].clone()),
+                        V::Json(Some(Box::new(serde_json::json!({})))),
+                        V::from(now),
+                        V::from(now),
+                    ]
+                })
+                .collect();
+            tx.insert_rows(
+                "contacts",
+                &["id", "name", "branch_id", "email", "custom", "created_at", "updated_at"],
+                &rows,
+            )?;
+            let docs: Vec<(Id, search::Document<'_>)> = (0..n)
+                .map(|i| (ids[i], search::Document { name: &names[i], email: Some(&emails[i]), ..Default::default() }))
+                .collect();
+            search::insert_terms(tx, customers::RecordType::Contact, &docs)?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        let list = |who: &Principal, q: &str, page: &PageRequest| {
+            w.db.read_blocking(|tx| {
+                contacts::list(tx, who, &ContactFilter { q: Some(q.into()), ..Default::default() }, page)
+            })
+            .unwrap()
+        };
+        let first = PageRequest::parse(Some(50), None).unwrap();
+        for q in ["王", "王 gome", "gome 王芳"] {
+            let p1 = list(&admin, q, &first);
+            let expected: Vec<Id> = ids
+                .iter()
+                .copied()
+                .filter(|id| q != "gome 王芳" || ids.iter().position(|x| x == id).unwrap() % 3 == 1)
+                .take(50)
+                .collect();
+            assert_eq!(p1.items.iter().map(|c| c.id).collect::<Vec<_>>(), expected, "{q}");
+            let next = PageRequest::parse(Some(50), p1.next_cursor.as_deref()).unwrap();
+            let p2 = list(&admin, q, &next);
+            assert!(p2.items.first().unwrap().id > expected[49], "{q}: the cursor follows");
+            assert!(list(&rep, q, &first).items.is_empty(), "{q}: scope");
+        }
+        let hits = w.db.read_blocking(|tx| search::search(tx, &admin, "王 gome", Some(3))).unwrap();
+        assert_eq!(
+            hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+            ids.iter().rev().take(3).copied().collect::<Vec<_>>()
+        );
+        w.db.write_blocking(|tx| contacts::delete(tx, &admin, ids[0])).unwrap();
+        assert_eq!(list(&admin, "王 gome", &first).items[0].id, ids[1], "deleted rows drop out");
+    }
+}
+
 /// Benchmark, not a test: `cargo test -p customers --test search -- --ignored --nocapture`
 /// (set `RAPPORT_BENCH_CONTACTS` for another size). Seeds contacts with the kernel's bulk
 /// insert, builds their terms with `reindex_all`, then times queries against a raw
