@@ -52,6 +52,9 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Rebuild the search terms of every account and contact (after upgrading the search
+    /// index or writing rows around the application)
+    Reindex,
     /// Manage API tokens
     Token {
         #[command(subcommand)]
@@ -163,6 +166,12 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             serve(db, settings.listen(listen.as_deref())?, settings, Some(login))
+        }
+        Command::Reindex => {
+            let db = open(&settings)?;
+            let n = db.write_blocking(customers::search::reindex_all).context("rebuilding the search terms")?;
+            println!("search terms rebuilt for {n} accounts and contacts");
+            Ok(())
         }
         Command::Migrate => {
             let db = Db::open(&settings.database_url)
