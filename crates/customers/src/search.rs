@@ -31,6 +31,10 @@ const MIN_PREFIX: usize = 2;
 const PHONE_WINDOW: usize = 4;
 /// Weight of a term from the name; other fields weigh 1.
 const NAME_WEIGHT: i64 = 3;
+/// Longest name-start term (`^` + the first characters of the name).
+const MAX_NAME_PREFIX: usize = 12;
+/// Longest name stored whole as an exact-name term (`=` + the name).
+const MAX_EXACT_NAME: usize = 64;
 /// Term frequencies are counted up to this to choose the rarest.
 const COUNT_CAP: i64 = 5000;
 /// Most hits one search returns.
@@ -38,7 +42,7 @@ pub const MAX_LIMIT: u64 = 50;
 
 /// The searchable fields of one record.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Document<'a> {
+pub struct Document<'a> {
     pub name: &'a str,
     pub email: Option<&'a str>,
     pub phone_e164: Option<&'a str>,
@@ -140,6 +144,18 @@ pub(crate) fn terms(doc: &Document<'_>) -> BTreeMap<String, i64> {
             }
         }
     }
+    // The ranking tiers as their own terms: `=name` (exact name) and `^prefix` (the name
+    // starts with it), so the best hits are small look-ups even for a common surname.
+    let key = name_key(doc.name);
+    let chars: Vec<char> = key.chars().collect();
+    if !chars.is_empty() && chars.len() <= MAX_EXACT_NAME {
+        add(format!("={key}"), NAME_WEIGHT);
+    }
+    for len in 1..=chars.len().min(MAX_NAME_PREFIX) {
+        if let Some(prefix) = name_prefix(&chars[..len]) {
+            add(prefix, NAME_WEIGHT);
+        }
+    }
     for phone in [doc.phone_e164, doc.phone_raw].into_iter().flatten() {
         let d = digits(phone);
         for i in 0..(d.len() + 1).saturating_sub(PHONE_WINDOW) {
@@ -147,6 +163,22 @@ pub(crate) fn terms(doc: &Document<'_>) -> BTreeMap<String, i64> {
         }
     }
     out
+}
+
+/// A name as the ranking tiers compare it: normalised, whitespace collapsed.
+fn name_key(name: &str) -> String {
+    normalise(name).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The name-start term for the first characters of a name key, if such a query can be
+/// asked: a single character only when it is CJK (one Latin letter is no query), never
+/// ending in a space (queries are trimmed).
+fn name_prefix(chars: &[char]) -> Option<String> {
+    let last = *chars.last()?;
+    if last == ' ' || (chars.len() == 1 && !is_cjk(last)) {
+        return None;
+    }
+    Some(std::iter::once('^').chain(chars.iter().copied()).collect())
 }
 
 /// What a query asks: for each part, the terms any of which may drive the look-up (the
@@ -276,6 +308,25 @@ fn condition(tx: &mut Tx<'_>, kind: RecordType, parsed: &Parsed) -> Result<Optio
         }
     }
     chosen.sort();
+    let mut cond = Condition::all();
+    if chosen.first().is_some_and(|(n, _)| *n >= COUNT_CAP) {
+        // Every term is common: probe each candidate row's own terms by primary key
+        // (`EXISTS`), so a list in id order stops after a page instead of first gathering
+        // every posting of the term (SQLite built the whole `IN` set: 150k ids for `gome`
+        // at 1M contacts, 48 ms). PostgreSQL plans both forms as the same semi-join.
+        let terms = Alias::new("search_terms");
+        for (_, term) in &chosen {
+            let probe = Query::select()
+                .expr(Expr::cust("1"))
+                .from(terms.clone())
+                .and_where(Expr::col((terms.clone(), Alias::new("record_type"))).eq(kind.as_str()))
+                .and_where(Expr::col((terms.clone(), Alias::new("record_id"))).equals(kind.col("id")))
+                .and_where(Expr::col((terms.clone(), Alias::new("term"))).eq(term.as_str()))
+                .to_owned();
+            cond = cond.add(Expr::exists(probe));
+        }
+        return Ok(Some(confirmations(cond, kind, parsed)));
+    }
     let mut ids: Option<sea_query::SelectStatement> = None;
     for (_, term) in &chosen {
         let mut q = postings(kind, term);
@@ -285,7 +336,12 @@ fn condition(tx: &mut Tx<'_>, kind: RecordType, parsed: &Parsed) -> Result<Optio
         ids = Some(q);
     }
     let Some(ids) = ids else { return Ok(None) };
-    let mut cond = Condition::all().add(Expr::col(kind.col("id")).in_subquery(ids));
+    cond = cond.add(Expr::col(kind.col("id")).in_subquery(ids));
+    Ok(Some(confirmations(cond, kind, parsed)))
+}
+
+/// `cond` and the substring confirmations of the query's parts.
+fn confirmations(mut cond: Condition, kind: RecordType, parsed: &Parsed) -> Condition {
     for part in &parsed.parts {
         match &part.confirm {
             None => {}
@@ -306,7 +362,7 @@ fn condition(tx: &mut Tx<'_>, kind: RecordType, parsed: &Parsed) -> Result<Optio
             }
         }
     }
-    Ok(Some(cond))
+    cond
 }
 
 /// Queries are what a person types: at most 200 characters (each part costs a look-up).
@@ -362,30 +418,13 @@ impl FromRow for HitRow {
     }
 }
 
-fn search_kind(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, parsed: &Parsed, limit: u64) -> Result<Vec<Hit>> {
-    let Some(cond) = condition(tx, kind, parsed)? else { return Ok(Vec::new()) };
-    let name = || Func::lower(Expr::col(kind.col("name")));
-    let prefix = format!("{}%", parsed.text.replace(['%', '_', '\\'], ""));
-    let score: SimpleExpr = Expr::case(name().eq(parsed.text.clone()), Expr::cust("3"))
-        .case(name().like(prefix), Expr::cust("2"))
-        .finally(Expr::cust("1"))
-        .into();
-    let score = score.cast_as(Alias::new("BIGINT"));
-    let q = Query::select()
-        .columns([kind.col("id"), kind.col("name"), kind.col("email"), kind.col("phone_e164"), kind.col("updated_at")])
-        .expr_as(score, Alias::new("score"))
-        .from(kind.table())
-        .cond_where(cond)
-        .and_where(Expr::col(kind.col("deleted_at")).is_null())
-        .cond_where(kind.scope(who))
-        .order_by(Alias::new("score"), Order::Desc)
-        .order_by(kind.col("updated_at"), Order::Desc)
-        .order_by(kind.col("id"), Order::Desc)
-        .limit(limit)
-        .to_owned();
-    let rows: Vec<HitRow> = tx.fetch_all(&q)?;
-    Ok(rows
-        .into_iter()
+/// The columns of a hit, from the record table.
+fn hit_columns(kind: RecordType) -> [(Alias, Alias); 5] {
+    [kind.col("id"), kind.col("name"), kind.col("email"), kind.col("phone_e164"), kind.col("updated_at")]
+}
+
+fn to_hits(kind: RecordType, rows: Vec<HitRow>) -> Vec<Hit> {
+    rows.into_iter()
         .map(|r| Hit {
             record_type: kind.as_str().to_owned(),
             id: r.id,
@@ -395,12 +434,160 @@ fn search_kind(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, parsed: &Pars
             phone: r.phone,
             updated_at: r.updated_at,
         })
-        .collect())
+        .collect()
+}
+
+/// Postings read per step of a walk at first; each further step reads four times more.
+const WALK_FIRST_STEP: u64 = 64;
+const WALK_MAX_STEP: u64 = 16_384;
+
+struct Posting(i64);
+
+impl FromRow for Posting {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(Posting(row.get("record_id")?))
+    }
+}
+
+/// The newest `limit` visible records of `kind` carrying `term`, scored `score`: a walk
+/// down the term index `(term, record_type, record_id)` from its end, in steps — read the
+/// next postings (an index-only range), then fetch those records by primary key with the
+/// scope and soft-delete filter — until `limit` rows are found or the postings run out.
+/// However common the term, the first step usually suffices. (Done in steps rather than
+/// as one join so neither planner can choose to read the whole range: PostgreSQL's merge
+/// join walked a whole record table backwards to reach a few old matches.)
+fn walk(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, term: &str, score: i64, limit: u64) -> Result<Vec<Hit>> {
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut before: Option<i64> = None;
+    let mut step = Ord::max(WALK_FIRST_STEP, limit * 2);
+    loop {
+        let mut postings = postings(kind, term);
+        if let Some(b) = before {
+            postings.and_where(Expr::col(Alias::new("record_id")).lt(b));
+        }
+        postings.order_by(Alias::new("record_id"), Order::Desc).limit(step);
+        let ids: Vec<Posting> = tx.fetch_all(&postings)?;
+        let Some(last) = ids.last().map(|p| p.0) else { break };
+        let q = Query::select()
+            .columns(hit_columns(kind))
+            .expr_as(Expr::val(score).cast_as(Alias::new("BIGINT")), Alias::new("score"))
+            .from(kind.table())
+            .and_where(Expr::col(kind.col("id")).is_in(ids.iter().map(|p| p.0)))
+            .and_where(Expr::col(kind.col("deleted_at")).is_null())
+            .cond_where(kind.scope(who))
+            .order_by(kind.col("id"), Order::Desc)
+            .limit(limit - hits.len() as u64)
+            .to_owned();
+        let rows: Vec<HitRow> = tx.fetch_all(&q)?;
+        hits.extend(to_hits(kind, rows));
+        if hits.len() as u64 >= limit || (ids.len() as u64) < step {
+            break;
+        }
+        before = Some(last);
+        step = Ord::min(step * 4, WALK_MAX_STEP);
+    }
+    Ok(hits)
+}
+
+/// The newest `limit` visible records of `kind` matching `cond`, scored `score`.
+fn newest(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    kind: RecordType,
+    cond: Condition,
+    score: i64,
+    limit: u64,
+) -> Result<Vec<Hit>> {
+    let q = Query::select()
+        .columns(hit_columns(kind))
+        .expr_as(Expr::val(score).cast_as(Alias::new("BIGINT")), Alias::new("score"))
+        .from(kind.table())
+        .cond_where(cond)
+        .and_where(Expr::col(kind.col("deleted_at")).is_null())
+        .cond_where(kind.scope(who))
+        .order_by(kind.col("id"), Order::Desc)
+        .limit(limit)
+        .to_owned();
+    let rows: Vec<HitRow> = tx.fetch_all(&q)?;
+    Ok(to_hits(kind, rows))
+}
+
+/// The one term that says everything about the query, if there is one.
+fn single_term(parsed: &Parsed) -> Option<&str> {
+    match parsed.parts.as_slice() {
+        [Part { terms, confirm: None }] if terms.len() == 1 => terms.first().map(String::as_str),
+        _ => None,
+    }
+}
+
+/// A short query that may be (the start of) a name: three tiers, each its own bounded
+/// look-up — the exact-name term, the name-start term, then every other match — so a
+/// common surname costs three index walks of at most `limit` rows each.
+fn search_tiers(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, parsed: &Parsed, limit: u64) -> Result<Vec<Hit>> {
+    let mut hits: Vec<Hit> = Vec::new();
+    let take = |hits: &mut Vec<Hit>, found: Vec<Hit>| {
+        for hit in found {
+            if !hits.iter().any(|h| h.id == hit.id) {
+                hits.push(hit);
+            }
+        }
+    };
+    for (score, term) in [(3, format!("={}", parsed.text)), (2, format!("^{}", parsed.text))] {
+        if hits.len() as u64 >= limit {
+            break;
+        }
+        let found = walk(tx, who, kind, &term, score, limit + hits.len() as u64)?;
+        take(&mut hits, found);
+    }
+    if (hits.len() as u64) < limit {
+        let n = limit + hits.len() as u64;
+        let found = match single_term(parsed) {
+            Some(term) => walk(tx, who, kind, term, 1, n)?,
+            None => match condition(tx, kind, parsed)? {
+                Some(cond) => newest(tx, who, kind, cond, 1, n)?,
+                None => Vec::new(),
+            },
+        };
+        take(&mut hits, found);
+    }
+    hits.truncate(limit as usize);
+    Ok(hits)
+}
+
+/// Any other query (phone digits, long text): its matches are few, so they are ranked in
+/// one statement.
+fn search_ranked(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, parsed: &Parsed, limit: u64) -> Result<Vec<Hit>> {
+    if let Some(term) = single_term(parsed) {
+        // Four digits: one term, nothing to rank by name.
+        return walk(tx, who, kind, term, 1, limit);
+    }
+    let Some(cond) = condition(tx, kind, parsed)? else { return Ok(Vec::new()) };
+    let name = || Func::lower(Expr::col(kind.col("name")));
+    let prefix = format!("{}%", parsed.text.replace(['%', '_', '\\'], ""));
+    let score: SimpleExpr = Expr::case(name().eq(parsed.text.clone()), Expr::cust("3"))
+        .case(name().like(prefix), Expr::cust("2"))
+        .finally(Expr::cust("1"))
+        .into();
+    let score = score.cast_as(Alias::new("BIGINT"));
+    let q = Query::select()
+        .columns(hit_columns(kind))
+        .expr_as(score, Alias::new("score"))
+        .from(kind.table())
+        .cond_where(cond)
+        .and_where(Expr::col(kind.col("deleted_at")).is_null())
+        .cond_where(kind.scope(who))
+        .order_by(Alias::new("score"), Order::Desc)
+        .order_by(kind.col("id"), Order::Desc)
+        .limit(limit)
+        .to_owned();
+    let rows: Vec<HitRow> = tx.fetch_all(&q)?;
+    Ok(to_hits(kind, rows))
 }
 
 /// Accounts and contacts matching `q` that the caller may see, best first: the exact name,
-/// then names starting with the query, then other matches; newest change first within
-/// each. Record types the caller may not read are left out; at most [`MAX_LIMIT`] hits.
+/// then names starting with the query, then other matches; newest record first within
+/// each (ids are time-ordered). Record types the caller may not read are left out; at
+/// most [`MAX_LIMIT`] hits.
 pub fn search(tx: &mut Tx<'_>, who: &Principal, q: &str, limit: Option<u64>) -> Result<Vec<Hit>> {
     let kinds: Vec<RecordType> =
         [RecordType::Account, RecordType::Contact].into_iter().filter(|k| who.can(k.read_permission())).collect();
@@ -413,11 +600,19 @@ pub fn search(tx: &mut Tx<'_>, who: &Principal, q: &str, limit: Option<u64>) -> 
     }
     check_length(q)?;
     let parsed = parse(q);
+    if parsed.parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tiers = !is_phone_query(q) && parsed.text.chars().count() <= MAX_NAME_PREFIX;
     let mut hits = Vec::new();
     for kind in kinds {
-        hits.extend(search_kind(tx, who, kind, &parsed, limit)?);
+        hits.extend(if tiers {
+            search_tiers(tx, who, kind, &parsed, limit)?
+        } else {
+            search_ranked(tx, who, kind, &parsed, limit)?
+        });
     }
-    hits.sort_by(|a, b| b.score.cmp(&a.score).then(b.updated_at.cmp(&a.updated_at)).then(b.id.cmp(&a.id)));
+    hits.sort_by(|a, b| b.score.cmp(&a.score).then(b.id.cmp(&a.id)));
     hits.truncate(limit as usize);
     Ok(hits)
 }
@@ -436,7 +631,7 @@ const TERM_COLUMNS: [&str; 4] = ["record_type", "record_id", "term", "weight"];
 /// Writes the terms of records that have none yet (new records, or after the caller
 /// deleted theirs), in bulk: the path for imports and large loads, which must not pay a
 /// round trip per record.
-pub(crate) fn insert_terms(tx: &mut Tx<'_>, kind: RecordType, docs: &[(Id, Document<'_>)]) -> Result<()> {
+pub fn insert_terms(tx: &mut Tx<'_>, kind: RecordType, docs: &[(Id, Document<'_>)]) -> Result<()> {
     let mut rows: Vec<Vec<Value>> = Vec::new();
     for (id, doc) in docs {
         for (term, weight) in terms(doc) {
@@ -583,6 +778,12 @@ mod tests {
         assert_eq!(t["王芳"], NAME_WEIGHT);
         assert_eq!(t["gome"], 1);
         assert!(!t.contains_key("f"));
+        for tier in ["=王芳 fang", "^王", "^王芳", "^王芳 ", "^王芳 f", "^王芳 fang"] {
+            assert_eq!(t.contains_key(tier), tier != "^王芳 ", "{tier}");
+        }
+        let latin = terms(&Document { name: "  Emma   Clarke ", ..Default::default() });
+        assert!(latin.contains_key("=emma clarke") && latin.contains_key("^em") && latin.contains_key("^emma clarke"));
+        assert!(!latin.contains_key("^e"), "one Latin letter is no query");
     }
 
     #[test]

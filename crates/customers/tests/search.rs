@@ -197,6 +197,150 @@ fn scope_delete_restore_and_update_are_followed() {
     }
 }
 
+#[test]
+fn ranking_tiers_exact_then_name_start_then_newest_other() {
+    for w in test_databases().into_iter().map(build) {
+        let (admin, rep) = (w.admin.clone(), w.rep.clone());
+        // Created oldest first: ids are time-ordered, newest first within a tier.
+        contact(&w, &admin, "李王", None, None, None);
+        contact(&w, &admin, "王芳", None, None, None);
+        contact(&w, &admin, "王", None, None, None);
+        contact(&w, &admin, "王伟", None, None, None);
+        contact(&w, &admin, "赵王伟", None, None, None);
+        contact(&w, &rep, "王强", None, None, None);
+        contact(&w, &admin, "Wang  Fang", None, None, None);
+        contact(&w, &admin, "Fang Wang", Some("wangfang@example.com"), None, None);
+
+        assert_eq!(find(&w, &admin, "王"), ["王", "王强", "王伟", "王芳", "赵王伟", "李王"]);
+        let top = |q: &str, n: u64| -> Vec<String> {
+            w.db.read_blocking(|tx| search::search(tx, &admin, q, Some(n)))
+                .unwrap()
+                .into_iter()
+                .map(|h| h.name)
+                .collect()
+        };
+        assert_eq!(top("王", 2), ["王", "王强"], "the limit cuts after the best tiers");
+        assert_eq!(top("王", 5), ["王", "王强", "王伟", "王芳", "赵王伟"]);
+        let scores: Vec<i64> =
+            w.db.read_blocking(|tx| search::search(tx, &admin, "王", None))
+                .unwrap()
+                .into_iter()
+                .map(|h| h.score)
+                .collect();
+        assert_eq!(scores, [3, 2, 2, 2, 1, 1]);
+        assert_eq!(find(&w, &admin, "王伟"), ["王伟", "赵王伟"]);
+        assert_eq!(
+            find(&w, &admin, "WANG FANG"),
+            ["Wang  Fang", "Fang Wang"],
+            "case and spaces do not matter for the exact name; both words anywhere is a match"
+        );
+        assert_eq!(find(&w, &admin, "wang f"), ["Wang  Fang", "Fang Wang"], "a name start across a space first");
+        assert_eq!(find(&w, &admin, "wang"), ["Wang  Fang", "Fang Wang"], "name start before another word");
+        assert_eq!(find(&w, &admin, "ｗａｎｇ"), ["Wang  Fang", "Fang Wang"], "full-width");
+        assert!(find(&w, &admin, "w").is_empty(), "one Latin letter is no query");
+
+        // The tiers keep scope and soft delete.
+        assert_eq!(find(&w, &rep, "王"), ["王强"]);
+        let exact = w.db.read_blocking(|tx| search::search(tx, &admin, "王", Some(1))).unwrap()[0].id;
+        w.db.write_blocking(|tx| contacts::delete(tx, &admin, exact)).unwrap();
+        assert_eq!(top("王", 2), ["王强", "王伟"]);
+        // A rename moves the record between tiers.
+        let patch = ContactPatch { name: Some("王".into()), ..Default::default() };
+        let wei = w.db.read_blocking(|tx| search::search(tx, &admin, "王伟", Some(1))).unwrap()[0].id;
+        w.db.write_blocking(|tx| contacts::update(tx, &admin, wei, patch)).unwrap();
+        assert_eq!(top("王", 2), ["王", "王强"]);
+        assert_eq!(find(&w, &admin, "王伟"), ["赵王伟"]);
+    }
+}
+
+#[test]
+fn a_walk_steps_past_records_out_of_scope() {
+    for w in test_databases().into_iter().map(build) {
+        let (admin, rep) = (w.admin.clone(), w.rep.clone());
+        let mine = contact(&w, &rep, "王小明", None, None, None);
+        // Newer records the rep cannot see fill the first steps of the walk.
+        for i in 0..150 {
+            contact(&w, &admin, &format!("王{}", ["伟", "芳", "强"][i % 3]), None, None, None);
+        }
+        let hits = w.db.read_blocking(|tx| search::search(tx, &rep, "王", Some(5))).unwrap();
+        assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [mine]);
+        assert_eq!(hits[0].score, 2);
+        assert_eq!(find(&w, &rep, "小明"), ["王小明"]);
+        assert_eq!(find(&w, &admin, "王").len(), 50);
+    }
+}
+
+#[test]
+fn common_terms_filter_lists_by_probing_rows() {
+    use chrono::Utc;
+    use sea_query::Value as V;
+
+    for w in test_databases().into_iter().map(build) {
+        let (admin, rep) = (w.admin.clone(), w.rep.clone());
+        // More records than the frequency count's cap carry `王` and `gome`.
+        let n = 5_100;
+        let ids: Vec<Id> = (0..n).map(|_| Id::new()).collect();
+        w.db.write_blocking(|tx| {
+            let branch = kernel::setup::head_office(tx)?;
+            let now = Utc::now();
+            let names: Vec<String> = (0..n).map(|i| format!("王{}", ["伟", "芳", "强"][i % 3])).collect();
+            let emails: Vec<String> = (0..n).map(|i| format!("w{i}@gome.com.cn")).collect();
+            let rows: Vec<Vec<V>> = (0..n)
+                .map(|i| {
+                    vec![
+                        V::from(ids[i].get()),
+                        V::from(names[i].clone()),
+                        V::from(branch.get()),
+                        V::from(emails[i].clone()),
+                        V::Json(Some(Box::new(serde_json::json!({})))),
+                        V::from(now),
+                        V::from(now),
+                    ]
+                })
+                .collect();
+            tx.insert_rows(
+                "contacts",
+                &["id", "name", "branch_id", "email", "custom", "created_at", "updated_at"],
+                &rows,
+            )?;
+            let docs: Vec<(Id, search::Document<'_>)> = (0..n)
+                .map(|i| (ids[i], search::Document { name: &names[i], email: Some(&emails[i]), ..Default::default() }))
+                .collect();
+            search::insert_terms(tx, customers::RecordType::Contact, &docs)?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        let list = |who: &Principal, q: &str, page: &PageRequest| {
+            w.db.read_blocking(|tx| {
+                contacts::list(tx, who, &ContactFilter { q: Some(q.into()), ..Default::default() }, page)
+            })
+            .unwrap()
+        };
+        let first = PageRequest::parse(Some(50), None).unwrap();
+        for q in ["王", "王 gome", "gome 王芳"] {
+            let p1 = list(&admin, q, &first);
+            let expected: Vec<Id> = ids
+                .iter()
+                .copied()
+                .filter(|id| q != "gome 王芳" || ids.iter().position(|x| x == id).unwrap() % 3 == 1)
+                .take(50)
+                .collect();
+            assert_eq!(p1.items.iter().map(|c| c.id).collect::<Vec<_>>(), expected, "{q}");
+            let next = PageRequest::parse(Some(50), p1.next_cursor.as_deref()).unwrap();
+            let p2 = list(&admin, q, &next);
+            assert!(p2.items.first().unwrap().id > expected[49], "{q}: the cursor follows");
+            assert!(list(&rep, q, &first).items.is_empty(), "{q}: scope");
+        }
+        let hits = w.db.read_blocking(|tx| search::search(tx, &admin, "王 gome", Some(3))).unwrap();
+        assert_eq!(
+            hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+            ids.iter().rev().take(3).copied().collect::<Vec<_>>()
+        );
+        w.db.write_blocking(|tx| contacts::delete(tx, &admin, ids[0])).unwrap();
+        assert_eq!(list(&admin, "王 gome", &first).items[0].id, ids[1], "deleted rows drop out");
+    }
+}
+
 /// Benchmark, not a test: `cargo test -p customers --test search -- --ignored --nocapture`
 /// (set `RAPPORT_BENCH_CONTACTS` for another size). Seeds contacts with the kernel's bulk
 /// insert, builds their terms with `reindex_all`, then times queries against a raw

@@ -1,5 +1,10 @@
 //! `rapport demo`: a demo organisation to explore — head office, three regional trade
-//! companies, two stores under one of them, and one user per built-in role.
+//! companies, two stores under one of them, and one user per built-in role — and its
+//! customers (`customers` below): categories with custom fields, chains with their stores,
+//! contacts, two years of activities and tasks; `--size large` adds a million contacts and
+//! ten million activities for benchmarks.
+mod customers;
+
 use anyhow::{Result, bail};
 use kernel::identity::{branches, passwords, users};
 use kernel::{Channel, Db, Id, Principal};
@@ -12,14 +17,19 @@ pub fn seed(db: &Db, size: &str) -> Result<(String, String)> {
     if !matches!(size, "small" | "large") {
         bail!("--size: use small or large");
     }
+    seed_organisation(db)?;
+    customers::seed_small(db)?;
     if size == "large" {
-        tracing::warn!(
-            "--size large adds bulk customer data once the customers area exists; seeding the organisation only"
-        );
+        customers::seed_large(db)?;
     }
+    Ok((ADMIN_EMAIL.to_owned(), DEMO_PASSWORD.to_owned()))
+}
+
+/// The branches and one user per role, unless the admin is already there.
+fn seed_organisation(db: &Db) -> Result<()> {
     let already = db.read_blocking(|tx| users::find_by_email(tx, ADMIN_EMAIL))?;
     if already.is_some() {
-        return Ok((ADMIN_EMAIL.to_owned(), DEMO_PASSWORD.to_owned()));
+        return Ok(());
     }
     let system = Principal::system(Channel::Cli);
     // One hash for every demo user: they share the demo password, and argon2 is slow on purpose.
@@ -79,5 +89,5 @@ pub fn seed(db: &Db, size: &str) -> Result<(String, String)> {
         Ok(())
     })
     .map_err(|e| anyhow::anyhow!("seeding the demo organisation: {e}"))?;
-    Ok((ADMIN_EMAIL.to_owned(), DEMO_PASSWORD.to_owned()))
+    Ok(())
 }

@@ -43,12 +43,18 @@ enum Command {
         /// small (default) or large (for benchmarks)
         #[arg(long, default_value = "small")]
         size: String,
+        /// Seed, then exit instead of serving
+        #[arg(long)]
+        seed_only: bool,
     },
     /// Manage users
     User {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Rebuild the search terms of every account and contact (after upgrading the search
+    /// index or writing rows around the application)
+    Reindex,
     /// Manage API tokens
     Token {
         #[command(subcommand)]
@@ -182,10 +188,19 @@ fn run(cli: Cli) -> Result<()> {
             let db = open(&settings)?;
             serve(db, settings.listen(listen.as_deref())?, settings, None)
         }
-        Command::Demo { listen, size } => {
+        Command::Demo { listen, size, seed_only } => {
             let db = open(&settings)?;
             let login = demo::seed(&db, &size)?;
+            if seed_only {
+                return Ok(());
+            }
             serve(db, settings.listen(listen.as_deref())?, settings, Some(login))
+        }
+        Command::Reindex => {
+            let db = open(&settings)?;
+            let n = db.write_blocking(customers::search::reindex_all).context("rebuilding the search terms")?;
+            println!("search terms rebuilt for {n} accounts and contacts");
+            Ok(())
         }
         Command::Migrate => {
             let db = Db::open(&settings.database_url)
