@@ -14,6 +14,7 @@ use kernel::{Error, Id};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
+use super::listing::{self, Column, Extras, ListParams, custom_filters, export_links, saved_views, tag_choices};
 use super::panels::{PanelContext, Shown};
 use super::{
     FieldInput, Link, Names, Pairs, account_choices, branch_tree, categories, category_options, custom_values,
@@ -22,8 +23,8 @@ use super::{
 use crate::error::ApiError;
 use crate::pages::admin::{Opt, branch_options};
 use crate::pages::{
-    ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, act, enc, load, load_with_ctx, opt_id,
-    render, see_other,
+    ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, act, enc, load, load_with_ctx, render,
+    see_other,
 };
 use crate::state::{AppState, Credentials};
 
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/accounts", get(list).post(create))
         .route("/accounts/new", get(new_form))
         .route("/accounts/deleted", get(deleted))
+        .route("/accounts/views", post(save_view))
         .route("/accounts/custom-fields", get(custom_part))
         .route("/accounts/{id}", get(show).post(update))
         .route("/accounts/{id}/edit", get(edit_form))
@@ -64,7 +66,9 @@ pub struct ListPage {
     pub area: &'static str,
     pub q: String,
     pub filters: Vec<ListFilter>,
-    pub columns: Vec<String>,
+    /// The name column's header (sortable).
+    pub name_column: Column,
+    pub columns: Vec<Column>,
     pub rows: Vec<ListRow>,
     pub next: Option<String>,
     /// Some filter or search is applied (the empty state then says so).
@@ -75,6 +79,7 @@ pub struct ListPage {
     pub notice: Option<String>,
     /// A record just deleted, offered for restore.
     pub deleted: Option<String>,
+    pub extras: Extras,
 }
 
 impl ListPage {
@@ -83,89 +88,92 @@ impl ListPage {
     }
 }
 
-#[derive(Deserialize, Default)]
-pub struct ListQuery {
-    q: Option<String>,
-    category_id: Option<String>,
-    branch_id: Option<String>,
-    owner_id: Option<String>,
-    status: Option<String>,
-    cursor: Option<String>,
-    deleted: Option<String>,
-}
-
-impl ListQuery {
-    fn filters(&self) -> String {
-        let v = |o: &Option<String>| enc(o.as_deref().unwrap_or_default());
-        format!(
-            "q={}&category_id={}&branch_id={}&owner_id={}&status={}",
-            v(&self.q),
-            v(&self.category_id),
-            v(&self.branch_id),
-            v(&self.owner_id),
-            v(&self.status)
-        )
-    }
-
-    fn filter(&self) -> AccountFilter {
-        AccountFilter {
-            category_id: opt_id(&self.category_id),
-            branch_id: opt_id(&self.branch_id),
-            owner_id: opt_id(&self.owner_id),
-            status: crate::pages::non_empty(self.status.clone()),
-            q: crate::pages::non_empty(self.q.clone()),
-            ..Default::default()
-        }
-    }
-
-    fn filtered(&self) -> bool {
-        [&self.q, &self.category_id, &self.branch_id, &self.owner_id, &self.status]
-            .iter()
-            .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
-    }
-}
-
 /// Custom-field columns a list shows for a chosen category.
 const CUSTOM_COLUMNS: usize = 3;
 
-async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Query<ListQuery>) -> PageResult {
-    let page = PageRequest::parse(None, query.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
-    let filter = query.filter();
-    let (ctx, (found, cats, tree, owners, defs, rows_meta)) = load(&state, creds, "/accounts", move |tx, who| {
-        let found = caccounts::list(tx, who, &filter, &page)?;
-        let cats = categories(tx, who)?;
-        let tree = branch_tree(tx, who)?;
-        let owners = user_choices(tx, who, filter.owner_id)?;
-        let mut defs = definitions(tx, who, filter.category_id, RecordType::Account)?;
-        defs.truncate(CUSTOM_COLUMNS);
-        let mut names = Names::default();
-        let mut meta = Vec::new();
-        for a in &found.items {
-            meta.push(names.user(tx, a.owner_id)?);
-        }
-        Ok((found, cats, tree, owners, defs, meta))
-    })
-    .await?;
-    let status = query.status.clone().unwrap_or_default();
+async fn list(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(raw): Query<Vec<(String, String)>>,
+) -> PageResult {
+    list_page(state, creds, ListParams::from_raw(raw), None).await
+}
+
+/// The list for `params`; a refused filter (or a refused "Save view", `refused`) shows
+/// its messages above an empty table with 422, never a 500.
+pub async fn list_page(
+    state: AppState,
+    creds: Credentials,
+    mut params: ListParams,
+    refused: Option<ApiError>,
+) -> PageResult {
+    let view = params.view;
+    let given = params.clone();
+    let (ctx, (found, cats, tree, owners, defs, rows_meta, tags, views, applied)) =
+        load(&state, creds, "/accounts", move |tx, who| {
+            who.require("customers.accounts.read")?;
+            let (views, applied) = saved_views(tx, who, "account", view)?;
+            let pairs = applied.clone().unwrap_or_else(|| given.pairs.clone());
+            let found = AccountFilter::from_query(&pairs).and_then(|filter| {
+                let page = PageRequest::parse(None, given.cursor.as_deref())?;
+                let found = caccounts::list(tx, who, &filter, &page)?;
+                Ok((filter, found))
+            });
+            let (filter, found) = match found {
+                Ok((f, found)) => (f, Ok(found)),
+                Err(e @ Error::Validation(_)) => {
+                    (AccountFilter::from_query(&pairs).unwrap_or_default(), Err(ApiError::from(e)))
+                }
+                Err(e) => return Err(e),
+            };
+            let cats = categories(tx, who)?;
+            let tree = branch_tree(tx, who)?;
+            let owners = user_choices(tx, who, filter.owner_id)?;
+            let defs = definitions(tx, who, filter.category_id, RecordType::Account)?;
+            let mut names = Names::default();
+            let mut meta = Vec::new();
+            for a in found.as_ref().map(|p| p.items.as_slice()).unwrap_or_default() {
+                meta.push(names.user(tx, a.owner_id)?);
+            }
+            let tags = tag_choices(tx, who, "account")?;
+            Ok((found, cats, tree, owners, defs, meta, tags, views, applied))
+        })
+        .await?;
+    if let Some(pairs) = applied {
+        params.pairs = pairs;
+    }
+    let (found, mut error) = match found {
+        Ok(found) => (found, None),
+        Err(e) => (kernel::paging::Page { items: Vec::new(), next_cursor: None }, Some(e)),
+    };
+    if refused.is_some() {
+        error = refused;
+    }
+    let status_code = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    let errors = match error {
+        Some(e) => FormErrors::from_error(&ctx, e)?,
+        None => FormErrors::default(),
+    };
+    let status = params.get("status").to_owned();
     let mut filters = Vec::new();
     if !cats.is_empty() {
         filters.push(ListFilter {
             name: "category_id",
             label: ctx.t("field-category"),
-            options: category_options(&cats, opt_id(&query.category_id)),
+            options: category_options(&cats, params.get("category_id").parse().ok().map(Id)),
         });
     }
     if !tree.is_empty() {
         filters.push(ListFilter {
             name: "branch_id",
             label: ctx.t("field-branch"),
-            options: branch_options(&tree, opt_id(&query.branch_id)),
+            options: branch_options(&tree, params.get("branch_id").parse().ok().map(Id)),
         });
     }
     filters.push(ListFilter {
         name: "owner_id",
         label: ctx.t("field-owner"),
-        options: id_options(&owners, opt_id(&query.owner_id)),
+        options: id_options(&owners, params.get("owner_id").parse().ok().map(Id)),
     });
     filters.push(ListFilter {
         name: "status",
@@ -176,9 +184,13 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
             .collect(),
     });
     let names: std::collections::HashMap<Id, &str> = cats.iter().map(|c| (c.id, c.name.as_str())).collect();
-    let mut columns =
-        ["field-category", "field-status", "field-phone", "field-email", "field-owner"].map(|k| ctx.t(k)).to_vec();
-    columns.extend(defs.iter().map(|d| d.label.clone()));
+    let mut columns: Vec<Column> = ["field-category", "field-status", "field-phone", "field-email", "field-owner"]
+        .map(|k| Column::plain(ctx.t(k)))
+        .to_vec();
+    let shown: Vec<&customers::fields::CustomField> = defs.iter().take(CUSTOM_COLUMNS).collect();
+    columns.extend(shown.iter().map(|d| Column::plain(d.label.clone())));
+    columns.push(Column::sorted(ctx.t("field-created"), "accounts", "created_at", &params));
+    columns.push(Column::sorted(ctx.t("field-updated"), "accounts", "updated_at", &params));
     let rows = found
         .items
         .iter()
@@ -191,26 +203,71 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
                 a.email.clone().unwrap_or_default(),
                 owner,
             ];
-            cells.extend(defs.iter().map(|d| a.custom.get(&d.key).map(|v| show_value(v, &ctx)).unwrap_or_default()));
+            cells.extend(shown.iter().map(|d| a.custom.get(&d.key).map(|v| show_value(v, &ctx)).unwrap_or_default()));
+            cells.push(ctx.datetime(&a.created_at));
+            cells.push(ctx.datetime(&a.updated_at));
             ListRow { href: format!("/accounts/{}", a.id), name: a.name.clone(), cells }
         })
         .collect();
-    let next = found.next_cursor.as_ref().map(|c| format!("/accounts?{}&cursor={}", query.filters(), enc(c)));
-    let deleted = query.deleted.clone().filter(|d| d.parse::<i64>().is_ok());
-    Ok(render(&ListPage {
+    let next = found.next_cursor.as_ref().map(|c| more_link("accounts", &params, c));
+    let deleted = params.deleted.clone().filter(|d| d.parse::<i64>().is_ok());
+    let extras = Extras {
+        tag: params.get("tag").to_owned(),
+        tags,
+        custom: custom_filters(&defs, &params),
+        sort: params.get("sort").to_owned(),
+        views,
+        query: params.query(),
+        can_save_view: true,
+        exports: export_links(&ctx, "accounts", &params),
+        errors,
+    };
+    let page = ListPage {
         area: "accounts",
-        q: query.q.clone().unwrap_or_default(),
+        q: params.get("q").to_owned(),
         filters,
+        name_column: Column::sorted(ctx.t("field-name"), "accounts", "name", &params),
         columns,
         rows,
         next,
-        filtered: query.filtered(),
+        filtered: params.filtered(),
         can_create: ctx.can("customers.accounts.create"),
         can_delete: ctx.can("customers.accounts.delete"),
         notice: deleted.as_ref().map(|_| ctx.t("accounts-deleted-done")),
         deleted,
+        extras,
         ctx,
-    }))
+    };
+    Ok((status_code, render(&page)).into_response())
+}
+
+/// The "More" link: the same filter from after the last row.
+pub fn more_link(area: &str, params: &ListParams, cursor: &str) -> String {
+    let query = params.query();
+    if query.is_empty() {
+        format!("/{area}?cursor={}", enc(cursor))
+    } else {
+        format!("/{area}?{query}&cursor={}", enc(cursor))
+    }
+}
+
+/// "Save view": stores the current filter under a name, then opens it.
+async fn save_view(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let form = Pairs(pairs);
+    let creds = creds.with_csrf(form.opt("csrf_token"));
+    let input = listing::new_view(&form, "account");
+    let query = input.query.clone();
+    match state.write(creds.clone(), move |tx, who| customers::views::create(tx, who, input)).await {
+        Ok(v) => Ok(see_other(&format!("/accounts?view={}", v.id))),
+        Err(e) => {
+            let params = ListParams::from_raw(listing::decode(&query));
+            list_page(state, creds, params, Some(e)).await
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

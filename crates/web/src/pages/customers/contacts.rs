@@ -15,16 +15,18 @@ use serde_json::Value as Json;
 
 use super::accounts::{
     Created, CustomPart, FormPage, ListFilter, ListPage, ListRow, ProfileRow, RecordPage, ShowQuery, custom_rows,
-    duplicate_rows, notice, refuse_form,
+    duplicate_rows, more_link, notice, refuse_form,
 };
+use super::listing::{self, Column, Extras, ListParams, custom_filters, export_links, saved_views, tag_choices};
 use super::panels::PanelContext;
 use super::{
-    Link, Names, Pairs, account_choices, branch_tree, custom_values, definitions, field_inputs, id_options,
-    user_choices,
+    Link, Names, Pairs, account_choices, branch_tree, categories, category_options, custom_values, definitions,
+    field_inputs, id_options, user_choices,
 };
-use crate::pages::admin::branch_options;
+use crate::error::ApiError;
+use crate::pages::admin::{Opt, branch_options};
 use crate::pages::{
-    ConfirmPage, CsrfForm, FormErrors, PageError, PageResult, act, enc, load, load_with_ctx, opt_id, render, see_other,
+    ConfirmPage, CsrfForm, FormErrors, PageError, PageResult, act, enc, load, load_with_ctx, render, see_other,
 };
 use crate::state::{AppState, Credentials};
 
@@ -33,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/contacts", get(list).post(create))
         .route("/contacts/new", get(new_form))
         .route("/contacts/deleted", get(deleted))
+        .route("/contacts/views", post(save_view))
         .route("/contacts/custom-fields", get(custom_part))
         .route("/contacts/{id}", get(show).post(update))
         .route("/contacts/{id}/edit", get(edit_form))
@@ -40,90 +43,128 @@ pub fn router() -> Router<AppState> {
         .route("/contacts/{id}/restore", post(restore))
 }
 
-#[derive(Deserialize, Default)]
-pub struct ListQuery {
-    q: Option<String>,
-    account_id: Option<String>,
-    branch_id: Option<String>,
-    owner_id: Option<String>,
-    cursor: Option<String>,
-    deleted: Option<String>,
+async fn list(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(raw): Query<Vec<(String, String)>>,
+) -> PageResult {
+    list_page(state, creds, ListParams::from_raw(raw), None).await
 }
 
-impl ListQuery {
-    fn filters(&self) -> String {
-        let v = |o: &Option<String>| enc(o.as_deref().unwrap_or_default());
-        format!(
-            "q={}&account_id={}&branch_id={}&owner_id={}",
-            v(&self.q),
-            v(&self.account_id),
-            v(&self.branch_id),
-            v(&self.owner_id)
-        )
-    }
-
-    fn filter(&self) -> ContactFilter {
-        ContactFilter {
-            account_id: opt_id(&self.account_id),
-            branch_id: opt_id(&self.branch_id),
-            owner_id: opt_id(&self.owner_id),
-            q: crate::pages::non_empty(self.q.clone()),
-            ..Default::default()
-        }
-    }
-
-    fn filtered(&self) -> bool {
-        [&self.q, &self.account_id, &self.branch_id, &self.owner_id]
-            .iter()
-            .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
-    }
-}
-
-async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Query<ListQuery>) -> PageResult {
-    let page = PageRequest::parse(None, query.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
-    let filter = query.filter();
-    let (ctx, (found, tree, owners, meta, account)) = load(&state, creds, "/contacts", move |tx, who| {
-        let found = ccontacts::list(tx, who, &filter, &page)?;
-        // The account filter (from an account's page) shows as a choice of one.
-        let account = match filter.account_id {
-            Some(a) => Names::default().account(tx, who, a)?.map(|name| (a, name)),
-            None => None,
-        };
-        let tree = branch_tree(tx, who)?;
-        let owners = user_choices(tx, who, filter.owner_id)?;
-        let mut names = Names::default();
-        let mut meta = Vec::new();
-        for c in &found.items {
-            let account = match c.account_id {
-                Some(a) => names.account(tx, who, a)?.unwrap_or_default(),
-                None => String::new(),
+/// The contact list for `params`; a refused filter or "Save view" shows its messages
+/// with 422.
+async fn list_page(
+    state: AppState,
+    creds: Credentials,
+    mut params: ListParams,
+    refused: Option<ApiError>,
+) -> PageResult {
+    let view = params.view;
+    let given = params.clone();
+    let (ctx, (found, cats, tree, owners, meta, account, defs, tags, views, applied)) =
+        load(&state, creds, "/contacts", move |tx, who| {
+            who.require("customers.contacts.read")?;
+            let (views, applied) = saved_views(tx, who, "contact", view)?;
+            let pairs = applied.clone().unwrap_or_else(|| given.pairs.clone());
+            let found = ContactFilter::from_query(&pairs).and_then(|filter| {
+                let page = PageRequest::parse(None, given.cursor.as_deref())?;
+                let found = ccontacts::list(tx, who, &filter, &page)?;
+                Ok((filter, found))
+            });
+            let (filter, found) = match found {
+                Ok((f, found)) => (f, Ok(found)),
+                Err(e @ kernel::Error::Validation(_)) => {
+                    (ContactFilter::from_query(&pairs).unwrap_or_default(), Err(ApiError::from(e)))
+                }
+                Err(e) => return Err(e),
             };
-            meta.push((account, names.user(tx, c.owner_id)?));
-        }
-        Ok((found, tree, owners, meta, account))
-    })
-    .await?;
+            // The account filter (from an account's page) shows as a choice of one.
+            let account = match filter.account_id {
+                Some(a) => Names::default().account(tx, who, a)?.map(|name| (a, name)),
+                None => None,
+            };
+            let cats = categories(tx, who)?;
+            let tree = branch_tree(tx, who)?;
+            let owners = user_choices(tx, who, filter.owner_id)?;
+            let defs = definitions(tx, who, filter.category_id, RecordType::Contact)?;
+            let mut names = Names::default();
+            let mut meta = Vec::new();
+            for c in found.as_ref().map(|p| p.items.as_slice()).unwrap_or_default() {
+                let account = match c.account_id {
+                    Some(a) => names.account(tx, who, a)?.unwrap_or_default(),
+                    None => String::new(),
+                };
+                meta.push((account, names.user(tx, c.owner_id)?));
+            }
+            let tags = tag_choices(tx, who, "contact")?;
+            Ok((found, cats, tree, owners, meta, account, defs, tags, views, applied))
+        })
+        .await?;
+    if let Some(pairs) = applied {
+        params.pairs = pairs;
+    }
+    let (found, mut error) = match found {
+        Ok(found) => (found, None),
+        Err(e) => (kernel::paging::Page { items: Vec::new(), next_cursor: None }, Some(e)),
+    };
+    if refused.is_some() {
+        error = refused;
+    }
+    let status_code = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    let errors = match error {
+        Some(e) => FormErrors::from_error(&ctx, e)?,
+        None => FormErrors::default(),
+    };
+    let pick = |name: &str| params.get(name).parse().ok().map(Id);
     let mut filters = Vec::new();
     if let Some((id, name)) = account {
         filters.push(ListFilter {
             name: "account_id",
             label: ctx.t("field-account"),
-            options: vec![crate::pages::admin::Opt::new(id.to_string(), name, true)],
+            options: vec![Opt::new(id.to_string(), name, true)],
+        });
+    }
+    if !cats.is_empty() {
+        filters.push(ListFilter {
+            name: "category_id",
+            label: ctx.t("field-category"),
+            options: category_options(&cats, pick("category_id")),
         });
     }
     if !tree.is_empty() {
         filters.push(ListFilter {
             name: "branch_id",
             label: ctx.t("field-branch"),
-            options: branch_options(&tree, opt_id(&query.branch_id)),
+            options: branch_options(&tree, pick("branch_id")),
         });
     }
     filters.push(ListFilter {
         name: "owner_id",
         label: ctx.t("field-owner"),
-        options: id_options(&owners, opt_id(&query.owner_id)),
+        options: id_options(&owners, pick("owner_id")),
     });
-    let columns = ["field-account", "field-phone", "field-email", "field-owner"].map(|k| ctx.t(k)).to_vec();
+    let status = params.get("status").to_owned();
+    filters.push(ListFilter {
+        name: "status",
+        label: ctx.t("field-status"),
+        options: ccontacts::STATUSES
+            .iter()
+            .map(|s| Opt::new(*s, ctx.t(&format!("contact-status-{s}")), *s == status))
+            .collect(),
+    });
+    let member = params.get("is_member").to_owned();
+    filters.push(ListFilter {
+        name: "is_member",
+        label: ctx.t("field-is-member"),
+        options: vec![
+            Opt::new("true", ctx.t("yes"), member == "true"),
+            Opt::new("false", ctx.t("no"), member == "false"),
+        ],
+    });
+    let mut columns: Vec<Column> =
+        ["field-account", "field-phone", "field-email", "field-owner"].map(|k| Column::plain(ctx.t(k))).to_vec();
+    columns.push(Column::sorted(ctx.t("field-created"), "contacts", "created_at", &params));
+    columns.push(Column::sorted(ctx.t("field-updated"), "contacts", "updated_at", &params));
     let rows = found
         .items
         .iter()
@@ -136,25 +177,60 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
                 c.phone_raw.clone().or(c.phone.clone()).unwrap_or_default(),
                 c.email.clone().unwrap_or_default(),
                 owner,
+                ctx.datetime(&c.created_at),
+                ctx.datetime(&c.updated_at),
             ],
         })
         .collect();
-    let next = found.next_cursor.as_ref().map(|c| format!("/contacts?{}&cursor={}", query.filters(), enc(c)));
-    let deleted = query.deleted.clone().filter(|d| d.parse::<i64>().is_ok());
-    Ok(render(&ListPage {
+    let next = found.next_cursor.as_ref().map(|c| more_link("contacts", &params, c));
+    let deleted = params.deleted.clone().filter(|d| d.parse::<i64>().is_ok());
+    let extras = Extras {
+        tag: params.get("tag").to_owned(),
+        tags,
+        custom: custom_filters(&defs, &params),
+        sort: params.get("sort").to_owned(),
+        views,
+        query: params.query(),
+        can_save_view: true,
+        exports: export_links(&ctx, "contacts", &params),
+        errors,
+    };
+    let page = ListPage {
         area: "contacts",
-        q: query.q.clone().unwrap_or_default(),
+        q: params.get("q").to_owned(),
         filters,
+        name_column: Column::sorted(ctx.t("field-name"), "contacts", "name", &params),
         columns,
         rows,
         next,
-        filtered: query.filtered(),
+        filtered: params.filtered(),
         can_create: ctx.can("customers.contacts.create"),
         can_delete: ctx.can("customers.contacts.delete"),
         notice: deleted.as_ref().map(|_| ctx.t("contacts-deleted-done")),
         deleted,
+        extras,
         ctx,
-    }))
+    };
+    Ok((status_code, render(&page)).into_response())
+}
+
+/// "Save view": stores the current filter under a name, then opens it.
+async fn save_view(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let form = Pairs(pairs);
+    let creds = creds.with_csrf(form.opt("csrf_token"));
+    let input = listing::new_view(&form, "contact");
+    let query = input.query.clone();
+    match state.write(creds.clone(), move |tx, who| customers::views::create(tx, who, input)).await {
+        Ok(v) => Ok(see_other(&format!("/contacts?view={}", v.id))),
+        Err(e) => {
+            let params = ListParams::from_raw(listing::decode(&query));
+            list_page(state, creds, params, Some(e)).await
+        }
+    }
 }
 
 /// The category whose contact fields a contact of `account` carries.

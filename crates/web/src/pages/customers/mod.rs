@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod contacts;
+pub mod listing;
 pub mod panels;
 pub mod search;
 pub mod tasks;
