@@ -9,11 +9,15 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use customers::accounts::{self as caccounts, Account, AccountFilter, AccountPatch, NewAccount};
 use customers::{DuplicateCandidate, RecordType};
+use kernel::error::Validator;
 use kernel::paging::PageRequest;
 use kernel::{Error, Id};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
+use super::details::{
+    self, AddressRow, address_kinds, address_rows, form_addresses, set_addresses, split_lines, split_tags,
+};
 use super::listing::{self, Column, Extras, ListParams, custom_filters, export_links, saved_views, tag_choices};
 use super::panels::{PanelContext, Shown};
 use super::{
@@ -492,11 +496,36 @@ pub struct FormPage {
     pub custom: Vec<FieldInput>,
     pub errors: FormErrors,
     pub duplicates: Vec<DuplicateRow>,
+    /// The address fieldsets (what was typed or stored, then a blank one).
+    pub addresses: Vec<AddressRow>,
+    pub address_kinds: Vec<(&'static str, String)>,
+    /// Contact forms: the gender choices.
+    pub genders: Vec<Opt>,
+    /// Tags in use, for the tags input's datalist.
+    pub tag_choices: Vec<String>,
 }
 
 impl FormPage {
     fn key(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.area)
+    }
+
+    /// The messages under a list field and its items (`phones`, `phones[2]`), joined.
+    pub fn list_error(&self, name: &str) -> Option<String> {
+        let item = format!("{name}[");
+        let found: Vec<&str> = self
+            .errors
+            .fields
+            .iter()
+            .filter(|e| e.field == name || e.field.starts_with(&item))
+            .map(|e| e.message.as_str())
+            .collect();
+        (!found.is_empty()).then(|| found.join("; "))
+    }
+
+    /// Whether a form value is the checkbox's "on".
+    pub fn checked(&self, name: &str) -> bool {
+        self.form.get(name) == "true"
     }
 }
 
@@ -530,6 +559,13 @@ fn stored_form(a: &Account) -> Pairs {
     f.set("phone", a.phone_raw.clone().or(a.phone.clone()).unwrap_or_default());
     f.set("website", a.website.clone().unwrap_or_default());
     f.set("external_id", a.external_id.clone().unwrap_or_default());
+    f.set("region", a.region.clone().unwrap_or_default());
+    f.set("credit_limit", a.credit_limit.clone().unwrap_or_default());
+    f.set("payment_terms_days", a.payment_terms_days.map(|d| d.to_string()).unwrap_or_default());
+    f.set("phones", a.phones.iter().map(|p| p.raw.as_str()).collect::<Vec<_>>().join("\n"));
+    f.set("emails", a.emails.join("\n"));
+    f.set("tags", a.tags.join(", "));
+    set_addresses(&mut f, &a.addresses);
     f.set("version", a.version.to_string());
     f
 }
@@ -547,7 +583,7 @@ async fn form_page(
     let typed_category = typed.as_ref().and_then(|f| f.id("category_id"));
     let typed_parent = typed.as_ref().and_then(|f| f.id("parent_id"));
     let has_typed = typed.is_some();
-    let (ctx, (stored, cats, tree, owners, parents, defs)) = load(state, creds, "/accounts", move |tx, who| {
+    let (ctx, (stored, cats, tree, owners, parents, defs, tags)) = load(state, creds, "/accounts", move |tx, who| {
         let stored = match id {
             Some(id) => {
                 let a = caccounts::get(tx, who, id)?;
@@ -567,7 +603,8 @@ async fn form_page(
         let mut parents = account_choices(tx, who, parent)?;
         parents.retain(|(p, _)| Some(*p) != id);
         let defs = definitions(tx, who, category, RecordType::Account)?;
-        Ok((stored, cats, tree, owners, parents, defs))
+        let tags = tag_choices(tx, who, "account")?;
+        Ok((stored, cats, tree, owners, parents, defs, tags))
     })
     .await?;
     let typed_form = typed.is_some();
@@ -608,6 +645,10 @@ async fn form_page(
         custom,
         errors,
         duplicates: Vec::new(),
+        addresses: address_rows(&form),
+        address_kinds: address_kinds(&ctx),
+        genders: Vec::new(),
+        tag_choices: tags,
         form,
         ctx,
     })
@@ -657,8 +698,11 @@ async fn custom_part(
     Ok(render(&CustomPart { ctx, custom }))
 }
 
-fn new_account(form: &Pairs, custom: serde_json::Map<String, Json>) -> NewAccount {
-    NewAccount {
+fn new_account(form: &Pairs, custom: serde_json::Map<String, Json>) -> kernel::Result<NewAccount> {
+    let mut v = Validator::new();
+    let payment_terms_days = details::int(&mut v, form, "payment_terms_days");
+    v.finish()?;
+    Ok(NewAccount {
         name: form.get("name").to_owned(),
         category_id: form.id("category_id"),
         parent_id: form.id("parent_id"),
@@ -670,8 +714,14 @@ fn new_account(form: &Pairs, custom: serde_json::Map<String, Json>) -> NewAccoun
         website: form.opt("website"),
         external_id: form.opt("external_id"),
         custom: Some(custom),
-        ..Default::default()
-    }
+        region: form.opt("region"),
+        addresses: Some(form_addresses(form)),
+        phones: Some(split_lines(form.get("phones"))),
+        emails: Some(split_lines(form.get("emails"))),
+        credit_limit: form.opt("credit_limit"),
+        payment_terms_days,
+        tags: Some(split_tags(form.get("tags"))),
+    })
 }
 
 /// The outcome of a create that may stop to ask about duplicates.
@@ -688,11 +738,14 @@ async fn create(
     let form = Pairs(pairs);
     let creds = creds.with_csrf(form.opt("csrf_token"));
     let confirmed = form.get("confirm_duplicates") == "1";
+    if !form.get("add_address").is_empty() {
+        return Ok(render(&form_page(&state, creds, None, Some(form), false).await?));
+    }
     let f = form.clone();
     let result = state
         .write(creds.clone(), move |tx, who| {
             let defs = definitions(tx, who, f.id("category_id"), RecordType::Account)?;
-            let input = new_account(&f, custom_values(&defs, &f, false));
+            let input = new_account(&f, custom_values(&defs, &f, false))?;
             if !confirmed && who.can("customers.accounts.create") {
                 let found = customers::duplicate_candidates(
                     tx,
@@ -729,9 +782,15 @@ async fn update(
     let id = Id(id);
     let form = Pairs(pairs);
     let creds = creds.with_csrf(form.opt("csrf_token"));
+    if !form.get("add_address").is_empty() {
+        return Ok(render(&form_page(&state, creds, Some(id), Some(form), false).await?));
+    }
     let f = form.clone();
     let result = state
         .write(creds.clone(), move |tx, who| {
+            let mut v = Validator::new();
+            let payment_terms_days = details::int(&mut v, &f, "payment_terms_days");
+            v.finish()?;
             let old = caccounts::get(tx, who, id)?;
             let category = f.id("category_id");
             let defs = definitions(tx, who, category, RecordType::Account)?;
@@ -753,6 +812,13 @@ async fn update(
                 website: text("website"),
                 external_id: text("external_id"),
                 custom: Some(custom),
+                region: text("region"),
+                addresses: Some(form_addresses(&f)),
+                phones: Some(split_lines(f.get("phones"))),
+                emails: Some(split_lines(f.get("emails"))),
+                credit_limit: text("credit_limit"),
+                payment_terms_days: Some(payment_terms_days),
+                tags: Some(split_tags(f.get("tags"))),
                 version: f.get("version").parse().ok(),
                 ..Default::default()
             };

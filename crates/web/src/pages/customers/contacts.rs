@@ -8,6 +8,7 @@ use axum::{Form, Router};
 use customers::RecordType;
 use customers::accounts as caccounts;
 use customers::contacts::{self as ccontacts, Contact, ContactFilter, ContactPatch, NewContact};
+use kernel::error::Validator;
 use kernel::paging::PageRequest;
 use kernel::{Id, Principal, Tx};
 use serde::Deserialize;
@@ -17,6 +18,7 @@ use super::accounts::{
     Created, CustomPart, FormPage, ListFilter, ListPage, ListRow, ProfileRow, RecordPage, ShowQuery, custom_rows,
     duplicate_rows, more_link, notice, refuse_form,
 };
+use super::details::{self, address_kinds, address_rows, form_addresses, set_addresses, split_tags};
 use super::listing::{self, Column, Extras, ListParams, custom_filters, export_links, saved_views, tag_choices};
 use super::panels::PanelContext;
 use super::{
@@ -245,6 +247,19 @@ fn account_category(tx: &mut Tx<'_>, who: &Principal, account: Option<Id>) -> ke
     }
 }
 
+/// The category whose contact fields a contact carries: its own, else its account's.
+fn contact_category(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    own: Option<Id>,
+    account: Option<Id>,
+) -> kernel::Result<Option<Id>> {
+    match own {
+        Some(c) => Ok(Some(c)),
+        None => account_category(tx, who, account),
+    }
+}
+
 async fn show(
     State(state): State<AppState>,
     creds: Credentials,
@@ -282,7 +297,7 @@ async fn show(
             if let Some(e) = &c.email {
                 profile.push(ProfileRow::link(ctx.t("field-email"), e.clone(), format!("mailto:{e}")));
             }
-            let category = account_category(tx, who, c.account_id)?;
+            let category = contact_category(tx, who, c.category_id, c.account_id)?;
             let defs = definitions(tx, who, category, RecordType::Contact)?;
             let custom = custom_rows(ctx, &defs, &c.custom);
             let cx = PanelContext { record_type: RecordType::Contact, id, account_id: c.account_id, ctx, cursor };
@@ -317,6 +332,19 @@ fn stored_form(c: &Contact) -> Pairs {
     f.set("owner_id", c.owner_id.map(|o| o.to_string()).unwrap_or_default());
     f.set("email", c.email.clone().unwrap_or_default());
     f.set("phone", c.phone_raw.clone().or(c.phone.clone()).unwrap_or_default());
+    f.set("category_id", c.category_id.map(|a| a.to_string()).unwrap_or_default());
+    f.set("status", c.status.clone());
+    f.set("title", c.title.clone().unwrap_or_default());
+    f.set("tags", c.tags.join(", "));
+    set_addresses(&mut f, &c.addresses);
+    if c.is_member {
+        f.set("is_member", "true");
+    }
+    f.set("card_no", c.card_no.clone().unwrap_or_default());
+    f.set("birthday", c.birthday.map(|d| d.to_string()).unwrap_or_default());
+    f.set("gender", c.gender.clone().unwrap_or_default());
+    f.set("household_size", c.household_size.map(|d| d.to_string()).unwrap_or_default());
+    f.set("member_since", c.member_since.map(|d| d.to_string()).unwrap_or_default());
     f.set("version", c.version.to_string());
     f
 }
@@ -329,7 +357,8 @@ async fn form_page(
     fresh_version: bool,
 ) -> Result<FormPage, PageError> {
     let typed_account = typed.as_ref().map(|f| f.id("account_id"));
-    let (ctx, (stored, tree, owners, accounts, defs)) = load(state, creds, "/contacts", move |tx, who| {
+    let typed_category = typed.as_ref().map(|f| f.id("category_id"));
+    let (ctx, (stored, tree, owners, accounts, defs, cats, tags)) = load(state, creds, "/contacts", move |tx, who| {
         let stored = match id {
             Some(id) => {
                 let c = ccontacts::get(tx, who, id)?;
@@ -345,9 +374,12 @@ async fn form_page(
         let tree = branch_tree(tx, who)?;
         let owners = user_choices(tx, who, stored.as_ref().and_then(|c| c.owner_id))?;
         let accounts = account_choices(tx, who, account)?;
-        let category = account_category(tx, who, account)?;
+        let own = typed_category.unwrap_or(stored.as_ref().and_then(|c| c.category_id));
+        let category = contact_category(tx, who, own, account)?;
         let defs = definitions(tx, who, category, RecordType::Contact)?;
-        Ok((stored, tree, owners, accounts, defs))
+        let cats = categories(tx, who)?;
+        let tags = tag_choices(tx, who, "contact")?;
+        Ok((stored, tree, owners, accounts, defs, cats, tags))
     })
     .await?;
     let typed_form = typed.is_some();
@@ -359,6 +391,7 @@ async fn form_page(
             if let Some(me) = &ctx.user {
                 f.set("owner_id", me.user_id.to_string());
             }
+            f.set("status", "active");
             f
         }
     };
@@ -371,17 +404,29 @@ async fn form_page(
     } else {
         field_inputs(&defs, stored.as_ref().map(|c| &c.custom), None, &errors)
     };
+    let status = match form.get("status") {
+        "" => "active".to_owned(),
+        s => s.to_owned(),
+    };
+    let gender = form.get("gender").to_owned();
     Ok(FormPage {
         area: "contacts",
         id: id.map(|i| i.to_string()),
-        categories: Vec::new(),
+        categories: category_options(&cats, form.id("category_id")),
         accounts: id_options(&accounts, form.id("account_id")),
         branches: branch_options(&tree, form.id("branch_id")),
         owners: id_options(&owners, form.id("owner_id")),
-        statuses: Vec::new(),
+        statuses: ccontacts::STATUSES
+            .iter()
+            .map(|s| Opt::new(*s, ctx.t(&format!("contact-status-{s}")), *s == status))
+            .collect(),
         custom,
         errors,
         duplicates: Vec::new(),
+        addresses: address_rows(&form),
+        address_kinds: address_kinds(&ctx),
+        genders: ccontacts::GENDERS.iter().map(|g| Opt::new(*g, ctx.t(&format!("gender-{g}")), *g == gender)).collect(),
+        tag_choices: tags,
         form,
         ctx,
     })
@@ -421,8 +466,9 @@ async fn custom_part(
 ) -> PageResult {
     let form = Pairs(q);
     let account = form.id("account_id");
+    let own = form.id("category_id");
     let (ctx, defs) = load(&state, creds, "/contacts", move |tx, who| {
-        let category = account_category(tx, who, account)?;
+        let category = contact_category(tx, who, own, account)?;
         definitions(tx, who, category, RecordType::Contact)
     })
     .await?;
@@ -438,12 +484,16 @@ async fn create(
     let form = Pairs(pairs);
     let creds = creds.with_csrf(form.opt("csrf_token"));
     let confirmed = form.get("confirm_duplicates") == "1";
+    if !form.get("add_address").is_empty() {
+        return Ok(render(&form_page(&state, creds, None, Some(form), false).await?));
+    }
     let f = form.clone();
     let result = state
         .write(creds.clone(), move |tx, who| {
             let account = f.id("account_id");
-            let category = account_category(tx, who, account)?;
+            let category = contact_category(tx, who, f.id("category_id"), account)?;
             let defs = definitions(tx, who, category, RecordType::Contact)?;
+            let member = member_values(&f)?;
             let input = NewContact {
                 name: f.get("name").to_owned(),
                 account_id: account,
@@ -452,7 +502,17 @@ async fn create(
                 email: f.opt("email"),
                 phone: f.opt("phone"),
                 custom: Some(custom_values(&defs, &f, false)),
-                ..Default::default()
+                category_id: f.id("category_id"),
+                status: f.opt("status"),
+                title: f.opt("title"),
+                addresses: Some(form_addresses(&f)),
+                is_member: Some(f.get("is_member") == "true"),
+                card_no: f.opt("card_no"),
+                birthday: member.birthday,
+                gender: f.opt("gender"),
+                household_size: member.household_size,
+                member_since: member.member_since,
+                tags: Some(split_tags(f.get("tags"))),
             };
             if !confirmed && who.can("customers.contacts.create") {
                 let found = customers::duplicate_candidates(
@@ -481,6 +541,24 @@ async fn create(
     }
 }
 
+/// The member fields the page reads as numbers and dates (the crate checks the rest).
+struct Member {
+    birthday: Option<chrono::NaiveDate>,
+    household_size: Option<i64>,
+    member_since: Option<chrono::NaiveDate>,
+}
+
+fn member_values(f: &Pairs) -> kernel::Result<Member> {
+    let mut v = Validator::new();
+    let m = Member {
+        birthday: details::date(&mut v, f, "birthday"),
+        household_size: details::int(&mut v, f, "household_size"),
+        member_since: details::date(&mut v, f, "member_since"),
+    };
+    v.finish()?;
+    Ok(m)
+}
+
 async fn update(
     State(state): State<AppState>,
     creds: Credentials,
@@ -490,12 +568,16 @@ async fn update(
     let id = Id(id);
     let form = Pairs(pairs);
     let creds = creds.with_csrf(form.opt("csrf_token"));
+    if !form.get("add_address").is_empty() {
+        return Ok(render(&form_page(&state, creds, Some(id), Some(form), false).await?));
+    }
     let f = form.clone();
     let result = state
         .write(creds.clone(), move |tx, who| {
             let old = ccontacts::get(tx, who, id)?;
+            let member = member_values(&f)?;
             let account = f.id("account_id");
-            let category = account_category(tx, who, account.or(old.account_id))?;
+            let category = contact_category(tx, who, f.id("category_id"), account.or(old.account_id))?;
             let defs = definitions(tx, who, category, RecordType::Contact)?;
             let mut custom = custom_values(&defs, &f, true);
             for key in old.custom.keys() {
@@ -510,8 +592,18 @@ async fn update(
                 email: text("email"),
                 phone: text("phone"),
                 custom: Some(custom),
+                category_id: Some(f.id("category_id")),
+                status: f.opt("status"),
+                title: text("title"),
+                addresses: Some(form_addresses(&f)),
+                is_member: Some(f.get("is_member") == "true"),
+                card_no: text("card_no"),
+                birthday: Some(member.birthday),
+                gender: text("gender"),
+                household_size: Some(member.household_size),
+                member_since: Some(member.member_since),
+                tags: Some(split_tags(f.get("tags"))),
                 version: f.get("version").parse().ok(),
-                ..Default::default()
             };
             ccontacts::update(tx, who, id, patch)
         })

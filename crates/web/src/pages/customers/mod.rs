@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod contacts;
+pub mod details;
 pub mod listing;
 pub mod panels;
 pub mod search;
