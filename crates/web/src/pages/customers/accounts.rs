@@ -316,6 +316,22 @@ pub struct RecordPage {
     pub can_log: bool,
     pub kinds: Vec<(&'static str, String)>,
     pub notice: Option<String>,
+    /// Tags, each linking to the list filtered by it.
+    pub tags: Vec<Link>,
+    /// (kind label, one-line address).
+    pub addresses: Vec<(String, String)>,
+    /// Contacts who are members: the member card.
+    pub member: Vec<ProfileRow>,
+}
+
+/// Tag links to `area`'s list filtered by each tag.
+pub fn tag_links(area: &str, tags: &[String]) -> Vec<Link> {
+    tags.iter().map(|t| Link { href: format!("/{area}?tag={}", enc(t)), text: t.clone() }).collect()
+}
+
+/// The addresses of a profile: (kind label, one line).
+pub fn address_list(ctx: &Ctx, list: &[customers::details::Address]) -> Vec<(String, String)> {
+    list.iter().map(|a| (ctx.t_or(&format!("address-kind-{}", a.kind), &a.kind), details::address_line(a))).collect()
 }
 
 /// The kinds of activity with their labels, for the "Log" buttons.
@@ -409,6 +425,22 @@ async fn show(
         if let Some(x) = &a.external_id {
             profile.push(ProfileRow::new(ctx.t("field-external-id"), x.clone()));
         }
+        if let Some(r) = &a.region {
+            profile.push(ProfileRow::new(ctx.t("field-region"), r.clone()));
+        }
+        for p in &a.phones {
+            profile.push(ProfileRow::link(ctx.t("field-phones"), p.raw.clone(), format!("tel:{}", p.e164)));
+        }
+        for e in &a.emails {
+            profile.push(ProfileRow::link(ctx.t("field-emails"), e.clone(), format!("mailto:{e}")));
+        }
+        if let Some(c) = &a.credit_limit {
+            profile.push(ProfileRow::new(ctx.t("field-credit-limit"), c.clone()));
+        }
+        if let Some(d) = a.payment_terms_days {
+            profile
+                .push(ProfileRow::new(ctx.t("field-payment-terms"), ctx.ta("customers-days", "days", &d.to_string())));
+        }
         let defs = definitions(tx, who, a.category_id, RecordType::Account)?;
         let custom = custom_rows(ctx, &defs, &a.custom);
         let cx = PanelContext { record_type: RecordType::Account, id, account_id: Some(id), ctx, cursor };
@@ -432,6 +464,9 @@ async fn show(
         can_log: ctx.can("customers.activities.create"),
         kinds: kinds(&ctx),
         notice: notice(&ctx, q.saved.as_deref()),
+        tags: tag_links("accounts", &a.tags),
+        addresses: address_list(&ctx, &a.addresses),
+        member: Vec::new(),
         ctx,
     }))
 }

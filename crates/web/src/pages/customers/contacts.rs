@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::accounts::{
-    Created, CustomPart, FormPage, ListFilter, ListPage, ListRow, ProfileRow, RecordPage, ShowQuery, custom_rows,
-    duplicate_rows, more_link, notice, refuse_form,
+    Created, CustomPart, FormPage, ListFilter, ListPage, ListRow, ProfileRow, RecordPage, ShowQuery, address_list,
+    custom_rows, duplicate_rows, more_link, notice, refuse_form, tag_links,
 };
 use super::details::{self, address_kinds, address_rows, form_addresses, set_addresses, split_tags};
 use super::listing::{self, Column, Extras, ListParams, custom_filters, export_links, saved_views, tag_choices};
@@ -297,6 +297,14 @@ async fn show(
             if let Some(e) = &c.email {
                 profile.push(ProfileRow::link(ctx.t("field-email"), e.clone(), format!("mailto:{e}")));
             }
+            profile.push(ProfileRow::new(ctx.t("field-status"), ctx.t(&format!("contact-status-{}", c.status))));
+            if let Some(t) = &c.title {
+                profile.push(ProfileRow::new(ctx.t("field-title"), t.clone()));
+            }
+            if let Some(cat) = c.category_id {
+                let name = categories(tx, who)?.into_iter().find(|x| x.id == cat).map(|x| x.name);
+                profile.push(ProfileRow::new(ctx.t("field-category"), name.unwrap_or_else(|| "—".into())));
+            }
             let category = contact_category(tx, who, c.category_id, c.account_id)?;
             let defs = definitions(tx, who, category, RecordType::Contact)?;
             let custom = custom_rows(ctx, &defs, &c.custom);
@@ -308,7 +316,7 @@ async fn show(
     Ok(render(&RecordPage {
         area: "contacts",
         id: c.id.to_string(),
-        name: c.name,
+        name: c.name.clone(),
         subtitle: ctx.t("contacts-one"),
         profile,
         custom,
@@ -320,8 +328,26 @@ async fn show(
         can_log: ctx.can("customers.activities.create"),
         kinds: super::accounts::kinds(&ctx),
         notice: notice(&ctx, q.saved.as_deref()),
+        tags: tag_links("contacts", &c.tags),
+        addresses: address_list(&ctx, &c.addresses),
+        member: member_card(&ctx, &c),
         ctx,
     }))
+}
+
+/// The member card of a contact who is a member (empty otherwise).
+fn member_card(ctx: &crate::pages::Ctx, c: &Contact) -> Vec<ProfileRow> {
+    if !c.is_member {
+        return Vec::new();
+    }
+    let dash = || "—".to_owned();
+    vec![
+        ProfileRow::new(ctx.t("field-card-no"), c.card_no.clone().unwrap_or_else(dash)),
+        ProfileRow::new(ctx.t("field-birthday"), c.birthday.map_or_else(dash, |d| d.to_string())),
+        ProfileRow::new(ctx.t("field-gender"), c.gender.as_ref().map_or_else(dash, |g| ctx.t(&format!("gender-{g}")))),
+        ProfileRow::new(ctx.t("field-household-size"), c.household_size.map_or_else(dash, |n| n.to_string())),
+        ProfileRow::new(ctx.t("field-member-since"), c.member_since.map_or_else(dash, |d| d.to_string())),
+    ]
 }
 
 fn stored_form(c: &Contact) -> Pairs {
