@@ -855,7 +855,6 @@ async fn update(
                 payment_terms_days: Some(payment_terms_days),
                 tags: Some(split_tags(f.get("tags"))),
                 version: f.get("version").parse().ok(),
-                ..Default::default()
             };
             caccounts::update(tx, who, id, patch)
         })

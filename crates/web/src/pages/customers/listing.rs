@@ -178,6 +178,9 @@ pub fn tag_choices(tx: &mut Tx<'_>, who: &Principal, record_type: &str) -> kerne
     Ok(customers::tags::list(tx, who, record_type, None, Some(100))?.into_iter().map(|t| t.tag).collect())
 }
 
+/// A list's query as name/value pairs.
+pub type QueryPairs = Vec<(String, String)>;
+
 /// The caller's and the shared saved views of `record_type`, and the pairs of `chosen`
 /// when it is one of them.
 pub fn saved_views(
@@ -185,7 +188,7 @@ pub fn saved_views(
     who: &Principal,
     record_type: &str,
     chosen: Option<Id>,
-) -> kernel::Result<(Vec<Opt>, Option<Vec<(String, String)>>)> {
+) -> kernel::Result<(Vec<Opt>, Option<QueryPairs>)> {
     let page = kernel::paging::PageRequest::parse(Some(kernel::paging::MAX_LIMIT), None)?;
     let views = customers::views::list(tx, who, Some(record_type), &page)?.items;
     let applied = chosen.and_then(|c| views.iter().find(|v| v.id == c)).map(|v| decode(&v.query));
