@@ -662,6 +662,7 @@ async fn lists_filter_by_tag_and_custom_field_sort_page_and_apply_saved_views() 
         assert_eq!(desc.as_deref(), Some("/accounts?sort=-name"));
         let desc_page = send(&app, get("/accounts?sort=-name", Some(&cookie))).await;
         assert_eq!(listed(&desc_page.body, &all), ["Gamma", "Beta", "Alpha"]);
+        assert!(desc_page.body.contains("<option value=\"-name\" selected>"), "the sort select keeps the order");
 
         // More than a page: the More link keeps the sort and the filter.
         as_user(&db, admin, |tx, who| {

@@ -220,6 +220,7 @@ pub async fn list_page(
         tags,
         custom: custom_filters(&defs, &params),
         sort: params.get("sort").to_owned(),
+        sorts: listing::sort_options(&ctx, params.get("sort")),
         views,
         query: params.query(),
         can_save_view: true,

@@ -160,6 +160,8 @@ pub struct Extras {
     pub tags: Vec<String>,
     pub custom: Vec<CustomFilter>,
     pub sort: String,
+    /// The sort choices (the headers sort too, but phones show rows as cards).
+    pub sorts: Vec<Opt>,
     pub views: Vec<Opt>,
     /// The current filter as a query string (saved by "Save view", sent to exports).
     pub query: String,
@@ -168,6 +170,21 @@ pub struct Extras {
     pub exports: Vec<(String, String)>,
     /// A refused filter or view, shown above the table.
     pub errors: FormErrors,
+}
+
+/// The sort choices of the filter form, `current` selected.
+pub fn sort_options(ctx: &Ctx, current: &str) -> Vec<Opt> {
+    [
+        ("name", "customers-sort-name"),
+        ("-name", "customers-sort-name-desc"),
+        ("-created_at", "customers-sort-newest"),
+        ("created_at", "customers-sort-oldest"),
+        ("-updated_at", "customers-sort-changed"),
+        ("updated_at", "customers-sort-unchanged"),
+    ]
+    .iter()
+    .map(|(v, k)| Opt::new(*v, ctx.t(k), *v == current))
+    .collect()
 }
 
 /// Tags in use on `record_type` records, most used first (none when refused).
