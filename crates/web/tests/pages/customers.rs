@@ -648,6 +648,7 @@ async fn lists_filter_by_tag_and_custom_field_sort_page_and_apply_saved_views() 
             send(&app, get(&format!("/accounts?category_id={category}&custom.stores.gte=lots"), Some(&cookie))).await;
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
         assert!(bad.body.contains("custom.stores.gte") && listed(&bad.body, &all).is_empty());
+        assert!(bad.body.contains("value=\"lots\" aria-invalid=\"true\""), "the refused value stays, marked");
         let unknown = send(&app, get("/accounts?colour=red", Some(&cookie))).await;
         assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(unknown.body.contains("colour"));

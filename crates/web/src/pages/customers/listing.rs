@@ -110,7 +110,7 @@ pub struct CustomFilter {
     pub label: String,
     /// `text`, `range` (number, money, date: `.gte` and `.lte`), `select`, `boolean`.
     pub input: &'static str,
-    /// `number` or `date` for ranges.
+    /// The input type of ranges: `text` (numbers, money) or `date`.
     pub range_type: &'static str,
     pub value: String,
     pub gte: String,
@@ -132,7 +132,8 @@ pub fn custom_filters(defs: &[CustomField], params: &ListParams) -> Vec<CustomFi
         .map(|d| {
             let name = format!("custom.{}", d.key);
             let (input, range_type) = match d.field_type.as_str() {
-                "number" | "money" => ("range", "number"),
+                // Text, so a refused value stays in the input beside its message.
+                "number" | "money" => ("range", "text"),
                 "date" => ("range", "date"),
                 "select" | "multi_select" => ("select", ""),
                 "boolean" => ("boolean", ""),
