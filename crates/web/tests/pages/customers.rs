@@ -803,3 +803,62 @@ async fn forms_edit_addresses_and_member_fields_and_the_profile_shows_them() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_contact_list_filters_members_status_and_the_contact_category_fields() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let category = as_user(&db, admin, |tx, who| {
+            let c = fields::create_category(tx, who, NewCategory { name: "Shoppers".into() })?;
+            fields::create_field(
+                tx,
+                who,
+                NewCustomField {
+                    category_id: c.id,
+                    record_type: Some("contact".into()),
+                    key: "level".into(),
+                    label: "Level".into(),
+                    field_type: "select".into(),
+                    required: false,
+                    options: Some(vec!["gold".into(), "silver".into()]),
+                },
+            )?;
+            for (name, member, level, status) in
+                [("Ann", true, "gold", "active"), ("Bo", false, "silver", "active"), ("Cy", true, "silver", "inactive")]
+            {
+                let mut custom = serde_json::Map::new();
+                custom.insert("level".into(), serde_json::json!(level));
+                ccontacts::create(
+                    tx,
+                    who,
+                    NewContact {
+                        name: name.into(),
+                        category_id: Some(c.id),
+                        is_member: Some(member),
+                        status: Some(status.into()),
+                        custom: Some(custom),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(c.id)
+        })
+        .await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "admin@example.com").await;
+        let all = ["Ann", "Bo", "Cy"];
+        let members = send(&app, get("/contacts?is_member=true", Some(&cookie))).await;
+        assert_eq!(listed(&members.body, &all), ["Ann", "Cy"]);
+        let active = send(&app, get("/contacts?is_member=true&status=active", Some(&cookie))).await;
+        assert_eq!(listed(&active.body, &all), ["Ann"]);
+        let silver =
+            send(&app, get(&format!("/contacts?category_id={category}&custom.level=silver"), Some(&cookie))).await;
+        assert_eq!(listed(&silver.body, &all), ["Bo", "Cy"]);
+        assert!(silver.body.contains("<th>Level</th>"), "the category's fields become columns");
+        assert!(silver.body.contains("<option value=\"silver\" selected>"));
+        let bad = send(&app, get("/contacts?is_member=maybe", Some(&cookie))).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.body.contains("is_member"));
+    }
+}

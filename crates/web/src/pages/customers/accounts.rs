@@ -93,7 +93,7 @@ impl ListPage {
 }
 
 /// Custom-field columns a list shows for a chosen category.
-const CUSTOM_COLUMNS: usize = 3;
+pub const CUSTOM_COLUMNS: usize = 3;
 
 async fn list(
     State(state): State<AppState>,

@@ -165,23 +165,27 @@ async fn list_page(
     });
     let mut columns: Vec<Column> =
         ["field-account", "field-phone", "field-email", "field-owner"].map(|k| Column::plain(ctx.t(k))).to_vec();
+    let shown: Vec<&customers::fields::CustomField> = defs.iter().take(super::accounts::CUSTOM_COLUMNS).collect();
+    columns.extend(shown.iter().map(|d| Column::plain(d.label.clone())));
     columns.push(Column::sorted(ctx.t("field-created"), "contacts", "created_at", &params));
     columns.push(Column::sorted(ctx.t("field-updated"), "contacts", "updated_at", &params));
     let rows = found
         .items
         .iter()
         .zip(meta)
-        .map(|(c, (account, owner))| ListRow {
-            href: format!("/contacts/{}", c.id),
-            name: c.name.clone(),
-            cells: vec![
+        .map(|(c, (account, owner))| {
+            let mut cells = vec![
                 account,
                 c.phone_raw.clone().or(c.phone.clone()).unwrap_or_default(),
                 c.email.clone().unwrap_or_default(),
                 owner,
-                ctx.datetime(&c.created_at),
-                ctx.datetime(&c.updated_at),
-            ],
+            ];
+            cells.extend(
+                shown.iter().map(|d| c.custom.get(&d.key).map(|v| super::show_value(v, &ctx)).unwrap_or_default()),
+            );
+            cells.push(ctx.datetime(&c.created_at));
+            cells.push(ctx.datetime(&c.updated_at));
+            ListRow { href: format!("/contacts/{}", c.id), name: c.name.clone(), cells }
         })
         .collect();
     let next = found.next_cursor.as_ref().map(|c| more_link("contacts", &params, c));

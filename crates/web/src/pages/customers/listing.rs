@@ -86,6 +86,15 @@ pub struct Column {
 }
 
 impl Column {
+    /// The header cell's `aria-sort` attribute (a fixed string) on the sorted column.
+    pub fn aria_sort(&self) -> &'static str {
+        match self.mark {
+            "▲" => " aria-sort=\"ascending\"",
+            "▼" => " aria-sort=\"descending\"",
+            _ => "",
+        }
+    }
+
     pub fn plain(label: String) -> Column {
         Column { label, href: None, mark: "" }
     }
