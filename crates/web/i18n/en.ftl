@@ -382,3 +382,4 @@ customers-sort-newest = Newest first
 customers-sort-oldest = Oldest first
 customers-sort-changed = Recently changed
 customers-sort-unchanged = Changed longest ago
+customers-view-delete = Delete this view

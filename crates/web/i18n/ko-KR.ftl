@@ -382,3 +382,4 @@ customers-sort-newest = 최근 생성
 customers-sort-oldest = 오래된 순
 customers-sort-changed = 최근 변경
 customers-sort-unchanged = 가장 오래전 변경
+customers-view-delete = 이 보기 삭제

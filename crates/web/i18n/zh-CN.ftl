@@ -382,3 +382,4 @@ customers-sort-newest = 最新创建
 customers-sort-oldest = 最早创建
 customers-sort-changed = 最近修改
 customers-sort-unchanged = 最久未修改
+customers-view-delete = 删除此视图

@@ -711,6 +711,13 @@ async fn lists_filter_by_tag_and_custom_field_sort_page_and_apply_saved_views() 
             link_to(&applied.body, "Export CSV").as_deref(),
             Some("/api/v1/accounts/export?format=csv&tag=vip&sort=-name")
         );
+        // The owner deletes the view from the page; it leaves the dropdown.
+        assert!(applied.body.contains(&format!("action=\"/accounts/views/{id}/delete\"")));
+        let body = format!("csrf_token={}", enc(&token));
+        let deleted = send(&app, post_form(&format!("/accounts/views/{id}/delete"), Some(&cookie), &body)).await;
+        assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+        let after = send(&app, get("/accounts", Some(&cookie))).await;
+        assert!(!after.body.contains("Key chains"));
     }
 }
 

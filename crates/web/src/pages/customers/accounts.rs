@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/new", get(new_form))
         .route("/accounts/deleted", get(deleted))
         .route("/accounts/views", post(save_view))
+        .route("/accounts/views/{id}/delete", post(delete_view))
         .route("/accounts/custom-fields", get(custom_part))
         .route("/accounts/{id}", get(show).post(update))
         .route("/accounts/{id}/edit", get(edit_form))
@@ -113,11 +114,11 @@ pub async fn list_page(
 ) -> PageResult {
     let view = params.view;
     let given = params.clone();
-    let (ctx, (found, cats, tree, owners, defs, rows_meta, tags, views, applied)) =
+    let (ctx, (found, cats, tree, owners, defs, rows_meta, tags, views)) =
         load(&state, creds, "/accounts", move |tx, who| {
             who.require("customers.accounts.read")?;
-            let (views, applied) = saved_views(tx, who, "account", view)?;
-            let pairs = applied.clone().unwrap_or_else(|| given.pairs.clone());
+            let views = saved_views(tx, who, "account", view)?;
+            let pairs = views.applied.clone().unwrap_or_else(|| given.pairs.clone());
             let found = AccountFilter::from_query(&pairs).and_then(|filter| {
                 let page = PageRequest::parse(None, given.cursor.as_deref())?;
                 let found = caccounts::list(tx, who, &filter, &page)?;
@@ -140,10 +141,10 @@ pub async fn list_page(
                 meta.push(names.user(tx, a.owner_id)?);
             }
             let tags = tag_choices(tx, who, "account")?;
-            Ok((found, cats, tree, owners, defs, meta, tags, views, applied))
+            Ok((found, cats, tree, owners, defs, meta, tags, views))
         })
         .await?;
-    if let Some(pairs) = applied {
+    if let Some(pairs) = views.applied {
         params.pairs = pairs;
     }
     let (found, mut error) = match found {
@@ -221,7 +222,8 @@ pub async fn list_page(
         custom: custom_filters(&defs, &params),
         sort: params.get("sort").to_owned(),
         sorts: listing::sort_options(&ctx, params.get("sort")),
-        views,
+        views: views.options,
+        own_view: views.own,
         query: params.query(),
         can_save_view: true,
         exports: export_links(&ctx, "accounts", &params),
@@ -254,6 +256,16 @@ pub fn more_link(area: &str, params: &ListParams, cursor: &str) -> String {
     } else {
         format!("/{area}?{query}&cursor={}", enc(cursor))
     }
+}
+
+/// Deletes one of the caller's views (only the owner can), back to the plain list.
+async fn delete_view(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    act(&state, creds, form, "/accounts", move |tx, who| customers::views::delete(tx, who, Id(id))).await
 }
 
 /// "Save view": stores the current filter under a name, then opens it.

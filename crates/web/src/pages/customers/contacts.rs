@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/contacts/new", get(new_form))
         .route("/contacts/deleted", get(deleted))
         .route("/contacts/views", post(save_view))
+        .route("/contacts/views/{id}/delete", post(delete_view))
         .route("/contacts/custom-fields", get(custom_part))
         .route("/contacts/{id}", get(show).post(update))
         .route("/contacts/{id}/edit", get(edit_form))
@@ -63,11 +64,11 @@ async fn list_page(
 ) -> PageResult {
     let view = params.view;
     let given = params.clone();
-    let (ctx, (found, cats, tree, owners, meta, account, defs, tags, views, applied)) =
+    let (ctx, (found, cats, tree, owners, meta, account, defs, tags, views)) =
         load(&state, creds, "/contacts", move |tx, who| {
             who.require("customers.contacts.read")?;
-            let (views, applied) = saved_views(tx, who, "contact", view)?;
-            let pairs = applied.clone().unwrap_or_else(|| given.pairs.clone());
+            let views = saved_views(tx, who, "contact", view)?;
+            let pairs = views.applied.clone().unwrap_or_else(|| given.pairs.clone());
             let found = ContactFilter::from_query(&pairs).and_then(|filter| {
                 let page = PageRequest::parse(None, given.cursor.as_deref())?;
                 let found = ccontacts::list(tx, who, &filter, &page)?;
@@ -99,10 +100,10 @@ async fn list_page(
                 meta.push((account, names.user(tx, c.owner_id)?));
             }
             let tags = tag_choices(tx, who, "contact")?;
-            Ok((found, cats, tree, owners, meta, account, defs, tags, views, applied))
+            Ok((found, cats, tree, owners, meta, account, defs, tags, views))
         })
         .await?;
-    if let Some(pairs) = applied {
+    if let Some(pairs) = views.applied {
         params.pairs = pairs;
     }
     let (found, mut error) = match found {
@@ -196,7 +197,8 @@ async fn list_page(
         custom: custom_filters(&defs, &params),
         sort: params.get("sort").to_owned(),
         sorts: listing::sort_options(&ctx, params.get("sort")),
-        views,
+        views: views.options,
+        own_view: views.own,
         query: params.query(),
         can_save_view: true,
         exports: export_links(&ctx, "contacts", &params),
@@ -219,6 +221,16 @@ async fn list_page(
         ctx,
     };
     Ok((status_code, render(&page)).into_response())
+}
+
+/// Deletes one of the caller's views (only the owner can), back to the plain list.
+async fn delete_view(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    act(&state, creds, form, "/contacts", move |tx, who| customers::views::delete(tx, who, Id(id))).await
 }
 
 /// "Save view": stores the current filter under a name, then opens it.

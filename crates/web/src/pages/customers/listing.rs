@@ -173,6 +173,8 @@ pub struct Extras {
     /// The sort choices (the headers sort too, but phones show rows as cards).
     pub sorts: Vec<Opt>,
     pub views: Vec<Opt>,
+    /// The applied view when it is the caller's own (it may be deleted here).
+    pub own_view: Option<String>,
     /// The current filter as a query string (saved by "Save view", sent to exports).
     pub query: String,
     pub can_save_view: bool,
@@ -180,6 +182,31 @@ pub struct Extras {
     pub exports: Vec<(String, String)>,
     /// A refused filter or view, shown above the table.
     pub errors: FormErrors,
+}
+
+impl Extras {
+    /// The custom filter inputs' names, comma-separated: a category change leaves them
+    /// out (`hx-params="not …"`), since they belong to the previous category.
+    pub fn custom_names(&self) -> String {
+        let mut names = Vec::new();
+        for c in &self.custom {
+            if c.input == "range" {
+                names.push(c.name(".gte"));
+                names.push(c.name(".lte"));
+            } else {
+                names.push(c.name(""));
+            }
+        }
+        names.join(",")
+    }
+}
+
+/// What [`saved_views`] finds: the dropdown, the applied view's pairs, and its id when
+/// it is the caller's own.
+pub struct Views {
+    pub options: Vec<Opt>,
+    pub applied: Option<QueryPairs>,
+    pub own: Option<String>,
 }
 
 /// The sort choices of the filter form, `current` selected.
@@ -210,15 +237,12 @@ pub type QueryPairs = Vec<(String, String)>;
 
 /// The caller's and the shared saved views of `record_type`, and the pairs of `chosen`
 /// when it is one of them.
-pub fn saved_views(
-    tx: &mut Tx<'_>,
-    who: &Principal,
-    record_type: &str,
-    chosen: Option<Id>,
-) -> kernel::Result<(Vec<Opt>, Option<QueryPairs>)> {
+pub fn saved_views(tx: &mut Tx<'_>, who: &Principal, record_type: &str, chosen: Option<Id>) -> kernel::Result<Views> {
     let page = kernel::paging::PageRequest::parse(Some(kernel::paging::MAX_LIMIT), None)?;
     let views = customers::views::list(tx, who, Some(record_type), &page)?.items;
-    let applied = chosen.and_then(|c| views.iter().find(|v| v.id == c)).map(|v| decode(&v.query));
+    let chosen_view = chosen.and_then(|c| views.iter().find(|v| v.id == c));
+    let applied = chosen_view.map(|v| decode(&v.query));
+    let own = chosen_view.filter(|v| v.owner_id.is_some() && v.owner_id == who.actor()).map(|v| v.id.to_string());
     let options = views
         .iter()
         .map(|v| {
@@ -226,7 +250,7 @@ pub fn saved_views(
             Opt::new(v.id.to_string(), label, Some(v.id) == chosen)
         })
         .collect();
-    Ok((options, applied))
+    Ok(Views { options, applied, own })
 }
 
 /// The export links for the current filter (the endpoints are the "io" area's:
