@@ -776,6 +776,20 @@ async fn forms_edit_addresses_and_member_fields_and_the_profile_shows_them() {
         assert!(profile.body.contains("href=\"/contacts?tag=vip\""), "tags link to the filtered list");
         let c = contacts(db.clone()).await.remove(0);
         assert_eq!(c.tags, ["vip", "华东"]);
+        // The tags input's datalist completes the last tag of what was typed.
+        let typed = send(&app, htmx_get("/tags/suggest?record_type=contact&tags=Friend%2C+v", &cookie)).await;
+        assert_eq!(typed.status, StatusCode::OK, "{}", typed.body);
+        assert!(
+            typed.body.contains("<option value=\"Friend, vip\">") && !typed.body.contains("华东"),
+            "{}",
+            typed.body
+        );
+        let again = send(&app, htmx_get("/tags/suggest?record_type=contact&tags=vip%2C", &cookie)).await;
+        assert!(
+            again.body.contains("<option value=\"vip, 华东\">") && !again.body.contains("vip, vip"),
+            "{}",
+            again.body
+        );
         assert_eq!(c.household_size, Some(3));
 
         // Edit: the stored values come back; remove the address, change the household.

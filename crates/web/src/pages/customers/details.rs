@@ -2,12 +2,59 @@
 //! (`addresses[0].city`, …) that work without JavaScript, tags as one comma-separated
 //! input, extra phones and e-mails one per line, and the typed values (numbers, dates)
 //! the page reads before the crate checks the rest.
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::get;
 use chrono::NaiveDate;
 use customers::details::{ADDRESS_KINDS, Address};
 use kernel::error::Validator;
 
 use super::Pairs;
-use crate::pages::Ctx;
+use crate::pages::{Ctx, PageResult, load, render};
+use crate::state::{AppState, Credentials};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/tags/suggest", get(suggest_tags))
+}
+
+/// The options of a tags input's datalist.
+#[derive(Template)]
+#[template(path = "customers/tag_options.html")]
+pub struct TagOptions {
+    pub options: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct TagQuery {
+    record_type: String,
+    #[serde(default)]
+    tags: String,
+}
+
+/// Completions for the last tag of a comma-separated input (htmx swaps them into the
+/// datalist): each is the whole input with the last tag completed, since a datalist
+/// offers whole values.
+async fn suggest_tags(State(state): State<AppState>, creds: Credentials, Query(q): Query<TagQuery>) -> PageResult {
+    let typed = q.tags.clone();
+    let (head, last) = match typed.rfind([',', '，']) {
+        Some(at) => {
+            let sep = typed[at..].chars().next().map_or(1, char::len_utf8);
+            (typed[..at + sep].to_owned(), typed[at + sep..].trim().to_lowercase())
+        }
+        None => (String::new(), typed.trim().to_lowercase()),
+    };
+    let record_type = q.record_type.clone();
+    let prefix = last.clone();
+    let (_, found) = load(&state, creds, "/", move |tx, who| {
+        customers::tags::list(tx, who, &record_type, Some(prefix.as_str()).filter(|p| !p.is_empty()), Some(10))
+    })
+    .await?;
+    let before: Vec<String> = split_tags(&head).into_iter().map(|t| t.to_lowercase()).collect();
+    let lead = if head.is_empty() { String::new() } else { format!("{} ", head.trim_end()) };
+    let options = found.into_iter().filter(|t| !before.contains(&t.tag)).map(|t| format!("{lead}{}", t.tag)).collect();
+    Ok(render(&TagOptions { options }))
+}
 
 /// At most this many address rows are read from a form (the crate allows 20).
 const MAX_ROWS: usize = 21;

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(activity::router())
         .merge(tasks::router())
         .merge(search::router())
+        .merge(details::router())
 }
 
 /// Whether htmx sent the request (it then wants a fragment, not a page).
