@@ -1,5 +1,5 @@
 //! Serves the web shell on 127.0.0.1:8099 over a SQLite file, for looking at the pages:
-//! `cargo run -p web --example preview -- /tmp/preview.db`. Seeds an administrator
+//! `cargo run -p web --example preview -- /tmp/preview.db [port]`. Seeds an administrator
 //! (admin@example.com / demo-password-1) and a sales user, and prints a session cookie
 //! for each so screenshots of logged-in pages need no login step.
 use kernel::identity::{passwords, sessions, users};
@@ -79,6 +79,19 @@ fn seed_customers(db: &Db) -> Fallible<()> {
                 website: Some("https://hualian.example.cn".into()),
                 external_id: Some("ERP-10023".into()),
                 custom: custom.as_object().cloned(),
+                region: Some("华北 North China".into()),
+                addresses: Some(vec![customers::details::Address {
+                    kind: "office".into(),
+                    line1: "西单北大街 120号".into(),
+                    city: "北京 Beijing".into(),
+                    postcode: Some("100032".into()),
+                    country: "CN".into(),
+                    ..Default::default()
+                }]),
+                emails: Some(vec!["finance@hualian.example.cn".into()]),
+                credit_limit: Some("2500000.00".into()),
+                payment_terms_days: Some(45),
+                tags: Some(vec!["key account".into(), "华北".into()]),
                 ..Default::default()
             },
         )?;
@@ -108,6 +121,14 @@ fn seed_customers(db: &Db) -> Fallible<()> {
                     account_id: Some(hq.id),
                     phone: Some(phone.into()),
                     email: Some(email.into()),
+                    title: Some("采购经理 Purchasing".into()),
+                    is_member: Some(first.is_none()),
+                    card_no: first.is_none().then(|| "HL-000123".into()),
+                    birthday: chrono::NaiveDate::from_ymd_opt(1988, 5, 17).filter(|_| first.is_none()),
+                    gender: first.is_none().then(|| "female".into()),
+                    household_size: first.is_none().then_some(3),
+                    member_since: chrono::NaiveDate::from_ymd_opt(2019, 9, 1).filter(|_| first.is_none()),
+                    tags: Some(vec!["vip".into()]),
                     ..Default::default()
                 },
             )?;
@@ -177,8 +198,9 @@ async fn main() -> Fallible<()> {
     println!("admin cookie: rapport_session={admin}");
     println!("sales cookie: rapport_session={sales}");
     println!("zh cookie: rapport_session={zh}");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:8099").await?;
-    println!("serving http://127.0.0.1:8099");
+    let port = std::env::args().nth(2).unwrap_or_else(|| "8099".into());
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    println!("serving http://127.0.0.1:{port}");
     // `/preview/login?secret=…&to=/accounts/1` sets the session cookie and goes on, so a
     // headless browser can take a screenshot of a logged-in page from one URL.
     let preview = axum::Router::new().route("/preview/login", axum::routing::get(preview_login));

@@ -569,3 +569,317 @@ async fn panels_registered_from_outside_appear_and_a_failing_one_is_isolated() {
         assert!(page.body.contains("id=\"panel-timeline\""));
     }
 }
+
+/// The `href` of the first link whose text is `text` (entities undone).
+fn link_to(body: &str, text: &str) -> Option<String> {
+    let end = body.find(&format!(">{text}</a>"))?;
+    let start = body[..end].rfind("href=\"")? + 6;
+    let href = body[start..end].split('"').next()?;
+    Some(href.replace("&#38;", "&").replace("&amp;", "&"))
+}
+
+/// Names in the order a list page shows them.
+fn listed<'a>(body: &str, names: &[&'a str]) -> Vec<&'a str> {
+    let mut found: Vec<(usize, &str)> =
+        names.iter().filter_map(|n| body.find(&format!("<strong>{n}</strong>")).map(|at| (at, *n))).collect();
+    found.sort();
+    found.into_iter().map(|(_, n)| n).collect()
+}
+
+#[tokio::test]
+async fn lists_filter_by_tag_and_custom_field_sort_page_and_apply_saved_views() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let category = as_user(&db, admin, |tx, who| {
+            let c = fields::create_category(tx, who, NewCategory { name: "Chain".into() })?;
+            for (key, label, kind, options) in [
+                ("stores", "Stores", "number", None),
+                ("tier", "Tier", "select", Some(vec!["A".to_owned(), "B".to_owned()])),
+            ] {
+                fields::create_field(
+                    tx,
+                    who,
+                    NewCustomField {
+                        category_id: c.id,
+                        record_type: Some("account".into()),
+                        key: key.into(),
+                        label: label.into(),
+                        field_type: kind.into(),
+                        required: false,
+                        options,
+                    },
+                )?;
+            }
+            for (name, stores, tags) in [("Alpha", 5, vec!["vip"]), ("Beta", 20, vec![]), ("Gamma", 12, vec!["VIP"])] {
+                let mut custom = serde_json::Map::new();
+                custom.insert("stores".into(), serde_json::json!(stores));
+                caccounts::create(
+                    tx,
+                    who,
+                    NewAccount {
+                        name: name.into(),
+                        category_id: Some(c.id),
+                        custom: Some(custom),
+                        tags: Some(tags.into_iter().map(str::to_owned).collect()),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(c.id)
+        })
+        .await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "admin@example.com").await;
+        let all = ["Alpha", "Beta", "Gamma"];
+
+        let tagged = send(&app, get("/accounts?tag=vip&q=&status=", Some(&cookie))).await;
+        assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+        assert_eq!(listed(&tagged.body, &all), ["Alpha", "Gamma"]);
+        assert!(tagged.body.contains("<option value=\"vip\">"), "the tag datalist offers tags in use");
+
+        let uri = format!("/accounts?category_id={category}&custom.stores.gte=10&custom.tier=");
+        let custom = send(&app, get(&uri, Some(&cookie))).await;
+        assert_eq!(listed(&custom.body, &all), ["Beta", "Gamma"]);
+        assert!(custom.body.contains("name=\"custom.stores.gte\"") && custom.body.contains("value=\"10\""));
+        assert!(custom.body.contains("name=\"custom.tier\""), "a row of inputs for the category's fields");
+
+        let bad =
+            send(&app, get(&format!("/accounts?category_id={category}&custom.stores.gte=lots"), Some(&cookie))).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        assert!(bad.body.contains("custom.stores.gte") && listed(&bad.body, &all).is_empty());
+        assert!(bad.body.contains("value=\"lots\" aria-invalid=\"true\""), "the refused value stays, marked");
+        let unknown = send(&app, get("/accounts?colour=red", Some(&cookie))).await;
+        assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(unknown.body.contains("colour"));
+
+        // Sort by name, descending via the header's second click.
+        let by_name = send(&app, get("/accounts", Some(&cookie))).await;
+        let asc = link_to(&by_name.body, "Name").unwrap();
+        assert_eq!(asc, "/accounts?sort=name");
+        let asc_page = send(&app, get(&asc, Some(&cookie))).await;
+        assert_eq!(listed(&asc_page.body, &all), ["Alpha", "Beta", "Gamma"]);
+        let desc = link_to(&asc_page.body, "Name <span aria-hidden=\"true\">▲</span>");
+        assert_eq!(desc.as_deref(), Some("/accounts?sort=-name"));
+        let desc_page = send(&app, get("/accounts?sort=-name", Some(&cookie))).await;
+        assert_eq!(listed(&desc_page.body, &all), ["Gamma", "Beta", "Alpha"]);
+        assert!(desc_page.body.contains("<option value=\"-name\" selected>"), "the sort select keeps the order");
+
+        // More than a page: the More link keeps the sort and the filter.
+        as_user(&db, admin, |tx, who| {
+            for i in 0..55 {
+                let mut a = account(&format!("Shop {i:02}"), None);
+                a.tags = Some(vec!["shop".into()]);
+                caccounts::create(tx, who, a)?;
+            }
+            Ok(())
+        })
+        .await;
+        let first = send(&app, get("/accounts?tag=shop&sort=-name", Some(&cookie))).await;
+        assert!(first.body.contains("<strong>Shop 54</strong>") && !first.body.contains("<strong>Shop 04</strong>"));
+        let more = link_to(&first.body, "More").expect("a More link");
+        assert!(more.starts_with("/accounts?tag=shop&sort=-name&cursor="), "{more}");
+        let second = send(&app, get(&more, Some(&cookie))).await;
+        assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+        assert!(second.body.contains("<strong>Shop 00</strong>") && !second.body.contains("<strong>Shop 54</strong>"));
+        assert!(second.body.contains("<strong>Shop 04</strong>") && link_to(&second.body, "More").is_none());
+
+        // Save the current filter as a view, then apply it from the dropdown.
+        let token = csrf(&app, &cookie).await;
+        let refused = send(
+            &app,
+            post_form(
+                "/accounts/views",
+                Some(&cookie),
+                &format!("csrf_token={}&view_name=&query=tag%3Dvip", enc(&token)),
+            ),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        assert!(refused.body.contains("field-error"), "the name's error shows");
+        let body =
+            format!("csrf_token={}&view_name=Key+chains&shared=true&query=tag%3Dvip%26sort%3D-name", enc(&token));
+        let saved = send(&app, post_form("/accounts/views", Some(&cookie), &body)).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        let opened = send(&app, get(&location(&saved), Some(&cookie))).await;
+        assert_eq!(listed(&opened.body, &all), ["Gamma", "Alpha"]);
+        assert!(opened.body.contains("selected>Key chains</option>"), "the dropdown shows the applied view");
+        let id = location(&saved).rsplit('=').next().unwrap().to_owned();
+        let applied = send(&app, get(&format!("/accounts?view={id}"), Some(&cookie))).await;
+        assert_eq!(listed(&applied.body, &all), ["Gamma", "Alpha"]);
+        assert_eq!(
+            link_to(&applied.body, "Export CSV").as_deref(),
+            Some("/api/v1/accounts/export?format=csv&tag=vip&sort=-name")
+        );
+        // The owner deletes the view from the page; it leaves the dropdown.
+        assert!(applied.body.contains(&format!("action=\"/accounts/views/{id}/delete\"")));
+        let body = format!("csrf_token={}", enc(&token));
+        let deleted = send(&app, post_form(&format!("/accounts/views/{id}/delete"), Some(&cookie), &body)).await;
+        assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+        let after = send(&app, get("/accounts", Some(&cookie))).await;
+        assert!(!after.body.contains("Key chains"));
+    }
+}
+
+#[tokio::test]
+async fn forms_edit_addresses_and_member_fields_and_the_profile_shows_them() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "admin@example.com").await;
+        let token = csrf(&app, &cookie).await;
+        let contacts = |db: Db| async move {
+            as_user(&db, admin, |tx, who| {
+                Ok(ccontacts::list(tx, who, &Default::default(), &PageRequest::parse(Some(500), None)?)?.items)
+            })
+            .await
+        };
+        let form = send(&app, get("/contacts/new", Some(&cookie))).await;
+        assert!(form.body.contains("name=\"addresses[0].country\"") && form.body.contains("name=\"is_member\""));
+
+        // A nested error lands next to the address row it belongs to; nothing is written.
+        let base = format!(
+            "csrf_token={}&name=Kim+Minji&status=active&title=Buyer&tags=VIP%2C+%E5%8D%8E%E4%B8%9C\
+             &addresses[0].kind=store&addresses[0].line1=1+Sejong-daero&addresses[0].city=Seoul&addresses[0].country=kr\
+             &is_member=true&card_no=M-001&birthday=1990-02-03&gender=female&household_size=3&member_since=2020-01-01",
+            enc(&token)
+        );
+        let bad = format!(
+            "{base}&addresses[1].kind=office&addresses[1].line1=2+Road&addresses[1].city=Busan&addresses[1].country=ZZ"
+        );
+        let refused = send(&app, post_form("/contacts", Some(&cookie), &bad)).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        assert!(refused.body.contains("id=\"addresses-1-country-error\""), "{}", refused.body);
+        assert!(refused.body.contains("ISO 3166-1"));
+        assert!(!refused.body.contains("id=\"addresses-0-country-error\""));
+        assert!(refused.body.contains("value=\"M-001\""), "what was typed stays");
+        assert!(contacts(db.clone()).await.is_empty());
+        let bad_date =
+            send(&app, post_form("/contacts", Some(&cookie), &base.replace("1990-02-03", "03/02/1990"))).await;
+        assert_eq!(bad_date.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad_date.body.contains("id=\"birthday-error\""));
+
+        // "Add another address" shows one more blank row and writes nothing.
+        let more = send(&app, post_form("/contacts", Some(&cookie), &format!("{base}&add_address=1"))).await;
+        assert_eq!(more.status, StatusCode::OK);
+        assert!(more.body.contains("name=\"addresses[2].city\"") && contacts(db.clone()).await.is_empty());
+
+        let created = send(&app, post_form("/contacts", Some(&cookie), &base)).await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        let profile = send(&app, get(&location(&created), Some(&cookie))).await;
+        for shown in
+            ["M-001", "1990-02-03", "Female", ">3<", "2020-01-01", "Buyer", "1 Sejong-daero, Seoul, KR", "Store"]
+        {
+            assert!(profile.body.contains(shown), "{shown}: {}", profile.body);
+        }
+        assert!(profile.body.contains("href=\"/contacts?tag=vip\""), "tags link to the filtered list");
+        let c = contacts(db.clone()).await.remove(0);
+        assert_eq!(c.tags, ["vip", "华东"]);
+        // The tags input's datalist completes the last tag of what was typed.
+        let typed = send(&app, htmx_get("/tags/suggest?record_type=contact&tags=Friend%2C+v", &cookie)).await;
+        assert_eq!(typed.status, StatusCode::OK, "{}", typed.body);
+        assert!(
+            typed.body.contains("<option value=\"Friend, vip\">") && !typed.body.contains("华东"),
+            "{}",
+            typed.body
+        );
+        let again = send(&app, htmx_get("/tags/suggest?record_type=contact&tags=vip%2C", &cookie)).await;
+        assert!(
+            again.body.contains("<option value=\"vip, 华东\">") && !again.body.contains("vip, vip"),
+            "{}",
+            again.body
+        );
+        assert_eq!(c.household_size, Some(3));
+
+        // Edit: the stored values come back; remove the address, change the household.
+        let edit = send(&app, get(&format!("/contacts/{}/edit", c.id), Some(&cookie))).await;
+        assert!(edit.body.contains("value=\"Seoul\"") && edit.body.contains("value=\"vip, 华东\""));
+        assert!(edit.body.contains("name=\"is_member\" value=\"true\" role=\"switch\" checked"));
+        let body = format!(
+            "{}&version={}&addresses[0].remove=1&household_size=4",
+            base.replace("&household_size=3", ""),
+            c.version
+        );
+        let saved = send(&app, post_form(&format!("/contacts/{}", c.id), Some(&cookie), &body)).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        let c = contacts(db.clone()).await.remove(0);
+        assert!(c.addresses.is_empty());
+        assert_eq!(c.household_size, Some(4));
+
+        // Accounts: money, terms, region, extra e-mails.
+        let body = format!(
+            "csrf_token={}&name=Lotte+Mart&status=active&region=Seoul&credit_limit=12.345&payment_terms_days=30&emails=Ops%40Example.com",
+            enc(&token)
+        );
+        let refused = send(&app, post_form("/accounts", Some(&cookie), &body)).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        assert!(refused.body.contains("id=\"credit_limit-error\""));
+        assert_eq!(account_count(&db, admin).await, 0);
+        let created = send(&app, post_form("/accounts", Some(&cookie), &body.replace("12.345", "50000.5"))).await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        let profile = send(&app, get(&location(&created), Some(&cookie))).await;
+        for shown in ["50000.50", "30 days", "ops@example.com", ">Seoul<"] {
+            assert!(profile.body.contains(shown), "{shown}: {}", profile.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_contact_list_filters_members_status_and_the_contact_category_fields() {
+    for test in test_databases() {
+        let db = test.db();
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        let category = as_user(&db, admin, |tx, who| {
+            let c = fields::create_category(tx, who, NewCategory { name: "Shoppers".into() })?;
+            fields::create_field(
+                tx,
+                who,
+                NewCustomField {
+                    category_id: c.id,
+                    record_type: Some("contact".into()),
+                    key: "level".into(),
+                    label: "Level".into(),
+                    field_type: "select".into(),
+                    required: false,
+                    options: Some(vec!["gold".into(), "silver".into()]),
+                },
+            )?;
+            for (name, member, level, status) in
+                [("Ann", true, "gold", "active"), ("Bo", false, "silver", "active"), ("Cy", true, "silver", "inactive")]
+            {
+                let mut custom = serde_json::Map::new();
+                custom.insert("level".into(), serde_json::json!(level));
+                ccontacts::create(
+                    tx,
+                    who,
+                    NewContact {
+                        name: name.into(),
+                        category_id: Some(c.id),
+                        is_member: Some(member),
+                        status: Some(status.into()),
+                        custom: Some(custom),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(c.id)
+        })
+        .await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "admin@example.com").await;
+        let all = ["Ann", "Bo", "Cy"];
+        let members = send(&app, get("/contacts?is_member=true", Some(&cookie))).await;
+        assert_eq!(listed(&members.body, &all), ["Ann", "Cy"]);
+        let active = send(&app, get("/contacts?is_member=true&status=active", Some(&cookie))).await;
+        assert_eq!(listed(&active.body, &all), ["Ann"]);
+        let silver =
+            send(&app, get(&format!("/contacts?category_id={category}&custom.level=silver"), Some(&cookie))).await;
+        assert_eq!(listed(&silver.body, &all), ["Bo", "Cy"]);
+        assert!(silver.body.contains("<th>Level</th>"), "the category's fields become columns");
+        assert!(silver.body.contains("<option value=\"silver\" selected>"));
+        let bad = send(&app, get("/contacts?is_member=maybe", Some(&cookie))).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.body.contains("is_member"));
+    }
+}

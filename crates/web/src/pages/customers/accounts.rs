@@ -9,11 +9,16 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use customers::accounts::{self as caccounts, Account, AccountFilter, AccountPatch, NewAccount};
 use customers::{DuplicateCandidate, RecordType};
+use kernel::error::Validator;
 use kernel::paging::PageRequest;
 use kernel::{Error, Id};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
+use super::details::{
+    self, AddressRow, address_kinds, address_rows, form_addresses, set_addresses, split_lines, split_tags,
+};
+use super::listing::{self, Column, Extras, ListParams, custom_filters, export_links, saved_views, tag_choices};
 use super::panels::{PanelContext, Shown};
 use super::{
     FieldInput, Link, Names, Pairs, account_choices, branch_tree, categories, category_options, custom_values,
@@ -22,8 +27,8 @@ use super::{
 use crate::error::ApiError;
 use crate::pages::admin::{Opt, branch_options};
 use crate::pages::{
-    ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, act, enc, load, load_with_ctx, opt_id,
-    render, see_other,
+    ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, act, enc, load, load_with_ctx, render,
+    see_other,
 };
 use crate::state::{AppState, Credentials};
 
@@ -32,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/accounts", get(list).post(create))
         .route("/accounts/new", get(new_form))
         .route("/accounts/deleted", get(deleted))
+        .route("/accounts/views", post(save_view))
+        .route("/accounts/views/{id}/delete", post(delete_view))
         .route("/accounts/custom-fields", get(custom_part))
         .route("/accounts/{id}", get(show).post(update))
         .route("/accounts/{id}/edit", get(edit_form))
@@ -64,7 +71,9 @@ pub struct ListPage {
     pub area: &'static str,
     pub q: String,
     pub filters: Vec<ListFilter>,
-    pub columns: Vec<String>,
+    /// The name column's header (sortable).
+    pub name_column: Column,
+    pub columns: Vec<Column>,
     pub rows: Vec<ListRow>,
     pub next: Option<String>,
     /// Some filter or search is applied (the empty state then says so).
@@ -75,6 +84,7 @@ pub struct ListPage {
     pub notice: Option<String>,
     /// A record just deleted, offered for restore.
     pub deleted: Option<String>,
+    pub extras: Extras,
 }
 
 impl ListPage {
@@ -83,89 +93,92 @@ impl ListPage {
     }
 }
 
-#[derive(Deserialize, Default)]
-pub struct ListQuery {
-    q: Option<String>,
-    category_id: Option<String>,
-    branch_id: Option<String>,
-    owner_id: Option<String>,
-    status: Option<String>,
-    cursor: Option<String>,
-    deleted: Option<String>,
-}
-
-impl ListQuery {
-    fn filters(&self) -> String {
-        let v = |o: &Option<String>| enc(o.as_deref().unwrap_or_default());
-        format!(
-            "q={}&category_id={}&branch_id={}&owner_id={}&status={}",
-            v(&self.q),
-            v(&self.category_id),
-            v(&self.branch_id),
-            v(&self.owner_id),
-            v(&self.status)
-        )
-    }
-
-    fn filter(&self) -> AccountFilter {
-        AccountFilter {
-            category_id: opt_id(&self.category_id),
-            branch_id: opt_id(&self.branch_id),
-            owner_id: opt_id(&self.owner_id),
-            status: crate::pages::non_empty(self.status.clone()),
-            q: crate::pages::non_empty(self.q.clone()),
-            ..Default::default()
-        }
-    }
-
-    fn filtered(&self) -> bool {
-        [&self.q, &self.category_id, &self.branch_id, &self.owner_id, &self.status]
-            .iter()
-            .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
-    }
-}
-
 /// Custom-field columns a list shows for a chosen category.
-const CUSTOM_COLUMNS: usize = 3;
+pub const CUSTOM_COLUMNS: usize = 3;
 
-async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Query<ListQuery>) -> PageResult {
-    let page = PageRequest::parse(None, query.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
-    let filter = query.filter();
-    let (ctx, (found, cats, tree, owners, defs, rows_meta)) = load(&state, creds, "/accounts", move |tx, who| {
-        let found = caccounts::list(tx, who, &filter, &page)?;
-        let cats = categories(tx, who)?;
-        let tree = branch_tree(tx, who)?;
-        let owners = user_choices(tx, who, filter.owner_id)?;
-        let mut defs = definitions(tx, who, filter.category_id, RecordType::Account)?;
-        defs.truncate(CUSTOM_COLUMNS);
-        let mut names = Names::default();
-        let mut meta = Vec::new();
-        for a in &found.items {
-            meta.push(names.user(tx, a.owner_id)?);
-        }
-        Ok((found, cats, tree, owners, defs, meta))
-    })
-    .await?;
-    let status = query.status.clone().unwrap_or_default();
+async fn list(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Query(raw): Query<Vec<(String, String)>>,
+) -> PageResult {
+    list_page(state, creds, ListParams::from_raw(raw), None).await
+}
+
+/// The list for `params`; a refused filter (or a refused "Save view", `refused`) shows
+/// its messages above an empty table with 422, never a 500.
+pub async fn list_page(
+    state: AppState,
+    creds: Credentials,
+    mut params: ListParams,
+    refused: Option<ApiError>,
+) -> PageResult {
+    let view = params.view;
+    let given = params.clone();
+    let (ctx, (found, cats, tree, owners, defs, rows_meta, tags, views)) =
+        load(&state, creds, "/accounts", move |tx, who| {
+            who.require("customers.accounts.read")?;
+            let views = saved_views(tx, who, "account", view)?;
+            let pairs = views.applied.clone().unwrap_or_else(|| given.pairs.clone());
+            let found = AccountFilter::from_query(&pairs).and_then(|filter| {
+                let page = PageRequest::parse(None, given.cursor.as_deref())?;
+                let found = caccounts::list(tx, who, &filter, &page)?;
+                Ok((filter, found))
+            });
+            let (filter, found) = match found {
+                Ok((f, found)) => (f, Ok(found)),
+                Err(e @ Error::Validation(_)) => {
+                    (AccountFilter::from_query(&pairs).unwrap_or_default(), Err(ApiError::from(e)))
+                }
+                Err(e) => return Err(e),
+            };
+            let cats = categories(tx, who)?;
+            let tree = branch_tree(tx, who)?;
+            let owners = user_choices(tx, who, filter.owner_id)?;
+            let defs = definitions(tx, who, filter.category_id, RecordType::Account)?;
+            let mut names = Names::default();
+            let mut meta = Vec::new();
+            for a in found.as_ref().map(|p| p.items.as_slice()).unwrap_or_default() {
+                meta.push(names.user(tx, a.owner_id)?);
+            }
+            let tags = tag_choices(tx, who, "account")?;
+            Ok((found, cats, tree, owners, defs, meta, tags, views))
+        })
+        .await?;
+    if let Some(pairs) = views.applied {
+        params.pairs = pairs;
+    }
+    let (found, mut error) = match found {
+        Ok(found) => (found, None),
+        Err(e) => (kernel::paging::Page { items: Vec::new(), next_cursor: None }, Some(e)),
+    };
+    if refused.is_some() {
+        error = refused;
+    }
+    let status_code = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    let errors = match error {
+        Some(e) => FormErrors::from_error(&ctx, e)?,
+        None => FormErrors::default(),
+    };
+    let status = params.get("status").to_owned();
     let mut filters = Vec::new();
     if !cats.is_empty() {
         filters.push(ListFilter {
             name: "category_id",
             label: ctx.t("field-category"),
-            options: category_options(&cats, opt_id(&query.category_id)),
+            options: category_options(&cats, params.get("category_id").parse().ok().map(Id)),
         });
     }
     if !tree.is_empty() {
         filters.push(ListFilter {
             name: "branch_id",
             label: ctx.t("field-branch"),
-            options: branch_options(&tree, opt_id(&query.branch_id)),
+            options: branch_options(&tree, params.get("branch_id").parse().ok().map(Id)),
         });
     }
     filters.push(ListFilter {
         name: "owner_id",
         label: ctx.t("field-owner"),
-        options: id_options(&owners, opt_id(&query.owner_id)),
+        options: id_options(&owners, params.get("owner_id").parse().ok().map(Id)),
     });
     filters.push(ListFilter {
         name: "status",
@@ -176,9 +189,13 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
             .collect(),
     });
     let names: std::collections::HashMap<Id, &str> = cats.iter().map(|c| (c.id, c.name.as_str())).collect();
-    let mut columns =
-        ["field-category", "field-status", "field-phone", "field-email", "field-owner"].map(|k| ctx.t(k)).to_vec();
-    columns.extend(defs.iter().map(|d| d.label.clone()));
+    let mut columns: Vec<Column> = ["field-category", "field-status", "field-phone", "field-email", "field-owner"]
+        .map(|k| Column::plain(ctx.t(k)))
+        .to_vec();
+    let shown: Vec<&customers::fields::CustomField> = defs.iter().take(CUSTOM_COLUMNS).collect();
+    columns.extend(shown.iter().map(|d| Column::plain(d.label.clone())));
+    columns.push(Column::sorted(ctx.t("field-created"), "accounts", "created_at", &params));
+    columns.push(Column::sorted(ctx.t("field-updated"), "accounts", "updated_at", &params));
     let rows = found
         .items
         .iter()
@@ -191,26 +208,83 @@ async fn list(State(state): State<AppState>, creds: Credentials, Query(query): Q
                 a.email.clone().unwrap_or_default(),
                 owner,
             ];
-            cells.extend(defs.iter().map(|d| a.custom.get(&d.key).map(|v| show_value(v, &ctx)).unwrap_or_default()));
+            cells.extend(shown.iter().map(|d| a.custom.get(&d.key).map(|v| show_value(v, &ctx)).unwrap_or_default()));
+            cells.push(ctx.datetime(&a.created_at));
+            cells.push(ctx.datetime(&a.updated_at));
             ListRow { href: format!("/accounts/{}", a.id), name: a.name.clone(), cells }
         })
         .collect();
-    let next = found.next_cursor.as_ref().map(|c| format!("/accounts?{}&cursor={}", query.filters(), enc(c)));
-    let deleted = query.deleted.clone().filter(|d| d.parse::<i64>().is_ok());
-    Ok(render(&ListPage {
+    let next = found.next_cursor.as_ref().map(|c| more_link("accounts", &params, c));
+    let deleted = params.deleted.clone().filter(|d| d.parse::<i64>().is_ok());
+    let extras = Extras {
+        tag: params.get("tag").to_owned(),
+        tags,
+        custom: custom_filters(&defs, &params),
+        sort: params.get("sort").to_owned(),
+        sorts: listing::sort_options(&ctx, params.get("sort")),
+        views: views.options,
+        own_view: views.own,
+        query: params.query(),
+        can_save_view: true,
+        exports: export_links(&ctx, "accounts", &params),
+        errors,
+    };
+    let page = ListPage {
         area: "accounts",
-        q: query.q.clone().unwrap_or_default(),
+        q: params.get("q").to_owned(),
         filters,
+        name_column: Column::sorted(ctx.t("field-name"), "accounts", "name", &params),
         columns,
         rows,
         next,
-        filtered: query.filtered(),
+        filtered: params.filtered(),
         can_create: ctx.can("customers.accounts.create"),
         can_delete: ctx.can("customers.accounts.delete"),
         notice: deleted.as_ref().map(|_| ctx.t("accounts-deleted-done")),
         deleted,
+        extras,
         ctx,
-    }))
+    };
+    Ok((status_code, render(&page)).into_response())
+}
+
+/// The "More" link: the same filter from after the last row.
+pub fn more_link(area: &str, params: &ListParams, cursor: &str) -> String {
+    let query = params.query();
+    if query.is_empty() {
+        format!("/{area}?cursor={}", enc(cursor))
+    } else {
+        format!("/{area}?{query}&cursor={}", enc(cursor))
+    }
+}
+
+/// Deletes one of the caller's views (only the owner can), back to the plain list.
+async fn delete_view(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    act(&state, creds, form, "/accounts", move |tx, who| customers::views::delete(tx, who, Id(id))).await
+}
+
+/// "Save view": stores the current filter under a name, then opens it.
+async fn save_view(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let form = Pairs(pairs);
+    let creds = creds.with_csrf(form.opt("csrf_token"));
+    let input = listing::new_view(&form, "account");
+    let query = input.query.clone();
+    match state.write(creds.clone(), move |tx, who| customers::views::create(tx, who, input)).await {
+        Ok(v) => Ok(see_other(&format!("/accounts?view={}", v.id))),
+        Err(e) => {
+            let params = ListParams::from_raw(listing::decode(&query));
+            list_page(state, creds, params, Some(e)).await
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -255,6 +329,22 @@ pub struct RecordPage {
     pub can_log: bool,
     pub kinds: Vec<(&'static str, String)>,
     pub notice: Option<String>,
+    /// Tags, each linking to the list filtered by it.
+    pub tags: Vec<Link>,
+    /// (kind label, one-line address).
+    pub addresses: Vec<(String, String)>,
+    /// Contacts who are members: the member card.
+    pub member: Vec<ProfileRow>,
+}
+
+/// Tag links to `area`'s list filtered by each tag.
+pub fn tag_links(area: &str, tags: &[String]) -> Vec<Link> {
+    tags.iter().map(|t| Link { href: format!("/{area}?tag={}", enc(t)), text: t.clone() }).collect()
+}
+
+/// The addresses of a profile: (kind label, one line).
+pub fn address_list(ctx: &Ctx, list: &[customers::details::Address]) -> Vec<(String, String)> {
+    list.iter().map(|a| (ctx.t_or(&format!("address-kind-{}", a.kind), &a.kind), details::address_line(a))).collect()
 }
 
 /// The kinds of activity with their labels, for the "Log" buttons.
@@ -348,6 +438,22 @@ async fn show(
         if let Some(x) = &a.external_id {
             profile.push(ProfileRow::new(ctx.t("field-external-id"), x.clone()));
         }
+        if let Some(r) = &a.region {
+            profile.push(ProfileRow::new(ctx.t("field-region"), r.clone()));
+        }
+        for p in &a.phones {
+            profile.push(ProfileRow::link(ctx.t("field-phones"), p.raw.clone(), format!("tel:{}", p.e164)));
+        }
+        for e in &a.emails {
+            profile.push(ProfileRow::link(ctx.t("field-emails"), e.clone(), format!("mailto:{e}")));
+        }
+        if let Some(c) = &a.credit_limit {
+            profile.push(ProfileRow::new(ctx.t("field-credit-limit"), c.clone()));
+        }
+        if let Some(d) = a.payment_terms_days {
+            profile
+                .push(ProfileRow::new(ctx.t("field-payment-terms"), ctx.ta("customers-days", "days", &d.to_string())));
+        }
         let defs = definitions(tx, who, a.category_id, RecordType::Account)?;
         let custom = custom_rows(ctx, &defs, &a.custom);
         let cx = PanelContext { record_type: RecordType::Account, id, account_id: Some(id), ctx, cursor };
@@ -371,6 +477,9 @@ async fn show(
         can_log: ctx.can("customers.activities.create"),
         kinds: kinds(&ctx),
         notice: notice(&ctx, q.saved.as_deref()),
+        tags: tag_links("accounts", &a.tags),
+        addresses: address_list(&ctx, &a.addresses),
+        member: Vec::new(),
         ctx,
     }))
 }
@@ -435,11 +544,36 @@ pub struct FormPage {
     pub custom: Vec<FieldInput>,
     pub errors: FormErrors,
     pub duplicates: Vec<DuplicateRow>,
+    /// The address fieldsets (what was typed or stored, then a blank one).
+    pub addresses: Vec<AddressRow>,
+    pub address_kinds: Vec<(&'static str, String)>,
+    /// Contact forms: the gender choices.
+    pub genders: Vec<Opt>,
+    /// Tags in use, for the tags input's datalist.
+    pub tag_choices: Vec<String>,
 }
 
 impl FormPage {
     fn key(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.area)
+    }
+
+    /// The messages under a list field and its items (`phones`, `phones[2]`), joined.
+    pub fn list_error(&self, name: &str) -> Option<String> {
+        let item = format!("{name}[");
+        let found: Vec<&str> = self
+            .errors
+            .fields
+            .iter()
+            .filter(|e| e.field == name || e.field.starts_with(&item))
+            .map(|e| e.message.as_str())
+            .collect();
+        (!found.is_empty()).then(|| found.join("; "))
+    }
+
+    /// Whether a form value is the checkbox's "on".
+    pub fn checked(&self, name: &str) -> bool {
+        self.form.get(name) == "true"
     }
 }
 
@@ -473,6 +607,13 @@ fn stored_form(a: &Account) -> Pairs {
     f.set("phone", a.phone_raw.clone().or(a.phone.clone()).unwrap_or_default());
     f.set("website", a.website.clone().unwrap_or_default());
     f.set("external_id", a.external_id.clone().unwrap_or_default());
+    f.set("region", a.region.clone().unwrap_or_default());
+    f.set("credit_limit", a.credit_limit.clone().unwrap_or_default());
+    f.set("payment_terms_days", a.payment_terms_days.map(|d| d.to_string()).unwrap_or_default());
+    f.set("phones", a.phones.iter().map(|p| p.raw.as_str()).collect::<Vec<_>>().join("\n"));
+    f.set("emails", a.emails.join("\n"));
+    f.set("tags", a.tags.join(", "));
+    set_addresses(&mut f, &a.addresses);
     f.set("version", a.version.to_string());
     f
 }
@@ -490,7 +631,7 @@ async fn form_page(
     let typed_category = typed.as_ref().and_then(|f| f.id("category_id"));
     let typed_parent = typed.as_ref().and_then(|f| f.id("parent_id"));
     let has_typed = typed.is_some();
-    let (ctx, (stored, cats, tree, owners, parents, defs)) = load(state, creds, "/accounts", move |tx, who| {
+    let (ctx, (stored, cats, tree, owners, parents, defs, tags)) = load(state, creds, "/accounts", move |tx, who| {
         let stored = match id {
             Some(id) => {
                 let a = caccounts::get(tx, who, id)?;
@@ -510,7 +651,8 @@ async fn form_page(
         let mut parents = account_choices(tx, who, parent)?;
         parents.retain(|(p, _)| Some(*p) != id);
         let defs = definitions(tx, who, category, RecordType::Account)?;
-        Ok((stored, cats, tree, owners, parents, defs))
+        let tags = tag_choices(tx, who, "account")?;
+        Ok((stored, cats, tree, owners, parents, defs, tags))
     })
     .await?;
     let typed_form = typed.is_some();
@@ -551,6 +693,10 @@ async fn form_page(
         custom,
         errors,
         duplicates: Vec::new(),
+        addresses: address_rows(&form),
+        address_kinds: address_kinds(&ctx),
+        genders: Vec::new(),
+        tag_choices: tags,
         form,
         ctx,
     })
@@ -600,8 +746,11 @@ async fn custom_part(
     Ok(render(&CustomPart { ctx, custom }))
 }
 
-fn new_account(form: &Pairs, custom: serde_json::Map<String, Json>) -> NewAccount {
-    NewAccount {
+fn new_account(form: &Pairs, custom: serde_json::Map<String, Json>) -> kernel::Result<NewAccount> {
+    let mut v = Validator::new();
+    let payment_terms_days = details::int(&mut v, form, "payment_terms_days");
+    v.finish()?;
+    Ok(NewAccount {
         name: form.get("name").to_owned(),
         category_id: form.id("category_id"),
         parent_id: form.id("parent_id"),
@@ -613,8 +762,14 @@ fn new_account(form: &Pairs, custom: serde_json::Map<String, Json>) -> NewAccoun
         website: form.opt("website"),
         external_id: form.opt("external_id"),
         custom: Some(custom),
-        ..Default::default()
-    }
+        region: form.opt("region"),
+        addresses: Some(form_addresses(form)),
+        phones: Some(split_lines(form.get("phones"))),
+        emails: Some(split_lines(form.get("emails"))),
+        credit_limit: form.opt("credit_limit"),
+        payment_terms_days,
+        tags: Some(split_tags(form.get("tags"))),
+    })
 }
 
 /// The outcome of a create that may stop to ask about duplicates.
@@ -631,11 +786,14 @@ async fn create(
     let form = Pairs(pairs);
     let creds = creds.with_csrf(form.opt("csrf_token"));
     let confirmed = form.get("confirm_duplicates") == "1";
+    if !form.get("add_address").is_empty() {
+        return Ok(render(&form_page(&state, creds, None, Some(form), false).await?));
+    }
     let f = form.clone();
     let result = state
         .write(creds.clone(), move |tx, who| {
             let defs = definitions(tx, who, f.id("category_id"), RecordType::Account)?;
-            let input = new_account(&f, custom_values(&defs, &f, false));
+            let input = new_account(&f, custom_values(&defs, &f, false))?;
             if !confirmed && who.can("customers.accounts.create") {
                 let found = customers::duplicate_candidates(
                     tx,
@@ -672,9 +830,15 @@ async fn update(
     let id = Id(id);
     let form = Pairs(pairs);
     let creds = creds.with_csrf(form.opt("csrf_token"));
+    if !form.get("add_address").is_empty() {
+        return Ok(render(&form_page(&state, creds, Some(id), Some(form), false).await?));
+    }
     let f = form.clone();
     let result = state
         .write(creds.clone(), move |tx, who| {
+            let mut v = Validator::new();
+            let payment_terms_days = details::int(&mut v, &f, "payment_terms_days");
+            v.finish()?;
             let old = caccounts::get(tx, who, id)?;
             let category = f.id("category_id");
             let defs = definitions(tx, who, category, RecordType::Account)?;
@@ -696,8 +860,14 @@ async fn update(
                 website: text("website"),
                 external_id: text("external_id"),
                 custom: Some(custom),
+                region: text("region"),
+                addresses: Some(form_addresses(&f)),
+                phones: Some(split_lines(f.get("phones"))),
+                emails: Some(split_lines(f.get("emails"))),
+                credit_limit: text("credit_limit"),
+                payment_terms_days: Some(payment_terms_days),
+                tags: Some(split_tags(f.get("tags"))),
                 version: f.get("version").parse().ok(),
-                ..Default::default()
             };
             caccounts::update(tx, who, id, patch)
         })

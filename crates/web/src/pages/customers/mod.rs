@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod activity;
 pub mod contacts;
+pub mod details;
+pub mod listing;
 pub mod panels;
 pub mod search;
 pub mod tasks;
@@ -31,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(activity::router())
         .merge(tasks::router())
         .merge(search::router())
+        .merge(details::router())
 }
 
 /// Whether htmx sent the request (it then wants a fragment, not a page).
