@@ -81,7 +81,10 @@ impl Money {
             Ok(d) => {
                 let unit = 10i128.pow(SCALE_DIGITS - exp);
                 if d.0 % unit != 0 {
-                    errors.push(("amount.amount", format!("{currency} amounts have at most {exp} digits after the point")));
+                    errors.push((
+                        "amount.amount",
+                        format!("{currency} amounts have at most {exp} digits after the point"),
+                    ));
                     None
                 } else if d.0 <= 0 {
                     errors.push(("amount.amount", "must be more than zero".to_owned()));

@@ -61,7 +61,12 @@ struct StepRow {
 
 impl FromRow for StepRow {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
-        Ok(StepRow { id: row.get("id")?, number: row.get("number")?, kind: row.get("kind")?, needed: row.get("needed")? })
+        Ok(StepRow {
+            id: row.get("id")?,
+            number: row.get("number")?,
+            kind: row.get("kind")?,
+            needed: row.get("needed")?,
+        })
     }
 }
 
@@ -241,9 +246,8 @@ pub fn get(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Approval> {
 
 /// The active users one approver entry stands for on this record.
 fn resolve(tx: &mut Tx<'_>, approver: &Approver, subject: &Subject) -> Result<Vec<Id>> {
-    let active = |tx: &mut Tx<'_>, id: Id| -> Result<Option<Id>> {
-        Ok(users::find(tx, id)?.filter(|u| u.active).map(|u| u.id))
-    };
+    let active =
+        |tx: &mut Tx<'_>, id: Id| -> Result<Option<Id>> { Ok(users::find(tx, id)?.filter(|u| u.active).map(|u| u.id)) };
     match approver {
         Approver::User { user_id } => Ok(active(tx, *user_id)?.into_iter().collect()),
         Approver::Manager => match users::find(tx, subject.owner_id)?.and_then(|u| u.manager_id) {
@@ -289,14 +293,20 @@ fn start_step(tx: &mut Tx<'_>, instance: &Instance, process: &Process, number: i
     if approvers.is_empty() {
         return Err(Error::field(
             field,
-            format!("step {number} of \"{}\" finds no active approver for this record (no such user, manager or role holder)", process.name),
+            format!(
+                "step {number} of \"{}\" finds no active approver for this record (no such user, manager or role holder)",
+                process.name
+            ),
         ));
     }
     let needed = needed(step, approvers.len());
     if needed > approvers.len() as i64 {
         return Err(Error::field(
             field,
-            format!("step {number} needs {needed} approvals but finds only {} approvers for this record", approvers.len()),
+            format!(
+                "step {number} needs {needed} approvals but finds only {} approvers for this record",
+                approvers.len()
+            ),
         ));
     }
     let now = now();
@@ -328,7 +338,14 @@ fn needed(step: &Step, approvers: usize) -> i64 {
     }
 }
 
-fn insert_task(tx: &mut Tx<'_>, instance: Id, step: Id, approver: Id, from: Option<Id>, at: DateTime<Utc>) -> Result<Id> {
+fn insert_task(
+    tx: &mut Tx<'_>,
+    instance: Id,
+    step: Id,
+    approver: Id,
+    from: Option<Id>,
+    at: DateTime<Utc>,
+) -> Result<Id> {
     let id = Id::new();
     tx.execute_sql(
         "INSERT INTO approval_tasks (id, instance_id, step_id, approver_id, status, passed_from, created_at) \
@@ -350,10 +367,17 @@ pub struct Started {
 /// whose conditions hold starts, and the record turns `pending` (locked). 409 when the
 /// record is already pending or approved, or no process applies.
 #[instrument(skip_all, fields(record.type = record_type, record.id = %record_id))]
-pub fn submit(tx: &mut Tx<'_>, who: &Principal, registry: &Registry, record_type: &str, record_id: Id) -> Result<Started> {
-    let rt = registry.get(record_type).cloned().ok_or_else(|| {
-        Error::field("record_type", format!("{record_type:?} is not a registered record type"))
-    })?;
+pub fn submit(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    registry: &Registry,
+    record_type: &str,
+    record_id: Id,
+) -> Result<Started> {
+    let rt = registry
+        .get(record_type)
+        .cloned()
+        .ok_or_else(|| Error::field("record_type", format!("{record_type:?} is not a registered record type")))?;
     let subject = rt.load_for_submit(tx, who, record_id)?;
     let mut chosen = None;
     'processes: for p in processes::candidates(tx, record_type)? {
@@ -429,7 +453,9 @@ pub enum Decision {
     Approve,
     Reject,
     /// Hand the item on to a colleague (relay steps only).
-    Pass { to_user_id: Id },
+    Pass {
+        to_user_id: Id,
+    },
 }
 
 impl Decision {
@@ -658,7 +684,11 @@ fn settle(
             tx,
             requester,
             "approval.finished",
-            &format!("{}: {}", if final_status == ApprovalStatus::Approved { "Approved" } else { "Rejected" }, subject.title),
+            &format!(
+                "{}: {}",
+                if final_status == ApprovalStatus::Approved { "Approved" } else { "Rejected" },
+                subject.title
+            ),
             &format!("\"{}\" has ended.", process.name),
             Some(&subject.link),
         )?;

@@ -20,7 +20,8 @@ use crate::registry::{ApprovalStatus, Field, FieldKind, FieldValue, RecordType, 
 
 pub const RECORD_TYPE: &str = "expense_claim";
 
-pub const CATEGORIES: &[&str] = &["travel", "lodging", "meals", "transport", "entertainment", "office", "training", "other"];
+pub const CATEGORIES: &[&str] =
+    &["travel", "lodging", "meals", "transport", "entertainment", "office", "training", "other"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ExpenseClaim {

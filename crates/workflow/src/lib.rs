@@ -15,7 +15,7 @@ pub mod notifications;
 pub mod processes;
 pub mod registry;
 
-pub use registry::{Registry, RecordType};
+pub use registry::{RecordType, Registry};
 
 /// The permissions this area defines: (permission, what it allows).
 pub const PERMISSIONS: &[(&str, &str)] = &[

@@ -55,13 +55,17 @@ pub fn notify(tx: &mut Tx<'_>, user_id: Id, kind: &str, title: &str, body: &str,
         ],
     )?;
     let unread = unread_of(tx, user_id)?;
-    tx.emit(Event::for_user("notification", user_id.get(), json!({"id": id, "kind": kind, "title": title, "unread": unread})));
+    tx.emit(Event::for_user(
+        "notification",
+        user_id.get(),
+        json!({"id": id, "kind": kind, "title": title, "unread": unread}),
+    ));
     Ok(())
 }
 
 fn unread_of(tx: &mut Tx<'_>, user_id: Id) -> Result<i64> {
-    let n: Vec<i64> = tx
-        .query_sql("SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL", &[user_id.into()])?;
+    let n: Vec<i64> =
+        tx.query_sql("SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL", &[user_id.into()])?;
     Ok(n.first().copied().unwrap_or(0))
 }
 

@@ -253,7 +253,8 @@ fn money_operand(value: &Json) -> Result<(Decimal, Option<String>), String> {
 pub fn holds(tx: &mut Tx<'_>, c: &Condition, value: &FieldValue) -> Result<bool> {
     use std::cmp::Ordering;
     let Some(op) = normalise_op(&c.op) else { return Ok(false) };
-    let items: Vec<&Json> = if op == "in" { c.value.as_array().map(|a| a.iter().collect()).unwrap_or_default() } else { vec![&c.value] };
+    let items: Vec<&Json> =
+        if op == "in" { c.value.as_array().map(|a| a.iter().collect()).unwrap_or_default() } else { vec![&c.value] };
     let compare = |ord: Option<Ordering>| -> bool {
         let Some(ord) = ord else { return false };
         match op {
@@ -302,7 +303,9 @@ fn parse_approver(tx: &mut Tx<'_>, at: &str, input: &Json) -> Result<std::result
         Err(e) => {
             return Ok(Err((
                 at.to_owned(),
-                format!("{e}: give {{\"kind\": \"user\", \"user_id\"}}, {{\"kind\": \"manager\"}} or {{\"kind\": \"role\", \"role\"}}"),
+                format!(
+                    "{e}: give {{\"kind\": \"user\", \"user_id\"}}, {{\"kind\": \"manager\"}} or {{\"kind\": \"role\", \"role\"}}"
+                ),
             )));
         }
     };
@@ -344,8 +347,10 @@ fn check_steps(tx: &mut Tx<'_>, v: &mut Validator, input: &[StepInput]) -> Resul
         if s.approvers.is_empty() {
             problems.push((at("approvers"), "a step needs at least one approver".into()));
         } else if kind != "parallel" && s.approvers.len() > 1 {
-            problems
-                .push((at("approvers"), format!("a {kind} step has exactly one approver; use a parallel step for several")));
+            problems.push((
+                at("approvers"),
+                format!("a {kind} step has exactly one approver; use a parallel step for several"),
+            ));
         }
         let rule = match (kind, s.rule.as_deref().map(str::trim)) {
             ("parallel", None) => "all",
@@ -364,11 +369,11 @@ fn check_steps(tx: &mut Tx<'_>, v: &mut Validator, input: &[StepInput]) -> Resul
             }
         };
         match (rule, s.quorum) {
-            ("quorum", None | Some(0)) => problems.push((at("quorum"), "a quorum step needs a quorum of 1 or more".into())),
-            ("quorum", Some(q)) if q as usize > approvers.len() => problems.push((
-                at("quorum"),
-                format!("a quorum of {q} is more than the step's {} approvers", approvers.len()),
-            )),
+            ("quorum", None | Some(0)) => {
+                problems.push((at("quorum"), "a quorum step needs a quorum of 1 or more".into()))
+            }
+            ("quorum", Some(q)) if q as usize > approvers.len() => problems
+                .push((at("quorum"), format!("a quorum of {q} is more than the step's {} approvers", approvers.len()))),
             ("quorum", _) => {}
             (_, Some(_)) => problems.push((at("quorum"), "only a quorum rule takes a quorum".into())),
             _ => {}
@@ -529,7 +534,10 @@ pub fn update(tx: &mut Tx<'_>, who: &Principal, registry: &Registry, id: Id, pat
         new.name = n;
     }
     if let Some(c) = &patch.conditions {
-        let t = registry.get(&old.record_type).cloned().ok_or_else(|| Error::field("record_type", "is no longer registered"))?;
+        let t = registry
+            .get(&old.record_type)
+            .cloned()
+            .ok_or_else(|| Error::field("record_type", "is no longer registered"))?;
         new.conditions = check_conditions(tx, &mut v, t.fields(), t.key(), c)?;
     }
     if let Some(s) = &patch.steps {

@@ -35,10 +35,16 @@ pub struct Field {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
     Number(Decimal),
-    Money { amount: Decimal, currency: String },
+    Money {
+        amount: Decimal,
+        currency: String,
+    },
     Text(String),
     /// The branch's id and materialised path (`/1/7/`).
-    Branch { id: Id, path: String },
+    Branch {
+        id: Id,
+        path: String,
+    },
     Null,
 }
 

@@ -8,11 +8,11 @@ use kernel::identity::{branches, passwords, users};
 use kernel::testing::{TestDb, test_databases};
 use kernel::{Channel, Db, Error, Id, Principal};
 use serde_json::{Value, json};
+use workflow::Registry;
 use workflow::amount::Money;
 use workflow::engine::{self, Decision};
 use workflow::expenses::{self, ClaimPatch, NewClaim};
 use workflow::processes::{self, Condition, NewProcess, ProcessPatch, StepInput};
-use workflow::Registry;
 
 struct World {
     db: TestDb,
@@ -100,7 +100,13 @@ fn user(p: &Principal) -> Value {
     json!({"kind": "user", "user_id": p.user_id})
 }
 
-fn define(w: &World, name: &str, priority: i64, conditions: Vec<Condition>, steps: Vec<StepInput>) -> processes::Process {
+fn define(
+    w: &World,
+    name: &str,
+    priority: i64,
+    conditions: Vec<Condition>,
+    steps: Vec<StepInput>,
+) -> processes::Process {
     let input = NewProcess {
         name: name.into(),
         record_type: "expense_claim".into(),
@@ -152,7 +158,10 @@ fn sequential_manager_then_finance_locks_the_claim_and_tells_the_requester() {
             "Expense claims",
             10,
             vec![],
-            vec![step("sequential", json!([{"kind": "manager"}])), step("sequential", json!([{"kind": "role", "role": "finance"}]))],
+            vec![
+                step("sequential", json!([{"kind": "manager"}])),
+                step("sequential", json!([{"kind": "role", "role": "finance"}])),
+            ],
         );
         let id = claim(&w, "1999.50", "CNY");
         assert_eq!(status(&w, id), "draft");
@@ -192,18 +201,411 @@ fn sequential_manager_then_finance_locks_the_claim_and_tells_the_requester() {
         let decided: Vec<(i64, &str)> = h[0].decisions.iter().map(|d| (d.step, d.status.as_str())).collect();
         assert_eq!(decided, vec![(1, "approved"), (2, "cancelled"), (2, "approved")]);
         // The requester heard of every step and the outcome; approvers of their requests.
-        let kinds: Vec<String> = w
-            .db
-            .read_blocking(|tx| {
-                tx.query_sql::<String>("SELECT kind FROM notifications WHERE user_id = $1 ORDER BY id", &[w.rep.user_id.into()])
+        let kinds: Vec<String> =
+            w.db.read_blocking(|tx| {
+                tx.query_sql::<String>(
+                    "SELECT kind FROM notifications WHERE user_id = $1 ORDER BY id",
+                    &[w.rep.user_id.into()],
+                )
             })
             .unwrap();
         assert_eq!(kinds, ["approval.step", "approval.step", "approval.finished"]);
-        assert_eq!(count(&w.db, &format!("notifications WHERE user_id = {} AND kind = 'approval.requested'", w.fin1.user_id)), 1);
+        assert_eq!(
+            count(&w.db, &format!("notifications WHERE user_id = {} AND kind = 'approval.requested'", w.fin1.user_id)),
+            1
+        );
         // An approved claim stays locked; the audit log has the submission and the outcome.
-        assert!(matches!(w.db.write_blocking(|tx| expenses::update(tx, &w.rep, id, patch.clone())), Err(Error::Conflict { .. })));
+        assert!(matches!(
+            w.db.write_blocking(|tx| expenses::update(tx, &w.rep, id, patch.clone())),
+            Err(Error::Conflict { .. })
+        ));
         assert_eq!(count(&w.db, &format!("audit_log WHERE record_type = 'expense_claim' AND record_id = {id}")), 3);
         assert_eq!(count(&w.db, "audit_log WHERE record_type = 'approval'"), 2);
         let _ = w.east;
+    }
+}
+
+#[test]
+fn parallel_steps_complete_on_all_any_or_a_quorum_and_one_rejection_rejects() {
+    for w in worlds() {
+        let dirs = json!([user(&w.dir1), user(&w.dir2), user(&w.dir3)]);
+        let mut quorum = step("parallel", dirs.clone());
+        quorum.rule = Some("quorum".into());
+        quorum.quorum = Some(2);
+        let p = define(&w, "Quorum", 1, vec![], vec![quorum]);
+        // Quorum 2 of 3: one approval is not enough, the second completes it and the
+        // third director's task is cancelled.
+        let id = claim(&w, "100", "CNY");
+        submit(&w, id).unwrap();
+        decide(&w, &w.dir1, inbox(&w, &w.dir1, id).unwrap(), Decision::Approve).unwrap();
+        assert_eq!(status(&w, id), "pending");
+        decide(&w, &w.dir3, inbox(&w, &w.dir3, id).unwrap(), Decision::Approve).unwrap();
+        assert_eq!(status(&w, id), "approved");
+        assert!(inbox(&w, &w.dir2, id).is_none());
+        // One rejection rejects.
+        let id = claim(&w, "100", "CNY");
+        submit(&w, id).unwrap();
+        decide(&w, &w.dir2, inbox(&w, &w.dir2, id).unwrap(), Decision::Reject).unwrap();
+        assert_eq!(status(&w, id), "rejected");
+        assert!(inbox(&w, &w.dir1, id).is_none());
+        // A rejected claim can be edited and submitted again.
+        let patch =
+            ClaimPatch { amount: Some(Money { amount: "80".into(), currency: "CNY".into() }), ..Default::default() };
+        w.db.write_blocking(|tx| expenses::update(tx, &w.rep, id, patch)).unwrap();
+        assert_eq!(submit(&w, id).unwrap().approval_status, "pending");
+
+        // Tolerated rejections: the step fails only once the quorum is out of reach.
+        let mut tolerant = step("parallel", dirs.clone());
+        tolerant.rule = Some("quorum".into());
+        tolerant.quorum = Some(2);
+        tolerant.tolerate_rejections = true;
+        let patch = ProcessPatch { steps: Some(vec![tolerant]), ..Default::default() };
+        w.db.write_blocking(|tx| processes::update(tx, &w.admin, &w.registry, p.id, patch)).unwrap();
+        let id = claim(&w, "100", "CNY");
+        submit(&w, id).unwrap();
+        decide(&w, &w.dir1, inbox(&w, &w.dir1, id).unwrap(), Decision::Reject).unwrap();
+        assert_eq!(status(&w, id), "pending");
+        decide(&w, &w.dir2, inbox(&w, &w.dir2, id).unwrap(), Decision::Reject).unwrap();
+        assert_eq!(status(&w, id), "rejected");
+
+        // All: every director must approve; any: the first approval completes it.
+        for (rule, approvals_needed) in [("all", 3), ("any", 1)] {
+            let mut s = step("parallel", dirs.clone());
+            s.rule = Some(rule.into());
+            let patch = ProcessPatch { steps: Some(vec![s]), ..Default::default() };
+            w.db.write_blocking(|tx| processes::update(tx, &w.admin, &w.registry, p.id, patch)).unwrap();
+            let id = claim(&w, "100", "CNY");
+            submit(&w, id).unwrap();
+            for (n, d) in [&w.dir1, &w.dir2, &w.dir3].into_iter().enumerate().take(approvals_needed) {
+                assert_eq!(status(&w, id), "pending", "{rule} after {n}");
+                decide(&w, d, inbox(&w, d, id).unwrap(), Decision::Approve).unwrap();
+            }
+            assert_eq!(status(&w, id), "approved", "{rule}");
+        }
+    }
+}
+
+#[test]
+fn relay_steps_pass_the_item_on_and_record_every_hand_off() {
+    for w in worlds() {
+        define(
+            &w,
+            "Relay",
+            1,
+            vec![],
+            vec![step("relay", json!([user(&w.dir1)])), step("sequential", json!([user(&w.fin1)]))],
+        );
+        let id = claim(&w, "300", "CNY");
+        submit(&w, id).unwrap();
+        let t1 = inbox(&w, &w.dir1, id).unwrap();
+        // Bad passes: to oneself, to nobody; nothing written.
+        let before = count(&w.db, "approval_tasks");
+        let e = decide(&w, &w.dir1, t1, Decision::Pass { to_user_id: w.dir1.user_id }).unwrap_err();
+        assert_eq!(fields(e), ["to_user_id"]);
+        let e = decide(&w, &w.dir1, t1, Decision::Pass { to_user_id: Id(42) }).unwrap_err();
+        assert_eq!(fields(e), ["to_user_id"]);
+        assert_eq!(count(&w.db, "approval_tasks"), before);
+        // dir1 → dir2 → dir3, who approves; passing twice the same way counts once.
+        decide(&w, &w.dir1, t1, Decision::Pass { to_user_id: w.dir2.user_id }).unwrap();
+        decide(&w, &w.dir1, t1, Decision::Pass { to_user_id: w.dir2.user_id }).unwrap();
+        assert!(matches!(
+            decide(&w, &w.dir1, t1, Decision::Pass { to_user_id: w.dir3.user_id }),
+            Err(Error::Conflict { .. })
+        ));
+        let t2 = inbox(&w, &w.dir2, id).unwrap();
+        decide(&w, &w.dir2, t2, Decision::Pass { to_user_id: w.dir3.user_id }).unwrap();
+        assert_eq!(status(&w, id), "pending");
+        decide(&w, &w.dir3, inbox(&w, &w.dir3, id).unwrap(), Decision::Approve).unwrap();
+        // Step 2 is sequential: it cannot be passed on.
+        let t4 = inbox(&w, &w.fin1, id).unwrap();
+        let e = decide(&w, &w.fin1, t4, Decision::Pass { to_user_id: w.fin2.user_id }).unwrap_err();
+        assert_eq!(fields(e), ["to_user_id"]);
+        decide(&w, &w.fin1, t4, Decision::Approve).unwrap();
+        assert_eq!(status(&w, id), "approved");
+        let h = w.db.read_blocking(|tx| engine::history(tx, "expense_claim", id)).unwrap();
+        let chain: Vec<(Id, &str, Option<Id>)> =
+            h[0].decisions.iter().map(|d| (d.approver_id, d.status.as_str(), d.passed_to)).collect();
+        assert_eq!(
+            chain,
+            [
+                (w.dir1.user_id, "passed", Some(w.dir2.user_id)),
+                (w.dir2.user_id, "passed", Some(w.dir3.user_id)),
+                (w.dir3.user_id, "approved", None),
+                (w.fin1.user_id, "approved", None),
+            ]
+        );
+        assert_eq!(h[0].decisions[1].passed_from, Some(t1));
+    }
+}
+
+#[test]
+fn conditions_and_priority_choose_the_process() {
+    for w in worlds() {
+        let general = define(&w, "Expense claims", 10, vec![], vec![step("sequential", json!([{"kind": "manager"}]))]);
+        let large = define(
+            &w,
+            "Large expenses",
+            1,
+            vec![Condition { field: "amount".into(), op: ">=".into(), value: money("10000") }],
+            vec![step("parallel", json!([user(&w.dir1), user(&w.dir2)]))],
+        );
+        let east_meals = define(
+            &w,
+            "East meals",
+            5,
+            vec![
+                Condition { field: "category".into(), op: "in".into(), value: json!(["meals", "entertainment"]) },
+                Condition { field: "branch".into(), op: "within".into(), value: json!(w.east.to_string()) },
+            ],
+            vec![step("sequential", json!([user(&w.fin1)]))],
+        );
+        let started =
+            |id: Id| -> Id { w.db.read_blocking(|tx| engine::history(tx, "expense_claim", id)).unwrap()[0].process_id };
+        let small = claim(&w, "9999.99", "CNY");
+        submit(&w, small).unwrap();
+        assert_eq!(started(small), general.id);
+        let big = claim(&w, "10000", "CNY");
+        submit(&w, big).unwrap();
+        assert_eq!(started(big), large.id);
+        // 10,000 won is not 10,000 yuan: the currency must match too.
+        let won = claim(&w, "10000", "KRW");
+        submit(&w, won).unwrap();
+        assert_eq!(started(won), general.id);
+        let meal =
+            w.db.write_blocking(|tx| {
+                expenses::create(
+                    tx,
+                    &w.rep,
+                    NewClaim {
+                        amount: Some(Money { amount: "300".into(), currency: "CNY".into() }),
+                        category: "meals".into(),
+                        description: "客户晚餐".into(),
+                    },
+                )
+            })
+            .unwrap()
+            .id;
+        submit(&w, meal).unwrap();
+        assert_eq!(started(meal), east_meals.id);
+        // No process applies once they are all inactive: refused, the claim stays a draft.
+        for p in [&general, &large, &east_meals] {
+            let patch = ProcessPatch { active: Some(false), ..Default::default() };
+            w.db.write_blocking(|tx| processes::update(tx, &w.admin, &w.registry, p.id, patch)).unwrap();
+        }
+        let none = claim(&w, "1", "CNY");
+        assert!(matches!(submit(&w, none), Err(Error::Conflict { .. })));
+        assert_eq!(status(&w, none), "draft");
+        assert_eq!(count(&w.db, &format!("approval_instances WHERE record_id = {none}")), 0);
+    }
+}
+
+#[test]
+fn bad_definitions_are_refused_naming_the_problem_and_write_nothing() {
+    for w in worlds() {
+        let before = count(&w.db, "approval_processes") + count(&w.db, "audit_log");
+        let bad = |conditions: Vec<Condition>, steps: Vec<StepInput>| -> Vec<String> {
+            let input = NewProcess {
+                name: "Bad".into(),
+                record_type: "expense_claim".into(),
+                conditions,
+                priority: None,
+                steps,
+                active: None,
+            };
+            fields(w.db.write_blocking(|tx| processes::create(tx, &w.admin, &w.registry, input)).unwrap_err())
+        };
+        assert_eq!(bad(vec![], vec![]), ["steps"]);
+        let mut q = step("parallel", json!([user(&w.dir1), user(&w.dir2)]));
+        q.rule = Some("quorum".into());
+        q.quorum = Some(3);
+        assert_eq!(bad(vec![], vec![q]), ["steps[0].quorum"]);
+        let unknown = Condition { field: "discount".into(), op: "gt".into(), value: json!(10) };
+        assert_eq!(bad(vec![unknown], vec![step("sequential", json!([{"kind": "manager"}]))]), ["conditions[0].field"]);
+        let wrong_op = Condition { field: "category".into(), op: "gt".into(), value: json!("x") };
+        assert_eq!(bad(vec![wrong_op], vec![step("sequential", json!([{"kind": "manager"}]))]), ["conditions[0].op"]);
+        assert_eq!(bad(vec![], vec![step("sequential", json!([]))]), ["steps[0].approvers"]);
+        assert_eq!(
+            bad(vec![], vec![step("sequential", json!([user(&w.dir1), user(&w.dir2)]))]),
+            ["steps[0].approvers"]
+        );
+        assert_eq!(bad(vec![], vec![step("circular", json!([user(&w.dir1)]))]), ["steps[0].kind"]);
+        assert_eq!(
+            bad(vec![], vec![step("sequential", json!([{"kind": "role", "role": "pope"}]))]),
+            ["steps[0].approvers[0].role"]
+        );
+        assert_eq!(
+            bad(vec![], vec![step("sequential", json!([{"kind": "user", "user_id": "42"}]))]),
+            ["steps[0].approvers[0].user_id"]
+        );
+        let input = NewProcess {
+            name: "X".into(),
+            record_type: "spaceship".into(),
+            steps: vec![step("sequential", json!([{"kind": "manager"}]))],
+            ..Default::default()
+        };
+        let e = w.db.write_blocking(|tx| processes::create(tx, &w.admin, &w.registry, input)).unwrap_err();
+        assert_eq!(fields(e), ["record_type"]);
+        assert_eq!(count(&w.db, "approval_processes") + count(&w.db, "audit_log"), before);
+        // Only those who manage processes define them.
+        let input = NewProcess {
+            name: "X".into(),
+            record_type: "expense_claim".into(),
+            steps: vec![step("sequential", json!([{"kind": "manager"}]))],
+            ..Default::default()
+        };
+        let e = w.db.write_blocking(|tx| processes::create(tx, &w.rep, &w.registry, input)).unwrap_err();
+        assert!(matches!(e, Error::Forbidden(_)));
+        // A step that finds no approver for this record (the director has no manager)
+        // refuses the submission and writes nothing.
+        define(&w, "Managers", 1, vec![], vec![step("sequential", json!([{"kind": "manager"}]))]);
+        let id =
+            w.db.write_blocking(|tx| {
+                expenses::create(
+                    tx,
+                    &w.dir1,
+                    NewClaim {
+                        amount: Some(Money { amount: "5".into(), currency: "CNY".into() }),
+                        category: "office".into(),
+                        description: "pens".into(),
+                    },
+                )
+            })
+            .unwrap()
+            .id;
+        let e = w.db.write_blocking(|tx| expenses::submit(tx, &w.dir1, &w.registry, id)).unwrap_err();
+        assert_eq!(fields(e), ["steps[0].approvers"]);
+        assert_eq!(count(&w.db, "approval_instances"), 0);
+    }
+}
+
+#[test]
+fn a_running_instance_finishes_on_the_version_it_started_with() {
+    for w in worlds() {
+        let p = define(
+            &w,
+            "Two steps",
+            1,
+            vec![],
+            vec![step("sequential", json!([user(&w.dir1)])), step("sequential", json!([user(&w.dir2)]))],
+        );
+        let old = claim(&w, "10", "CNY");
+        submit(&w, old).unwrap();
+        // Edit: one step, by the third director. A stale version is refused.
+        let patch = ProcessPatch {
+            steps: Some(vec![step("sequential", json!([user(&w.dir3)]))]),
+            version: Some(1),
+            ..Default::default()
+        };
+        let v2 = w.db.write_blocking(|tx| processes::update(tx, &w.admin, &w.registry, p.id, patch.clone())).unwrap();
+        assert_eq!(v2.version, 2);
+        assert!(matches!(
+            w.db.write_blocking(|tx| processes::update(tx, &w.admin, &w.registry, p.id, patch)),
+            Err(Error::StaleVersion { current: 2 })
+        ));
+        let new = claim(&w, "10", "CNY");
+        submit(&w, new).unwrap();
+        assert!(inbox(&w, &w.dir3, new).is_some());
+        // The old claim still goes dir1 → dir2.
+        decide(&w, &w.dir1, inbox(&w, &w.dir1, old).unwrap(), Decision::Approve).unwrap();
+        assert!(inbox(&w, &w.dir3, old).is_none());
+        decide(&w, &w.dir2, inbox(&w, &w.dir2, old).unwrap(), Decision::Approve).unwrap();
+        assert_eq!(status(&w, old), "approved");
+        let h = w.db.read_blocking(|tx| engine::history(tx, "expense_claim", old)).unwrap();
+        assert_eq!((h[0].process_version, h[0].steps), (1, 2));
+        assert_eq!(w.db.read_blocking(|tx| processes::get(tx, &w.admin, p.id)).unwrap().steps.len(), 1);
+    }
+}
+
+#[test]
+fn concurrent_decisions_on_a_parallel_step_are_each_counted_once() {
+    for w in worlds() {
+        let mut all = step("parallel", json!([user(&w.dir1), user(&w.dir2)]));
+        all.rule = Some("all".into());
+        define(&w, "Directors then finance", 1, vec![], vec![all, step("sequential", json!([user(&w.fin1)]))]);
+        for _round in 0..5 {
+            let id = claim(&w, "50000", "CNY");
+            submit(&w, id).unwrap();
+            let t1 = inbox(&w, &w.dir1, id).unwrap();
+            let t2 = inbox(&w, &w.dir2, id).unwrap();
+            // Both directors, and a repeat of the first's decision, at the same instant.
+            let barrier = Arc::new(Barrier::new(3));
+            let runs = [(w.dir1.clone(), t1), (w.dir2.clone(), t2), (w.dir1.clone(), t1)].map(|(who, task)| {
+                let db = w.db.db();
+                let barrier = barrier.clone();
+                let registry = w.registry.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    db.write_blocking(|tx| engine::decide(tx, &who, &registry, task, Decision::Approve, None))
+                })
+            });
+            for r in runs {
+                r.join().unwrap().unwrap();
+            }
+            // The step completed once: finance has exactly one task, the claim waits on it.
+            assert_eq!(
+                count(
+                    &w.db,
+                    &format!(
+                        "approval_steps s JOIN approval_instances i ON i.id = s.instance_id WHERE i.record_id = {id}"
+                    )
+                ),
+                2
+            );
+            assert_eq!(
+                count(
+                    &w.db,
+                    &format!(
+                        "approval_tasks t JOIN approval_instances i ON i.id = t.instance_id WHERE i.record_id = {id} AND t.status = 'approved'"
+                    )
+                ),
+                2
+            );
+            assert_eq!(
+                count(
+                    &w.db,
+                    &format!(
+                        "approval_tasks t JOIN approval_instances i ON i.id = t.instance_id WHERE i.record_id = {id} AND t.approver_id = {}",
+                        w.fin1.user_id
+                    )
+                ),
+                1
+            );
+            assert_eq!(
+                count(&w.db, &format!("audit_log WHERE record_type = 'approval' AND record_id IN ({t1}, {t2})")),
+                2
+            );
+            assert_eq!(status(&w, id), "pending");
+        }
+    }
+}
+
+#[test]
+fn an_approval_resumes_after_a_restart_in_mid_flight() {
+    for w in worlds() {
+        define(
+            &w,
+            "Two steps",
+            1,
+            vec![],
+            vec![step("sequential", json!([user(&w.dir1)])), step("sequential", json!([user(&w.dir2)]))],
+        );
+        let id = claim(&w, "10", "CNY");
+        submit(&w, id).unwrap();
+        // A decision that dies mid-way (the unit of work fails after the task's update):
+        // nothing of it remains.
+        let t1 = inbox(&w, &w.dir1, id).unwrap();
+        let crashed: Result<(), Error> = w.db.write_blocking(|tx| {
+            engine::decide(tx, &w.dir1, &w.registry, t1, Decision::Approve, None)?;
+            Err(Error::Internal("killed".into()))
+        });
+        assert!(crashed.is_err());
+        assert!(inbox(&w, &w.dir1, id).is_some());
+        // A new process (a fresh connection pool on the same database) carries on.
+        let restarted = Db::open(&w.db.url()).unwrap();
+        restarted.write_blocking(|tx| engine::decide(tx, &w.dir1, &w.registry, t1, Decision::Approve, None)).unwrap();
+        let t2 = inbox(&w, &w.dir2, id).unwrap();
+        restarted.write_blocking(|tx| engine::decide(tx, &w.dir2, &w.registry, t2, Decision::Approve, None)).unwrap();
+        assert_eq!(status(&w, id), "approved");
+        kernel::db::off_runtime(move || drop(restarted));
     }
 }
