@@ -297,8 +297,34 @@ pub fn holds(tx: &mut Tx<'_>, c: &Condition, value: &FieldValue) -> Result<bool>
 
 type Problem = (String, String);
 
+/// Accepts shorthands too: a bare user id (`"123"`), `"manager"`, `"role:finance"`, and
+/// objects without `kind` that hold `user_id` or `role`.
+fn shorthand(input: &Json) -> Json {
+    match input {
+        Json::String(s) if s == "manager" => json!({"kind": "manager"}),
+        Json::String(s) => match s.strip_prefix("role:") {
+            Some(role) => json!({"kind": "role", "role": role}),
+            None => json!({"kind": "user", "user_id": s.strip_prefix("user:").unwrap_or(s)}),
+        },
+        Json::Number(n) => json!({"kind": "user", "user_id": n.to_string()}),
+        Json::Object(o) if !o.contains_key("kind") => {
+            let mut o = o.clone();
+            let kind = if o.contains_key("user_id") {
+                "user"
+            } else if o.contains_key("role") {
+                "role"
+            } else {
+                "manager"
+            };
+            o.insert("kind".into(), json!(kind));
+            Json::Object(o)
+        }
+        other => other.clone(),
+    }
+}
+
 fn parse_approver(tx: &mut Tx<'_>, at: &str, input: &Json) -> Result<std::result::Result<Approver, Problem>> {
-    let approver: Approver = match serde_json::from_value(input.clone()) {
+    let approver: Approver = match serde_json::from_value(shorthand(input)) {
         Ok(a) => a,
         Err(e) => {
             return Ok(Err((

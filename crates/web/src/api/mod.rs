@@ -14,6 +14,10 @@ pub mod search;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
+// Workflow: approvals, expense claims, notifications.
+pub mod approvals;
+pub mod expense_claims;
+pub mod notifications;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -38,6 +42,9 @@ pub fn router() -> Router<AppState> {
         .merge(activities::router())
         .merge(tasks::router())
         .merge(search::router())
+        .merge(approvals::router())
+        .merge(expense_claims::router())
+        .merge(notifications::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }
