@@ -39,7 +39,7 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/api/v1/notifications/unread", tag = "workflow", responses((status = 200, body = Unread)))]
 pub async fn unread(State(state): State<AppState>, creds: Credentials) -> ApiResult<axum::Json<Unread>> {
-    let unread = state.read(creds, |tx, who| notifications::unread(tx, who)).await?;
+    let unread = state.read(creds, notifications::unread).await?;
     Ok(axum::Json(Unread { unread }))
 }
 
