@@ -284,6 +284,7 @@ fn job_registry() -> kernel::jobs::Registry {
             Ok(serde_json::json!({"expired_sessions": sessions, "old_login_failures": failures}))
         })
         .with(customers::tasks::REMINDER_JOB, customers::tasks::reminder_job)
+        .with(workflow::mail::SEND_JOB, workflow::mail::send_job(workflow::mail::Smtp::from_env()))
 }
 
 fn serve(db: Db, listen: SocketAddr, settings: Settings, demo_login: Option<(String, String)>) -> Result<()> {

@@ -11,6 +11,7 @@
 pub mod amount;
 pub mod engine;
 pub mod expenses;
+pub mod mail;
 pub mod notifications;
 pub mod processes;
 pub mod registry;

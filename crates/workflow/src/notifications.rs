@@ -39,7 +39,8 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Tells `user_id` something, in the caller's transaction.
+/// Tells `user_id` something, in the caller's transaction: a notification, a live
+/// `notification` event once it commits, and a mail through the outbox.
 pub fn notify(tx: &mut Tx<'_>, user_id: Id, kind: &str, title: &str, body: &str, link: Option<&str>) -> Result<()> {
     let id = Id::new();
     tx.execute_sql(
@@ -60,7 +61,11 @@ pub fn notify(tx: &mut Tx<'_>, user_id: Id, kind: &str, title: &str, body: &str,
         user_id.get(),
         json!({"id": id, "kind": kind, "title": title, "unread": unread}),
     ));
-    Ok(())
+    let text = match link {
+        Some(l) => format!("{body}\n\n{l}\n"),
+        None => format!("{body}\n"),
+    };
+    crate::mail::queue(tx, user_id, &truncate(title, 300), &text)
 }
 
 fn unread_of(tx: &mut Tx<'_>, user_id: Id) -> Result<i64> {
