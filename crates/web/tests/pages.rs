@@ -799,3 +799,112 @@ async fn error_pages_keep_the_layout_and_stored_values_are_translated() {
         assert!(missing.body.contains("<html lang=\"ko-KR\">"));
     }
 }
+
+#[tokio::test]
+async fn expense_claims_are_filed_submitted_and_decided_from_the_pages() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "sales@example.com", "sales").await;
+        let manager = create_user(&db, "manager@example.com", "manager").await;
+        db.write(move |tx| {
+            workflow::processes::create(
+                tx,
+                &Principal::system(Channel::Cli),
+                &workflow::Registry::standard(),
+                workflow::processes::NewProcess {
+                    name: "Expense claims".into(),
+                    record_type: "expense_claim".into(),
+                    steps: vec![workflow::processes::StepInput {
+                        kind: "sequential".into(),
+                        approvers: vec![serde_json::json!({"kind": "user", "user_id": manager})],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let sales = session(&app, "sales@example.com").await;
+        let form = send(&app, get("/expenses/new", Some(&sales))).await;
+        assert_eq!(form.status, StatusCode::OK);
+        assert!(form.body.contains("href=\"/expenses\"") && form.body.contains("href=\"/approvals\""));
+        let csrf = hidden_csrf(&form.body);
+        // Bad input: the form comes back naming the fields, nothing written.
+        let bad = send(
+            &app,
+            post_form(
+                "/expenses",
+                Some(&sales),
+                &format!("csrf_token={}&amount=abc&currency=CNY&category=travel&description=", enc(&csrf)),
+            ),
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        assert!(bad.body.contains("field-error") && bad.body.contains("is required"), "{}", bad.body);
+        let created = send(
+            &app,
+            post_form(
+                "/expenses",
+                Some(&sales),
+                &format!(
+                    "csrf_token={}&amount=320.5&currency=CNY&category=meals&description={}",
+                    enc(&csrf),
+                    enc("客户午餐")
+                ),
+            ),
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        let at = location(&created);
+        let detail = send(&app, get(&at, Some(&sales))).await;
+        assert!(
+            detail.body.contains("320.50 CNY")
+                && detail.body.contains("Draft")
+                && detail.body.contains("Submit for approval")
+        );
+        let submitted = send(&app, post_form(&format!("{at}/submit"), Some(&sales), &csrf_body(&csrf))).await;
+        assert_eq!(submitted.status, StatusCode::SEE_OTHER);
+        let detail = send(&app, get(&at, Some(&sales))).await;
+        assert!(detail.body.contains("Pending") && !detail.body.contains("Submit for approval"));
+
+        // The manager's inbox, in a phone-sized card with a comment box.
+        let manager_cookie = session(&app, "manager@example.com").await;
+        let inbox = send(&app, get("/approvals", Some(&manager_cookie))).await;
+        assert_eq!(inbox.status, StatusCode::OK);
+        assert!(inbox.body.contains("客户午餐") && inbox.body.contains("Step 1"), "{}", inbox.body);
+        let marker = "action=\"/approvals/";
+        let start = inbox.body.find(marker).unwrap() + marker.len();
+        let id = inbox.body[start..].split('/').next().unwrap().to_owned();
+        let csrf = hidden_csrf(&inbox.body);
+        let decided = send(
+            &app,
+            post_form(
+                &format!("/approvals/{id}/decide"),
+                Some(&manager_cookie),
+                &format!("csrf_token={}&decision=approve&comment={}", enc(&csrf), enc("可以")),
+            ),
+        )
+        .await;
+        assert_eq!(decided.status, StatusCode::SEE_OTHER);
+        let inbox = send(&app, get(&location(&decided), Some(&manager_cookie))).await;
+        assert!(inbox.body.contains("Approved.") && inbox.body.contains("Nothing waits"));
+        // A pass on a sequential step comes back as a refusal on the page.
+        let refused = send(
+            &app,
+            post_form(
+                &format!("/approvals/{id}/decide"),
+                Some(&manager_cookie),
+                &format!("csrf_token={}&decision=pass&to_user_id=1", enc(&csrf)),
+            ),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        let detail = send(&app, get(&at, Some(&sales))).await;
+        assert!(detail.body.contains("Approved") && detail.body.contains("可以"), "{}", detail.body);
+        let bell = send(&app, get("/notifications", Some(&sales))).await;
+        assert!(bell.body.contains("Approved: meals 320.50 CNY"), "{}", bell.body);
+        assert!(!bell.body.contains("style=") && !bell.body.contains("<script>"));
+    }
+}

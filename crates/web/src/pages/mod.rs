@@ -6,6 +6,7 @@ pub mod fmt;
 pub mod home;
 pub mod jobs;
 pub mod login;
+pub mod workflow;
 
 use std::sync::{Arc, OnceLock};
 
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(jobs::router())
         .merge(account::router())
         .merge(admin::router())
+        .merge(workflow::router())
 }
 
 /// The cookie remembering a language chosen before logging in.
@@ -57,6 +59,9 @@ const NAV: &[(&str, &str, &str)] = &[
     ("identity.branches.read", "/branches", "nav-branches"),
     ("identity.roles.read", "/roles", "nav-roles"),
     ("audit.log.read", "/audit", "nav-audit"),
+    ("workflow.approvals.read", "/approvals", "nav-approvals"),
+    ("workflow.expenses.read", "/expenses", "nav-expenses"),
+    ("", "/notifications", "nav-notifications"),
     ("", "/jobs", "nav-jobs"),
     ("", "/account", "nav-account"),
 ];
