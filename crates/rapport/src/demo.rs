@@ -76,6 +76,12 @@ pub fn seed(db: &Db, size: &str) -> Result<(String, String)> {
                 hash.clone(),
             )?;
         }
+        workflow::demo::seed(
+            tx,
+            &hash,
+            &["sales@demo.rapport.test", "service@demo.rapport.test"],
+            "manager@demo.rapport.test",
+        )?;
         Ok(())
     })
     .map_err(|e| anyhow::anyhow!("seeding the demo organisation: {e}"))?;
