@@ -874,6 +874,8 @@ async fn expense_claims_are_filed_submitted_and_decided_from_the_pages() {
         let inbox = send(&app, get("/approvals", Some(&manager_cookie))).await;
         assert_eq!(inbox.status, StatusCode::OK);
         assert!(inbox.body.contains("客户午餐") && inbox.body.contains("Step 1"), "{}", inbox.body);
+        // The header counts what waits: one approval, one unread notice.
+        assert!(inbox.body.contains("<span data-inbox>1</span>") && inbox.body.contains("<span data-unread>1</span>"));
         let marker = "action=\"/approvals/";
         let start = inbox.body.find(marker).unwrap() + marker.len();
         let id = inbox.body[start..].split('/').next().unwrap().to_owned();
@@ -890,6 +892,7 @@ async fn expense_claims_are_filed_submitted_and_decided_from_the_pages() {
         assert_eq!(decided.status, StatusCode::SEE_OTHER);
         let inbox = send(&app, get(&location(&decided), Some(&manager_cookie))).await;
         assert!(inbox.body.contains("Approved.") && inbox.body.contains("Nothing waits"));
+        assert!(inbox.body.contains("<span data-inbox>0</span>"));
         // A pass on a sequential step comes back as a refusal on the page.
         let refused = send(
             &app,

@@ -56,16 +56,25 @@ pub fn notify(tx: &mut Tx<'_>, user_id: Id, kind: &str, title: &str, body: &str,
         ],
     )?;
     let unread = unread_of(tx, user_id)?;
+    let inbox = inbox_of(tx, user_id)?;
     tx.emit(Event::for_user(
         "notification",
         user_id.get(),
-        json!({"id": id, "kind": kind, "title": title, "unread": unread}),
+        json!({"id": id, "kind": kind, "title": title, "unread": unread, "inbox": inbox}),
     ));
     let text = match link {
         Some(l) => format!("{body}\n\n{l}\n"),
         None => format!("{body}\n"),
     };
     crate::mail::queue(tx, user_id, &truncate(title, 300), &text)
+}
+
+fn inbox_of(tx: &mut Tx<'_>, user_id: Id) -> Result<i64> {
+    let n: Vec<i64> = tx.query_sql(
+        "SELECT COUNT(*) FROM approval_tasks WHERE approver_id = $1 AND status = 'pending'",
+        &[user_id.into()],
+    )?;
+    Ok(n.first().copied().unwrap_or(0))
 }
 
 fn unread_of(tx: &mut Tx<'_>, user_id: Id) -> Result<i64> {
@@ -104,6 +113,7 @@ pub fn mark_read(tx: &mut Tx<'_>, who: &Principal, id: Option<Id>) -> Result<i64
         )?,
     };
     let unread = unread_of(tx, who.user_id)?;
-    tx.emit(Event::for_user("notification", who.user_id.get(), json!({"unread": unread})));
+    let inbox = inbox_of(tx, who.user_id)?;
+    tx.emit(Event::for_user("notification", who.user_id.get(), json!({"unread": unread, "inbox": inbox})));
     Ok(unread)
 }

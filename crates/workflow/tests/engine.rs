@@ -609,3 +609,27 @@ fn an_approval_resumes_after_a_restart_in_mid_flight() {
         kernel::db::off_runtime(move || drop(restarted));
     }
 }
+
+#[test]
+fn approvers_and_requesters_get_a_live_notification_event_with_their_counts() {
+    for w in worlds() {
+        define(&w, "One step", 1, vec![], vec![step("sequential", json!([user(&w.dir1)]))]);
+        let id = claim(&w, "10", "CNY");
+        let mut events = w.db.events().subscribe();
+        let dir1 = w.dir1.user_id.get();
+        // Wait (on a thread, bounded only for failure) for the director's notice.
+        let (sent, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            while let Ok(e) = events.blocking_recv() {
+                if e.kind == "notification" && e.user_id == Some(dir1) {
+                    let _ = sent.send(e.payload.clone());
+                    return;
+                }
+            }
+        });
+        submit(&w, id).unwrap();
+        let payload = received.recv_timeout(std::time::Duration::from_secs(20)).expect("a notification event");
+        assert_eq!((payload["unread"].clone(), payload["inbox"].clone()), (json!(1), json!(1)), "{payload}");
+        assert_eq!(payload["kind"], "approval.requested");
+    }
+}

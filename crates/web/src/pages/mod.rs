@@ -50,6 +50,9 @@ pub struct Ctx {
     pub csrf: String,
     pub user: Option<Principal>,
     pub nav: Vec<NavItem>,
+    /// The header's counts: unread notifications (the bell) and approvals waiting.
+    pub unread: i64,
+    pub inbox: i64,
 }
 
 /// (permission needed or "" for everyone, href, label key)
@@ -72,7 +75,7 @@ pub fn supported_locale(tag: &str) -> Option<&'static str> {
 
 impl Ctx {
     pub fn anonymous(state: &AppState, locale: &'static str, csrf: String) -> Ctx {
-        Ctx { locale, i18n: state.i18n.clone(), csrf, user: None, nav: Vec::new() }
+        Ctx { locale, i18n: state.i18n.clone(), csrf, user: None, nav: Vec::new(), unread: 0, inbox: 0 }
     }
 
     pub fn for_user(state: &AppState, who: Principal, csrf: String, current: &str) -> Ctx {
@@ -82,7 +85,7 @@ impl Ctx {
             .filter(|(perm, _, _)| perm.is_empty() || who.can(perm))
             .map(|(_, href, key)| NavItem { href, label: state.i18n.t(locale, key), current: *href == current })
             .collect();
-        Ctx { locale, i18n: state.i18n.clone(), csrf, user: Some(who), nav }
+        Ctx { locale, i18n: state.i18n.clone(), csrf, user: Some(who), nav, unread: 0, inbox: 0 }
     }
 
     pub fn t(&self, key: &str) -> String {
@@ -217,7 +220,15 @@ impl IntoResponse for PageError {
         if self.error.status == StatusCode::UNAUTHORIZED {
             return Redirect::to("/login").into_response();
         }
-        let ctx = Ctx { locale: self.locale, i18n: shared_i18n(), csrf: String::new(), user: None, nav: Vec::new() };
+        let ctx = Ctx {
+            locale: self.locale,
+            i18n: shared_i18n(),
+            csrf: String::new(),
+            user: None,
+            nav: Vec::new(),
+            unread: 0,
+            inbox: 0,
+        };
         let detail = if self.error.status.is_server_error() { String::new() } else { self.error.detail };
         error_page(ctx, &Shown { status: self.error.status, detail })
     }
@@ -263,7 +274,7 @@ where
     T: Send + 'static,
 {
     let secret = creds.session_secret().map(str::to_owned);
-    let (who, csrf, out) = state
+    let (who, csrf, out, counts) = state
         .read(creds, move |tx, who| {
             let csrf = match &secret {
                 Some(s) => sessions::resolve(tx, s)?.map(|l| l.csrf_token).unwrap_or_default(),
@@ -271,10 +282,12 @@ where
             };
             // The work's own refusal (403, 404) is shown in the caller's language.
             let out = work(tx, who);
-            Ok((who.clone(), csrf, out))
+            let counts = (::workflow::notifications::unread(tx, who)?, ::workflow::engine::pending_count(tx, who)?);
+            Ok((who.clone(), csrf, out, counts))
         })
         .await?;
-    let ctx = Ctx::for_user(state, who, csrf, current);
+    let mut ctx = Ctx::for_user(state, who, csrf, current);
+    (ctx.unread, ctx.inbox) = counts;
     match out {
         Ok(out) => Ok((ctx, out)),
         Err(e) => Err(PageError::new(e.into(), ctx.locale)),
