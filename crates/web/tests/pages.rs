@@ -911,3 +911,63 @@ async fn expense_claims_are_filed_submitted_and_decided_from_the_pages() {
         assert!(!bell.body.contains("style=") && !bell.body.contains("<script>"));
     }
 }
+
+#[tokio::test]
+async fn approval_processes_are_defined_and_versioned_from_the_editor() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "admin@example.com", "admin").await;
+        create_user(&db, "sales@example.com", "sales").await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let admin = session(&app, "admin@example.com").await;
+        let form = send(&app, get("/approval-processes/new", Some(&admin))).await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+        let csrf = hidden_csrf(&form.body);
+        let body = |steps: &str, version: &str| {
+            format!(
+                "csrf_token={}&name={}&record_type=expense_claim&priority=5&active=on&conditions={}&steps={}{version}",
+                enc(&csrf),
+                enc("差旅报销"),
+                enc(r#"[{"field": "amount", "op": ">=", "value": {"amount": "100", "currency": "CNY"}}]"#),
+                enc(steps)
+            )
+        };
+        // No steps: refused naming them, nothing written.
+        let bad = send(&app, post_form("/approval-processes", Some(&admin), &body("[]", ""))).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.body.contains("at least one step"), "{}", bad.body);
+        let ok = send(
+            &app,
+            post_form(
+                "/approval-processes",
+                Some(&admin),
+                &body(r#"[{"kind": "sequential", "approvers": [{"kind": "manager"}]}]"#, ""),
+            ),
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let list = send(&app, get("/approval-processes", Some(&admin))).await;
+        assert!(list.body.contains("差旅报销") && list.body.contains("v1"));
+        let marker = "href=\"/approval-processes/";
+        let start = list.body.find(marker).unwrap() + marker.len();
+        let id = list.body[start..].split('"').next().unwrap().to_owned();
+        let id = if id == "new" {
+            let rest = &list.body[start..];
+            let s = rest.find(marker).unwrap() + marker.len();
+            rest[s..].split('"').next().unwrap().to_owned()
+        } else {
+            id
+        };
+        let edit = send(&app, get(&format!("/approval-processes/{id}"), Some(&admin))).await;
+        assert_eq!(edit.status, StatusCode::OK);
+        let two = r#"[{"kind": "sequential", "approvers": [{"kind": "manager"}]}, {"kind": "sequential", "approvers": [{"kind": "role", "role": "finance"}]}]"#;
+        let saved =
+            send(&app, post_form(&format!("/approval-processes/{id}"), Some(&admin), &body(two, "&version=1"))).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        let list = send(&app, get("/approval-processes", Some(&admin))).await;
+        assert!(list.body.contains("v2"));
+        // A sales rep may not open the editor.
+        let sales = session(&app, "sales@example.com").await;
+        assert_eq!(send(&app, get("/approval-processes/new", Some(&sales))).await.status, StatusCode::FORBIDDEN);
+    }
+}

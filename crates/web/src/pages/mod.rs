@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(admin::router())
         .merge(workflow::router())
+        .merge(workflow::admin_router())
 }
 
 /// The cookie remembering a language chosen before logging in.
@@ -65,6 +66,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("workflow.approvals.read", "/approvals", "nav-approvals"),
     ("workflow.expenses.read", "/expenses", "nav-expenses"),
     ("", "/notifications", "nav-notifications"),
+    ("workflow.processes.manage", "/approval-processes", "nav-processes"),
     ("", "/jobs", "nav-jobs"),
     ("", "/account", "nav-account"),
 ];

@@ -1,6 +1,7 @@
 //! Workflow pages: the approval inbox (`/approvals`, decide with a comment; one card per
 //! item, so it works on a phone), expense claims (`/expenses`: list, new, detail with
 //! where the approval stands and its history), and the bell (`/notifications`).
+use ::workflow;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
@@ -350,4 +351,213 @@ async fn bell(State(state): State<AppState>, creds: Credentials) -> PageResult {
 
 async fn read_all(State(state): State<AppState>, creds: Credentials, Form(form): Form<CsrfForm>) -> PageResult {
     super::act(&state, creds, form, "/notifications", |tx, who| notifications::mark_read(tx, who, None)).await
+}
+
+/// The process editor: a list, and one form (name, record type, priority, and the
+/// conditions and steps as JSON) for a new process or a new version of one.
+pub fn admin_router() -> Router<AppState> {
+    Router::new()
+        .route("/approval-processes", get(processes_list).post(process_create))
+        .route("/approval-processes/new", get(process_new))
+        .route("/approval-processes/{id}", get(process_edit).post(process_update))
+}
+
+pub struct ProcessRow {
+    pub id: String,
+    pub name: String,
+    pub record_type: String,
+    pub priority: i64,
+    pub active: bool,
+    pub version: i64,
+    pub steps: usize,
+}
+
+#[derive(Template)]
+#[template(path = "approvals/processes.html")]
+struct ProcessesPage {
+    ctx: Ctx,
+    rows: Vec<ProcessRow>,
+}
+
+async fn processes_list(State(state): State<AppState>, creds: Credentials) -> PageResult {
+    let page = PageRequest::parse(Some(500), None).map_err(PageError::from)?;
+    let (ctx, found) =
+        load(&state, creds, "/approval-processes", move |tx, who| workflow::processes::list(tx, who, None, &page))
+            .await?;
+    let rows = found
+        .items
+        .iter()
+        .map(|p| ProcessRow {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            record_type: p.record_type.clone(),
+            priority: p.priority,
+            active: p.active,
+            version: p.version,
+            steps: p.steps.len(),
+        })
+        .collect();
+    Ok(render(&ProcessesPage { ctx, rows }))
+}
+
+#[derive(Deserialize, Default)]
+struct ProcessForm {
+    csrf_token: Option<String>,
+    name: String,
+    #[serde(default)]
+    record_type: String,
+    priority: String,
+    active: Option<String>,
+    conditions: String,
+    steps: String,
+    version: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "approvals/process_form.html")]
+struct ProcessFormPage {
+    ctx: Ctx,
+    id: Option<String>,
+    form: ProcessForm,
+    record_types: Vec<String>,
+    errors: FormErrors,
+}
+
+impl WithErrors for ProcessFormPage {
+    fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+    fn errors(&mut self) -> &mut FormErrors {
+        &mut self.errors
+    }
+}
+
+const STEPS_EXAMPLE: &str = r#"[
+  {"kind": "sequential", "approvers": [{"kind": "manager"}]},
+  {"kind": "sequential", "approvers": [{"kind": "role", "role": "finance"}]}
+]"#;
+
+async fn process_new(State(state): State<AppState>, creds: Credentials) -> PageResult {
+    let (ctx, ()) =
+        load(&state, creds, "/approval-processes", |_, who| who.require("workflow.processes.manage")).await?;
+    let form = ProcessForm {
+        priority: "100".into(),
+        active: Some("on".into()),
+        conditions: "[]".into(),
+        steps: STEPS_EXAMPLE.into(),
+        record_type: "expense_claim".into(),
+        ..Default::default()
+    };
+    let record_types = state.config.workflow.keys().map(str::to_owned).collect();
+    Ok(render(&ProcessFormPage { ctx, id: None, form, record_types, errors: FormErrors::default() }))
+}
+
+async fn process_edit(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> PageResult {
+    let (ctx, p) = load(&state, creds, "/approval-processes", move |tx, who| {
+        who.require("workflow.processes.manage")?;
+        workflow::processes::get(tx, who, id)
+    })
+    .await?;
+    let form = ProcessForm {
+        csrf_token: None,
+        name: p.name.clone(),
+        record_type: p.record_type.clone(),
+        priority: p.priority.to_string(),
+        active: p.active.then(|| "on".into()),
+        conditions: serde_json::to_string_pretty(&p.conditions).unwrap_or_default(),
+        steps: serde_json::to_string_pretty(&p.steps).unwrap_or_default(),
+        version: Some(p.version.to_string()),
+    };
+    let record_types = vec![p.record_type.clone()];
+    Ok(render(&ProcessFormPage { ctx, id: Some(id.to_string()), form, record_types, errors: FormErrors::default() }))
+}
+
+/// Conditions, steps and priority, parsed from the form.
+type Parts = (Vec<workflow::processes::Condition>, Vec<workflow::processes::StepInput>, Option<i64>);
+
+/// The JSON parts of the form, each refusal naming its field.
+fn parse_parts(form: &ProcessForm) -> Result<Parts, kernel::Error> {
+    let mut v = kernel::error::Validator::new();
+    let conditions = v.check(
+        "conditions",
+        serde_json::from_str(if form.conditions.trim().is_empty() { "[]" } else { &form.conditions })
+            .map_err(|e| format!("is not a JSON list of conditions: {e}")),
+    );
+    let steps =
+        v.check("steps", serde_json::from_str(&form.steps).map_err(|e| format!("is not a JSON list of steps: {e}")));
+    let priority =
+        v.check("priority", form.priority.trim().parse::<i64>().map_err(|_| "must be a whole number".to_owned()));
+    v.finish()?;
+    Ok((conditions.unwrap_or_default(), steps.unwrap_or_default(), priority))
+}
+
+async fn process_create(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(form): Form<ProcessForm>,
+) -> PageResult {
+    let creds = creds.with_csrf(form.csrf_token.clone());
+    let config = state.config.clone();
+    let parts = parse_parts(&form);
+    let (name, record_type, active) = (form.name.clone(), form.record_type.clone(), form.active.is_some());
+    let result = state
+        .write(creds.clone(), move |tx, who| {
+            let (conditions, steps, priority) = parts?;
+            let input = workflow::processes::NewProcess {
+                name,
+                record_type,
+                conditions,
+                priority,
+                steps,
+                active: Some(active),
+            };
+            workflow::processes::create(tx, who, &config.workflow, input)
+        })
+        .await;
+    match result {
+        Ok(_) => Ok(see_other("/approval-processes")),
+        Err(e) => {
+            let (ctx, ()) = load(&state, creds, "/approval-processes", |_, _| Ok(())).await?;
+            let record_types = state.config.workflow.keys().map(str::to_owned).collect();
+            refused(ProcessFormPage { ctx, id: None, form, record_types, errors: FormErrors::default() }, e)
+        }
+    }
+}
+
+async fn process_update(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+    Form(form): Form<ProcessForm>,
+) -> PageResult {
+    let creds = creds.with_csrf(form.csrf_token.clone());
+    let config = state.config.clone();
+    let parts = parse_parts(&form);
+    let (name, active) = (form.name.clone(), form.active.is_some());
+    let version = form.version.as_deref().and_then(|v| v.parse::<i64>().ok());
+    let result = state
+        .write(creds.clone(), move |tx, who| {
+            let (conditions, steps, priority) = parts?;
+            let patch = workflow::processes::ProcessPatch {
+                name: Some(name),
+                conditions: Some(conditions),
+                priority,
+                steps: Some(steps),
+                active: Some(active),
+                version,
+            };
+            workflow::processes::update(tx, who, &config.workflow, id, patch)
+        })
+        .await;
+    match result {
+        Ok(_) => Ok(see_other("/approval-processes")),
+        Err(e) => {
+            let (ctx, ()) = load(&state, creds, "/approval-processes", |_, _| Ok(())).await?;
+            let record_types = vec![form.record_type.clone()];
+            refused(
+                ProcessFormPage { ctx, id: Some(id.to_string()), form, record_types, errors: FormErrors::default() },
+                e,
+            )
+        }
+    }
 }
