@@ -627,6 +627,15 @@ async fn authorization_matrix() {
             (Method::GET, "/api/v1/approvals?mine=pending".into(), None, [OK, OK, OK, OK, NO, OK, OK]),
             (Method::GET, "/api/v1/notifications".into(), None, [OK; 7]),
             (Method::GET, "/api/v1/notifications/unread".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/delegations".into(), None, [OK, OK, OK, OK, NO, OK, OK]),
+            (
+                Method::POST,
+                "/api/v1/delegations".into(),
+                Some(
+                    json!({"delegate_id": rep, "ends_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339()}),
+                ),
+                [CREATED, CREATED, S::UNPROCESSABLE_ENTITY, CREATED, NO, CREATED, NO],
+            ),
         ];
         let roles = ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"];
         for (method, path, body, expected) in &table {

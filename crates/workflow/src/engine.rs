@@ -96,13 +96,15 @@ pub struct Approval {
     /// Whom this task was passed on to.
     pub passed_to: Option<Id>,
     pub decided_by: Option<Id>,
+    /// When a delegate decided: the approver they stood in for.
+    pub on_behalf_of: Option<Id>,
     pub decided_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
 impl FromRow for Approval {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
-        Ok(Approval {
+        let mut a = Approval {
             id: row.get("id")?,
             record_type: row.get("record_type")?,
             record_id: row.get("record_id")?,
@@ -120,9 +122,12 @@ impl FromRow for Approval {
             passed_from: row.get("passed_from")?,
             passed_to: row.get("passed_to")?,
             decided_by: row.get("decided_by")?,
+            on_behalf_of: None,
             decided_at: row.get("decided_at")?,
             created_at: row.get("created_at")?,
-        })
+        };
+        a.on_behalf_of = a.decided_by.filter(|d| *d != a.approver_id).map(|_| a.approver_id);
+        Ok(a)
     }
 }
 
@@ -207,24 +212,38 @@ pub fn history(tx: &mut Tx<'_>, record_type: &str, record_id: Id) -> Result<Vec<
 /// The approver's tasks: `pending` (the inbox) or `decided`, newest first.
 pub fn list_mine(tx: &mut Tx<'_>, who: &Principal, which: &str, page: &PageRequest) -> Result<Page<Approval>> {
     who.require("workflow.approvals.read")?;
-    let status = match which {
-        "pending" => "t.status = 'pending'",
-        "decided" => "t.status <> 'pending'",
+    let after = page.cursor.as_ref().map_or(i64::MAX, |c| c.id);
+    let limit = page.fetch_limit() as i64;
+    let rows: Vec<Approval> = match which {
+        // Pending: mine, and those of approvers I stand in for now.
+        "pending" => tx.query_sql(
+            &format!(
+                "{APPROVALS} WHERE (t.approver_id = $1 OR {}) AND t.status = 'pending' AND t.id < $3 \
+                 ORDER BY t.id DESC LIMIT $4",
+                crate::delegations::DELEGATED
+            ),
+            &[who.user_id.into(), now().into(), after.into(), limit.into()],
+        )?,
+        "decided" => tx.query_sql(
+            &format!(
+                "{APPROVALS} WHERE (t.approver_id = $1 OR t.decided_by = $1) AND t.status <> 'pending' AND t.id < $2 \
+                 ORDER BY t.id DESC LIMIT $3"
+            ),
+            &[who.user_id.into(), after.into(), limit.into()],
+        )?,
         _ => return Err(Error::field("mine", "must be pending or decided")),
     };
-    let after = page.cursor.as_ref().map_or(i64::MAX, |c| c.id);
-    let rows: Vec<Approval> = tx.query_sql(
-        &format!("{APPROVALS} WHERE t.approver_id = $1 AND {status} AND t.id < $2 ORDER BY t.id DESC LIMIT $3"),
-        &[who.user_id.into(), after.into(), (page.fetch_limit() as i64).into()],
-    )?;
     Ok(Page::from_rows(rows, page, |a| id_cursor(a.id)))
 }
 
 /// How many items wait in the caller's inbox (the header's count).
 pub fn pending_count(tx: &mut Tx<'_>, who: &Principal) -> Result<i64> {
     let n: Vec<i64> = tx.query_sql(
-        "SELECT COUNT(*) FROM approval_tasks WHERE approver_id = $1 AND status = 'pending'",
-        &[who.user_id.into()],
+        &format!(
+            "SELECT COUNT(*) FROM approval_tasks t WHERE (t.approver_id = $1 OR {}) AND t.status = 'pending'",
+            crate::delegations::DELEGATED
+        ),
+        &[who.user_id.into(), now().into()],
     )?;
     Ok(n.first().copied().unwrap_or(0))
 }
@@ -521,7 +540,7 @@ pub fn decide(
         return Err(Error::field("comment", "is longer than 2000 characters"));
     }
     let task = fetch_approval(tx, id)?.ok_or(Error::NotFound("approval"))?;
-    if task.approver_id != who.user_id {
+    if task.approver_id != who.user_id && !crate::delegations::stands_in(tx, task.approver_id, who.user_id, now())? {
         return Err(Error::Forbidden(format!(
             "workflow.approvals.decide on approval {id}: you are not its approver ({} is)",
             task.approver_name

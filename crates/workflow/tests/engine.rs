@@ -633,3 +633,74 @@ fn approvers_and_requesters_get_a_live_notification_event_with_their_counts() {
         assert_eq!(payload["kind"], "approval.requested");
     }
 }
+
+#[test]
+fn a_delegate_decides_for_an_absent_approver_and_the_decision_says_so() {
+    use chrono::{Duration, Utc};
+    use workflow::delegations::{self, NewDelegation};
+    for w in worlds() {
+        define(
+            &w,
+            "Director",
+            1,
+            vec![],
+            vec![step("sequential", json!([user(&w.dir1)])), step("sequential", json!([user(&w.dir1)]))],
+        );
+        let id = claim(&w, "10", "CNY");
+        submit(&w, id).unwrap();
+        let task = inbox(&w, &w.dir1, id).unwrap();
+        // Not yet a delegate: refused.
+        assert!(matches!(decide(&w, &w.dir2, task, Decision::Approve), Err(Error::Forbidden(_))));
+        let now = Utc::now();
+        let bad = |input: NewDelegation| {
+            fields(w.db.write_blocking(|tx| delegations::create(tx, &w.dir1, input, now)).unwrap_err())
+        };
+        assert_eq!(
+            bad(NewDelegation {
+                delegate_id: Some(w.dir1.user_id),
+                ends_at: Some(now + Duration::days(1)),
+                ..Default::default()
+            }),
+            ["delegate_id"]
+        );
+        assert_eq!(
+            bad(NewDelegation {
+                delegate_id: Some(w.dir2.user_id),
+                ends_at: Some(now - Duration::days(1)),
+                ..Default::default()
+            }),
+            ["ends_at"]
+        );
+        // A revoked delegation gives nothing.
+        let past = NewDelegation {
+            delegate_id: Some(w.dir2.user_id),
+            starts_at: Some(now - Duration::days(3)),
+            ends_at: Some(now + Duration::days(1)),
+        };
+        let d = w.db.write_blocking(|tx| delegations::create(tx, &w.dir1, past, now - Duration::days(3))).unwrap();
+        w.db.write_blocking(|tx| delegations::revoke(tx, &w.dir1, d.id, now)).unwrap();
+        assert!(inbox(&w, &w.dir2, id).is_none());
+        assert!(matches!(decide(&w, &w.dir2, task, Decision::Approve), Err(Error::Forbidden(_))));
+        // A running one: the delegate sees the task and decides it on the director's behalf.
+        let running = NewDelegation {
+            delegate_id: Some(w.dir2.user_id),
+            ends_at: Some(now + Duration::days(7)),
+            ..Default::default()
+        };
+        w.db.write_blocking(|tx| delegations::create(tx, &w.dir1, running, now)).unwrap();
+        assert_eq!(inbox(&w, &w.dir2, id), Some(task));
+        let a = decide(&w, &w.dir2, task, Decision::Approve).unwrap();
+        assert_eq!(
+            (a.approver_id, a.decided_by, a.on_behalf_of),
+            (w.dir1.user_id, Some(w.dir2.user_id), Some(w.dir1.user_id))
+        );
+        // The director may still decide personally (step 2), recorded as their own.
+        let t2 = inbox(&w, &w.dir1, id).unwrap();
+        let a = decide(&w, &w.dir1, t2, Decision::Approve).unwrap();
+        assert_eq!(a.on_behalf_of, None);
+        assert_eq!(status(&w, id), "approved");
+        // A third person is still no approver.
+        assert_eq!(w.db.read_blocking(|tx| delegations::list(tx, &w.dir3)).unwrap().len(), 0);
+        assert_eq!(w.db.read_blocking(|tx| delegations::list(tx, &w.dir2)).unwrap().len(), 2);
+    }
+}

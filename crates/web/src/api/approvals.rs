@@ -7,6 +7,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use kernel::paging::Page;
 use serde::Deserialize;
+use workflow::delegations::{self, Delegation, NewDelegation};
 use workflow::engine::{self, Approval, Decision, DecisionInput, PassInput};
 use workflow::processes::{self, NewProcess, Process, ProcessPatch};
 
@@ -176,4 +177,46 @@ pub async fn pass(
         return Err(kernel::Error::field("to_user_id", "is required").into());
     };
     decide(state, creds, id, Decision::Pass { to_user_id }, input.comment).await
+}
+
+pub fn delegations_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/delegations", get(list_delegations).post(create_delegation))
+        .route("/api/v1/delegations/{id}", axum::routing::delete(revoke_delegation))
+}
+
+/// Your delegations: those you gave and those you received, newest first.
+#[utoipa::path(get, path = "/api/v1/delegations", tag = "workflow", responses((status = 200, body = Vec<Delegation>)))]
+pub async fn list_delegations(
+    State(state): State<AppState>,
+    creds: Credentials,
+) -> ApiResult<axum::Json<Vec<Delegation>>> {
+    Ok(axum::Json(state.read(creds, delegations::list).await?))
+}
+
+/// Names a colleague to decide your approvals for a period; their decisions record that
+/// they were made on your behalf.
+#[utoipa::path(post, path = "/api/v1/delegations", tag = "workflow", request_body = NewDelegation,
+    responses((status = 201, body = Delegation)))]
+pub async fn create_delegation(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Json(input): Json<NewDelegation>,
+) -> ApiResult<Response> {
+    let now = chrono::Utc::now();
+    let d = state.write(creds, move |tx, who| delegations::create(tx, who, input, now)).await?;
+    Ok(versioned(StatusCode::CREATED, 1, Some(format!("/api/v1/delegations/{}", d.id)), &d))
+}
+
+/// Ends one of your delegations now.
+#[utoipa::path(delete, path = "/api/v1/delegations/{id}", tag = "workflow", params(("id" = String, Path)),
+    responses((status = 204)))]
+pub async fn revoke_delegation(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    let now = chrono::Utc::now();
+    state.write(creds, move |tx, who| delegations::revoke(tx, who, id, now)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

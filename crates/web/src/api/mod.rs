@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(tasks::router())
         .merge(search::router())
         .merge(approvals::router())
+        .merge(approvals::delegations_router())
         .merge(expense_claims::router())
         .merge(notifications::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))

@@ -23,6 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::search::search,
         super::approvals::list_processes, super::approvals::create_process, super::approvals::read_process, super::approvals::update_process,
         super::approvals::list, super::approvals::read, super::approvals::approve, super::approvals::reject, super::approvals::pass,
+        super::approvals::list_delegations, super::approvals::create_delegation, super::approvals::revoke_delegation,
         super::expense_claims::list, super::expense_claims::create, super::expense_claims::read, super::expense_claims::update, super::expense_claims::submit, super::expense_claims::history,
         super::notifications::list, super::notifications::unread, super::notifications::read_all, super::notifications::read_one,
     ),
