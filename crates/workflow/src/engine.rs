@@ -714,3 +714,208 @@ fn settle(
     }
     Ok(())
 }
+
+/// The job kind that applies step timeouts; register [`timeouts_job`] under it.
+pub const TIMEOUTS_JOB: &str = "workflow.approval_timeouts";
+
+struct Waiting {
+    id: Id,
+    approver_id: Id,
+    created_at: DateTime<Utc>,
+    reminded_at: Option<DateTime<Utc>>,
+    escalated_at: Option<DateTime<Utc>>,
+    step_id: Id,
+    step_number: i64,
+    instance_id: Id,
+    process_id: Id,
+    process_number: i64,
+    branch_id: Id,
+    time_zone: String,
+}
+
+impl FromRow for Waiting {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(Waiting {
+            id: row.get("id")?,
+            approver_id: row.get("approver_id")?,
+            created_at: row.get("created_at")?,
+            reminded_at: row.get("reminded_at")?,
+            escalated_at: row.get("escalated_at")?,
+            step_id: row.get("step_id")?,
+            step_number: row.get("step_number")?,
+            instance_id: row.get("instance_id")?,
+            process_id: row.get("process_id")?,
+            process_number: row.get("process_number")?,
+            branch_id: row.get("branch_id")?,
+            time_zone: row.get("time_zone")?,
+        })
+    }
+}
+
+/// What one [`tick`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TickReport {
+    pub reminded: u32,
+    pub escalated: u32,
+    pub decided: u32,
+}
+
+/// Applies step timeouts as of `now` (a parameter, so tests control the clock): counts
+/// each pending task's working hours in its record's branch calendar since it was
+/// created, then reminds, escalates to the approver's manager, or decides automatically.
+/// Each action is guarded (`reminded_at`, `escalated_at`, a pending status), so a tick
+/// run twice does each once.
+pub fn tick(tx: &mut Tx<'_>, registry: &Registry, now: DateTime<Utc>) -> Result<TickReport> {
+    let system = Principal::system(kernel::Channel::Job);
+    let waiting: Vec<Waiting> = tx.query_sql(
+        "SELECT t.id, t.approver_id, t.created_at, t.reminded_at, t.escalated_at, t.step_id, s.number AS step_number, \
+         i.id AS instance_id, i.process_id, i.process_number, i.branch_id, b.time_zone \
+         FROM approval_tasks t JOIN approval_steps s ON s.id = t.step_id \
+         JOIN approval_instances i ON i.id = t.instance_id JOIN branches b ON b.id = i.branch_id \
+         WHERE t.status = 'pending' AND i.status = 'running' ORDER BY t.id LIMIT 500",
+        &[],
+    )?;
+    let mut report = TickReport::default();
+    for w in waiting {
+        let process = processes::version(tx, w.process_id, w.process_number)?;
+        let Some(timeouts) = process.steps.get((w.step_number - 1) as usize).and_then(|s| s.timeouts.clone()) else {
+            continue;
+        };
+        let tz: chrono_tz::Tz = w.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+        let holidays = crate::calendar::holidays(tx, w.branch_id)?;
+        let worked = crate::calendar::working_seconds(w.created_at, now, tz, &holidays);
+        let due = |hours: Option<u32>| hours.is_some_and(|h| worked >= i64::from(h) * 3600);
+        if due(timeouts.auto_after_hours) {
+            let decision =
+                if timeouts.auto_decision.as_deref() == Some("reject") { Decision::Reject } else { Decision::Approve };
+            if auto_decide(tx, &system, registry, &w, decision, timeouts.auto_after_hours.unwrap_or(0))? {
+                report.decided += 1;
+            }
+            continue;
+        }
+        if due(timeouts.escalate_after_hours) && w.escalated_at.is_none() {
+            let marked = tx.execute_sql(
+                "UPDATE approval_tasks SET escalated_at = $1 WHERE id = $2 AND escalated_at IS NULL AND status = 'pending'",
+                &[now.into(), w.id.into()],
+            )?;
+            let manager = users::find(tx, w.approver_id)?.and_then(|u| u.manager_id);
+            if marked == 1
+                && let Some(m) = manager
+                && users::find(tx, m)?.is_some_and(|u| u.active)
+            {
+                let already: Vec<i64> = tx.query_sql(
+                    "SELECT COUNT(*) FROM approval_tasks WHERE step_id = $1 AND approver_id = $2",
+                    &[w.step_id.into(), m.into()],
+                )?;
+                if already.first().copied().unwrap_or(0) == 0 {
+                    insert_task(tx, w.instance_id, w.step_id, m, Some(w.id), now)?;
+                    notifications::notify(
+                        tx,
+                        m,
+                        "approval.escalated",
+                        &format!("Escalated to you: step {} of \"{}\"", w.step_number, process.name),
+                        "An approval waited too long and now waits for you as well.",
+                        Some("/approvals"),
+                    )?;
+                    report.escalated += 1;
+                }
+            }
+        }
+        if due(timeouts.remind_after_hours) && w.reminded_at.is_none() {
+            let marked = tx.execute_sql(
+                "UPDATE approval_tasks SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL AND status = 'pending'",
+                &[now.into(), w.id.into()],
+            )?;
+            if marked == 1 {
+                notifications::notify(
+                    tx,
+                    w.approver_id,
+                    "approval.reminder",
+                    &format!("Reminder: step {} of \"{}\" waits for your decision", w.step_number, process.name),
+                    "",
+                    Some("/approvals"),
+                )?;
+                report.reminded += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn auto_decide(
+    tx: &mut Tx<'_>,
+    system: &Principal,
+    registry: &Registry,
+    w: &Waiting,
+    decision: Decision,
+    hours: u32,
+) -> Result<bool> {
+    let running = tx.execute_sql(
+        "UPDATE approval_instances SET version = version + 1 WHERE id = $1 AND status = 'running'",
+        &[w.instance_id.into()],
+    )?;
+    if running == 0 {
+        return Ok(false);
+    }
+    let comment = format!("automatic decision after {hours} working hours");
+    let changed = tx.execute_sql(
+        "UPDATE approval_tasks SET status = $1, comment = $2, decided_at = $3 WHERE id = $4 AND status = 'pending'",
+        &[decision.status().into(), comment.clone().into(), now().into(), w.id.into()],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    let changes = Changes::new().field("status", &"pending", &decision.status()).created("comment", &comment);
+    audit::record(tx, system, decision.status(), "approval", Some(w.id), &changes)?;
+    let instance = fetch_instance(tx, w.instance_id)?;
+    let rt = registry
+        .get(&instance.record_type)
+        .cloned()
+        .ok_or_else(|| Error::Internal(format!("record type {} is not registered", instance.record_type)))?;
+    let subject = rt
+        .load(tx, instance.record_id)?
+        .ok_or_else(|| Error::Internal(format!("{} {} is gone", instance.record_type, instance.record_id)))?;
+    let step = fetch_step(tx, w.id)?;
+    settle(tx, system, rt.as_ref(), &instance, &step, &subject)?;
+    Ok(true)
+}
+
+/// Queues the timeouts job unless one is queued or running (at start-up; the job queues
+/// its next run itself).
+pub fn ensure_timeouts_job(tx: &mut Tx<'_>) -> Result<()> {
+    let n: Vec<i64> = tx.query_sql(
+        "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND status IN ('queued', 'running')",
+        &[TIMEOUTS_JOB.into()],
+    )?;
+    if n.first().copied().unwrap_or(0) == 0 {
+        kernel::jobs::enqueue(tx, TIMEOUTS_JOB, serde_json::json!({}), None)?;
+    }
+    Ok(())
+}
+
+/// The handler of [`TIMEOUTS_JOB`] for the record types of `registry`: one tick now,
+/// then the next run in 15 minutes.
+pub fn timeouts_job(
+    registry: Registry,
+) -> impl Fn(&kernel::jobs::JobContext, serde_json::Value) -> std::result::Result<serde_json::Value, kernel::jobs::JobError>
++ Send
++ Sync
++ 'static {
+    move |ctx, _payload| {
+        let report = ctx
+            .db()
+            .write_blocking(|tx| {
+                let report = tick(tx, &registry, Utc::now())?;
+                kernel::jobs::enqueue_with(
+                    tx,
+                    kernel::jobs::NewJob {
+                        run_at: Some(Utc::now() + chrono::Duration::minutes(15)),
+                        ..kernel::jobs::NewJob::new(TIMEOUTS_JOB, serde_json::json!({}))
+                    },
+                )?;
+                Ok::<_, Error>(report)
+            })
+            .map_err(kernel::jobs::JobError::retryable)?;
+        Ok(serde_json::json!(report))
+    }
+}

@@ -9,6 +9,7 @@
 //! * [`engine`]: submit a record, decide (approve, reject, pass on), each one transaction;
 //! * [`expenses`]: the built-in `expense_claim` record type.
 pub mod amount;
+pub mod calendar;
 pub mod delegations;
 pub mod demo;
 pub mod engine;

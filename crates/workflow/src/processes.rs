@@ -55,6 +55,25 @@ pub struct Step {
     /// rejection only does when the step can no longer reach its approvals.
     #[serde(default)]
     pub tolerate_rejections: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<Timeouts>,
+}
+
+/// Per step, in working hours of the record's branch (docs/workflow.md): remind the
+/// approver after `remind_after_hours`, add the approver's manager as an approver after
+/// `escalate_after_hours`, and decide automatically (`auto_decision`: approve or reject)
+/// after `auto_after_hours`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_after_hours: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_after_hours: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_after_hours: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_decision: Option<String>,
 }
 
 /// A step as the client sends it.
@@ -72,6 +91,8 @@ pub struct StepInput {
     pub quorum: Option<u32>,
     #[serde(default)]
     pub tolerate_rejections: bool,
+    #[serde(default)]
+    pub timeouts: Option<Timeouts>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -404,6 +425,21 @@ fn check_steps(tx: &mut Tx<'_>, v: &mut Validator, input: &[StepInput]) -> Resul
             (_, Some(_)) => problems.push((at("quorum"), "only a quorum rule takes a quorum".into())),
             _ => {}
         }
+        if let Some(t) = &s.timeouts {
+            match (t.auto_after_hours, t.auto_decision.as_deref()) {
+                (Some(_), Some("approve" | "reject")) | (None, None) => {}
+                (Some(_), _) => problems.push((at("timeouts.auto_decision"), "must be approve or reject".into())),
+                (None, Some(_)) => {
+                    problems.push((at("timeouts.auto_after_hours"), "is required with auto_decision".into()))
+                }
+            }
+            if matches!(t.remind_after_hours, Some(0))
+                || matches!(t.escalate_after_hours, Some(0))
+                || matches!(t.auto_after_hours, Some(0))
+            {
+                problems.push((at("timeouts"), "hours must be 1 or more".into()));
+            }
+        }
         if problems.is_empty() {
             out.push(Step {
                 kind: kind.to_owned(),
@@ -411,6 +447,7 @@ fn check_steps(tx: &mut Tx<'_>, v: &mut Validator, input: &[StepInput]) -> Resul
                 rule: rule.to_owned(),
                 quorum: if rule == "quorum" { s.quorum } else { None },
                 tolerate_rejections: s.tolerate_rejections,
+                timeouts: s.timeouts.clone(),
             });
         }
         for (field, message) in problems {

@@ -704,3 +704,58 @@ fn a_delegate_decides_for_an_absent_approver_and_the_decision_says_so() {
         assert_eq!(w.db.read_blocking(|tx| delegations::list(tx, &w.dir2)).unwrap().len(), 2);
     }
 }
+
+#[test]
+fn timeouts_remind_escalate_and_decide_in_working_hours_with_holidays() {
+    use workflow::calendar;
+    use workflow::processes::Timeouts;
+    for w in worlds() {
+        // The rep approves (a test stand-in for any approver with a manager): a reminder
+        // after 2 working hours, the manager added after 4, approved automatically after 9.
+        let mut s = step("sequential", json!([user(&w.rep)]));
+        s.timeouts = Some(Timeouts {
+            remind_after_hours: Some(2),
+            escalate_after_hours: Some(4),
+            auto_after_hours: Some(9),
+            auto_decision: Some("approve".into()),
+        });
+        define(&w, "Timed", 1, vec![], vec![s]);
+        let id = claim(&w, "10", "CNY");
+        submit(&w, id).unwrap();
+        let page = kernel::paging::PageRequest::parse(Some(100), None).unwrap();
+        let task = w.db.read_blocking(|tx| engine::list_mine(tx, &w.rep, "pending", &page)).unwrap().items[0].clone();
+        let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+        // The first working day after submission is a holiday (for every branch).
+        let none = std::collections::BTreeSet::new();
+        let first_day = calendar::add_working_seconds(task.created_at, 1, tz, &none).with_timezone(&tz).date_naive();
+        w.db.write_blocking(|tx| calendar::add_holiday(tx, &w.admin, None, first_day, "春节 / 설날")).unwrap();
+        let holidays = std::collections::BTreeSet::from([first_day]);
+        let after = |hours: i64, days: &std::collections::BTreeSet<chrono::NaiveDate>| {
+            calendar::add_working_seconds(task.created_at, hours * 3600, tz, days)
+        };
+        let tick = |now| w.db.write_blocking(|tx| engine::tick(tx, &w.registry, now)).unwrap();
+        let reminders =
+            || count(&w.db, &format!("notifications WHERE user_id = {} AND kind = 'approval.reminder'", w.rep.user_id));
+        // Two working hours ignoring the holiday fall on the holiday: nothing yet.
+        assert_eq!(tick(after(2, &none)), engine::TickReport::default());
+        assert_eq!(tick(after(1, &holidays)).reminded, 0);
+        let r = tick(after(2, &holidays));
+        assert_eq!((r.reminded, r.escalated, r.decided), (1, 0, 0));
+        assert_eq!(tick(after(3, &holidays)), engine::TickReport::default());
+        assert_eq!(reminders(), 1);
+        // Escalation adds the rep's manager, once.
+        assert!(inbox(&w, &w.manager, id).is_none());
+        assert_eq!(tick(after(4, &holidays)).escalated, 1);
+        assert_eq!(tick(after(5, &holidays)).escalated, 0);
+        assert!(inbox(&w, &w.manager, id).is_some());
+        assert_eq!(status(&w, id), "pending");
+        // After 9 working hours the step is approved automatically.
+        assert_eq!(tick(after(9, &holidays)).decided, 1);
+        assert_eq!(status(&w, id), "approved");
+        assert_eq!(tick(after(20, &holidays)), engine::TickReport::default());
+        let h = w.db.read_blocking(|tx| engine::history(tx, "expense_claim", id)).unwrap();
+        assert!(
+            h[0].decisions.iter().any(|d| d.comment.as_deref() == Some("automatic decision after 9 working hours"))
+        );
+    }
+}
