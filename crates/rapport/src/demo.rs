@@ -86,6 +86,12 @@ fn seed_organisation(db: &Db) -> Result<()> {
                 hash.clone(),
             )?;
         }
+        workflow::demo::seed(
+            tx,
+            &hash,
+            &["sales@demo.rapport.test", "service@demo.rapport.test"],
+            "manager@demo.rapport.test",
+        )?;
         Ok(())
     })
     .map_err(|e| anyhow::anyhow!("seeding the demo organisation: {e}"))?;

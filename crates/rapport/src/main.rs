@@ -436,11 +436,14 @@ fn job_registry() -> kernel::jobs::Registry {
         })
         .with(customers::tasks::REMINDER_JOB, customers::tasks::reminder_job)
         .with(customers::imports::IMPORT_JOB, customers::imports::import_job)
+        .with(workflow::mail::SEND_JOB, workflow::mail::send_job(workflow::mail::Smtp::from_env()))
+        .with(workflow::engine::TIMEOUTS_JOB, workflow::engine::timeouts_job(workflow::Registry::standard()))
 }
 
 fn serve(db: Db, listen: SocketAddr, settings: Settings, demo_login: Option<(String, String)>) -> Result<()> {
     // Background work runs on its own thread (never an async one: see kernel::db).
     db.write_blocking(|tx| kernel::jobs::enqueue(tx, kernel::jobs::MAINTENANCE_KIND, serde_json::json!({}), None))?;
+    db.write_blocking(workflow::engine::ensure_timeouts_job)?;
     let node = format!("{}-{}", listen, std::process::id());
     let worker =
         kernel::jobs::Worker::new(db.clone(), job_registry(), node).spawn().context("starting the job worker")?;

@@ -148,10 +148,43 @@
     }
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", startLiveJobs);
-  } else {
+  // The header's bell and approvals count follow `notification` events, which carry
+  // the user's unread and waiting counts.
+  function startLiveCounts() {
+    var unread = document.querySelector("[data-unread]");
+    if (!unread || typeof window.EventSource !== "function") {
+      return;
+    }
+    var inbox = document.querySelector("[data-inbox]");
+    var source = new EventSource("/api/v1/events");
+    source.addEventListener("notification", function (event) {
+      var data;
+      try {
+        data = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (typeof data.unread === "number") {
+        unread.textContent = String(data.unread);
+      }
+      if (inbox && typeof data.inbox === "number") {
+        inbox.textContent = String(data.inbox);
+      }
+    });
+    window.addEventListener("pagehide", function () {
+      source.close();
+    });
+  }
+
+  function start() {
     startLiveJobs();
+    startLiveCounts();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();
 

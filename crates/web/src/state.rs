@@ -17,12 +17,15 @@ pub struct Config {
     pub secure_cookies: bool,
     /// The permission catalogue of every area in this build.
     pub permissions: Vec<(&'static str, &'static str)>,
+    /// The record types approvals can guard (expense claims; areas add theirs).
+    pub workflow: workflow::Registry,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        let permissions = [kernel::identity::permissions::FOUNDATION, customers::PERMISSIONS].concat();
-        Config { secure_cookies: false, permissions }
+        let permissions =
+            [kernel::identity::permissions::FOUNDATION, customers::PERMISSIONS, workflow::PERMISSIONS].concat();
+        Config { secure_cookies: false, permissions, workflow: workflow::Registry::standard() }
     }
 }
 

@@ -372,7 +372,7 @@ async fn authorization_matrix() {
                 .to_string();
         // Customers: an account owned by the east manager (a sales rep's scope is their
         // own records, so it is 404 to them), and an account and contact of the rep.
-        let (category, managers_account, reps_account, reps_contact, reps_activity, reps_task, model) =
+        let (category, managers_account, reps_account, reps_contact, reps_activity, reps_task, model, reps_claim) =
             w.db.write(move |tx| {
                 let who = system();
                 let manager = users::find_by_email(tx, &format!("manager.{}@example.com", w.east))?.unwrap().id;
@@ -415,6 +415,15 @@ async fn authorization_matrix() {
                         account_id: Some(reps.id),
                         subject: "Price call".into(),
                         ..Default::default()
+                    },
+                )?;
+                let claim = workflow::expenses::create(
+                    tx,
+                    &rep,
+                    workflow::expenses::NewClaim {
+                        amount: Some(workflow::amount::Money { amount: "88".into(), currency: "CNY".into() }),
+                        category: "travel".into(),
+                        description: "Taxi".into(),
                     },
                 )?;
                 let task = customers::tasks::create(
@@ -471,6 +480,7 @@ async fn authorization_matrix() {
                     activity.id.to_string(),
                     task.id.to_string(),
                     model,
+                    claim.id.to_string(),
                 ))
             })
             .await
@@ -746,6 +756,39 @@ async fn authorization_matrix() {
             ),
             (Method::GET, "/api/v1/contacts/export?format=csv".into(), None, [OK, OK, NO, NO, NO, NO, NO]),
             (Method::GET, "/api/v1/accounts/export?format=xlsx".into(), None, [OK, OK, NO, NO, NO, NO, NO]),
+            // Workflow: process definitions, expense claims, the inbox, notifications.
+            (Method::GET, "/api/v1/approval-processes".into(), None, [OK, OK, NO, NO, NO, OK, OK]),
+            (
+                Method::POST,
+                "/api/v1/approval-processes".into(),
+                Some(
+                    json!({"name": "P {role}", "record_type": "expense_claim", "steps": [{"kind": "sequential", "approvers": [{"kind": "manager"}]}]}),
+                ),
+                [CREATED, CREATED, NO, NO, NO, CREATED, NO],
+            ),
+            (Method::GET, "/api/v1/expense-claims".into(), None, [OK, OK, OK, OK, NO, OK, OK]),
+            (
+                Method::POST,
+                "/api/v1/expense-claims".into(),
+                Some(
+                    json!({"amount": {"amount": "12.50", "currency": "CNY"}, "category": "meals", "description": "午饭"}),
+                ),
+                [CREATED, CREATED, CREATED, CREATED, NO, CREATED, NO],
+            ),
+            (Method::GET, format!("/api/v1/expense-claims/{reps_claim}"), None, [OK, OK, OK, OK, NO, OK, OK]),
+            (Method::GET, format!("/api/v1/expense-claims/{reps_claim}/approvals"), None, [OK, OK, OK, OK, NO, OK, OK]),
+            (Method::GET, "/api/v1/approvals?mine=pending".into(), None, [OK, OK, OK, OK, NO, OK, OK]),
+            (Method::GET, "/api/v1/notifications".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/notifications/unread".into(), None, [OK; 7]),
+            (Method::GET, "/api/v1/delegations".into(), None, [OK, OK, OK, OK, NO, OK, OK]),
+            (
+                Method::POST,
+                "/api/v1/delegations".into(),
+                Some(
+                    json!({"delegate_id": rep, "ends_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339()}),
+                ),
+                [CREATED, CREATED, S::UNPROCESSABLE_ENTITY, CREATED, NO, CREATED, NO],
+            ),
         ];
         let roles = ["admin", "manager", "sales", "service", "marketing", "finance", "viewer"];
         for (method, path, body, expected) in &table {
@@ -1724,5 +1767,157 @@ async fn import_and_export_over_http() {
         let (_, list, _) =
             call(&w.app, Method::GET, "/api/v1/import-mappings?record_type=contact", Some(&token), None, &[]).await;
         assert_eq!(list["items"][0]["columns"]["手机"], "phone");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_and_expense_claims_over_http() {
+    for db in test_databases() {
+        let w = world(db);
+        let (admin, sales, manager, finance) =
+            (w.token("admin"), w.token("sales"), w.token("manager"), w.token("finance"));
+        let east = w.east;
+        let manager_id =
+            w.db.read(move |tx| users::find_by_email(tx, &format!("manager.{east}@example.com")))
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+                .to_string();
+        // Bad definitions: each refused naming the problem, nothing written.
+        let before = count(&w.db, "approval_processes").await;
+        let one = json!([{"kind": "sequential", "approvers": [{"kind": "manager"}]}]);
+        for (body, field) in [
+            (json!({"name": "P", "record_type": "expense_claim", "steps": []}), "steps"),
+            (
+                json!({"name": "P", "record_type": "expense_claim", "steps": [{"kind": "parallel", "approvers": [{"kind": "manager"}, {"kind": "role", "role": "finance"}], "rule": "quorum", "quorum": 3}]}),
+                "steps[0].quorum",
+            ),
+            (
+                json!({"name": "P", "record_type": "expense_claim", "conditions": [{"field": "discount", "op": ">", "value": 10}], "steps": one}),
+                "conditions[0].field",
+            ),
+            (json!({"name": "P", "record_type": "spaceship", "steps": one}), "record_type"),
+        ] {
+            let (status, problem, _) = post(&w.app, "/api/v1/approval-processes", admin, body).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        }
+        assert_eq!(count(&w.db, "approval_processes").await, before);
+        // The east manager, then finance.
+        let (status, process, headers) = post(
+            &w.app,
+            "/api/v1/approval-processes",
+            admin,
+            json!({"name": "Expense claims", "record_type": "expense_claim", "conditions": [], "priority": 10,
+                   "steps": [{"kind": "sequential", "approvers": [{"kind": "user", "user_id": manager_id}]},
+                             {"kind": "sequential", "approvers": [{"kind": "role", "role": "finance"}]}]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{process}");
+        let pid = process["id"].as_str().unwrap();
+        assert_eq!(headers["location"], format!("/api/v1/approval-processes/{pid}"));
+        let (status, got, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/approval-processes/{pid}"), Some(admin), None, &[]).await;
+        assert_eq!((status, got["steps"][1]["approvers"][0]["role"].clone()), (StatusCode::OK, json!("finance")));
+        let (_, list, _) = call(&w.app, Method::GET, "/api/v1/approval-processes", Some(admin), None, &[]).await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+        // A claim: bad input named, then a good one, submitted.
+        let (status, problem, _) = post(
+            &w.app,
+            "/api/v1/expense-claims",
+            sales,
+            json!({"amount": {"amount": "12.345", "currency": "CNY"}, "category": "yachts", "description": ""}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let named: Vec<&str> =
+            problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(named, ["amount.amount", "category", "description"]);
+        let (status, claim, _) = post(
+            &w.app,
+            "/api/v1/expense-claims",
+            sales,
+            json!({"amount": {"amount": "1999.5", "currency": "CNY"}, "category": "travel", "description": "北京出差 / 서울 출장"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{claim}");
+        assert_eq!(
+            (claim["amount"]["amount"].clone(), claim["approval_status"].clone()),
+            (json!("1999.50"), json!("draft"))
+        );
+        let cid = claim["id"].as_str().unwrap().to_owned();
+        let (status, claim, _) =
+            post(&w.app, &format!("/api/v1/expense-claims/{cid}/submit"), sales, json!(null)).await;
+        assert_eq!((status, claim["approval_status"].clone()), (StatusCode::OK, json!("pending")), "{claim}");
+        let (status, _, _) = post(&w.app, &format!("/api/v1/expense-claims/{cid}/submit"), sales, json!(null)).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        // Locked while it runs.
+        let (status, problem, _) = call(
+            &w.app,
+            Method::PATCH,
+            &format!("/api/v1/expense-claims/{cid}"),
+            Some(sales),
+            Some(json!({"description": "changed"})),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("awaiting approval"));
+
+        // The manager's inbox.
+        let (status, inbox, _) =
+            call(&w.app, Method::GET, "/api/v1/approvals?mine=pending", Some(manager), None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        let item = inbox["items"].as_array().unwrap().iter().find(|i| i["record_id"] == json!(cid)).unwrap().clone();
+        assert_eq!(
+            (item["record_type"].clone(), item["step"].clone(), item["status"].clone()),
+            (json!("expense_claim"), json!(1), json!("pending"))
+        );
+        let aid = item["id"].as_str().unwrap().to_owned();
+        // Not an approver: 403 naming the problem; a pass on a sequential step: 422.
+        let (status, problem, _) =
+            post(&w.app, &format!("/api/v1/approvals/{aid}/approve"), finance, json!({"comment": "x"})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(problem["detail"].as_str().unwrap().contains("not its approver"), "{problem}");
+        let (status, problem, _) = post(
+            &w.app,
+            &format!("/api/v1/approvals/{aid}/pass"),
+            manager,
+            json!({"to_user_id": w.east_sales_id, "comment": "you"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem["errors"][0]["field"], "to_user_id", "{problem}");
+        // Approve twice: counted once.
+        for _ in 0..2 {
+            let (status, a, _) =
+                post(&w.app, &format!("/api/v1/approvals/{aid}/approve"), manager, json!({"comment": "同意"})).await;
+            assert_eq!((status, a["status"].clone()), (StatusCode::OK, json!("approved")), "{a}");
+        }
+        let (status, problem, _) =
+            post(&w.app, &format!("/api/v1/approvals/{aid}/reject"), manager, json!({"comment": "no"})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+        // Finance (the east branch's, the nearest with one) approves: the claim is approved.
+        let (_, inbox, _) = call(&w.app, Method::GET, "/api/v1/approvals?mine=pending", Some(finance), None, &[]).await;
+        let fid = inbox["items"].as_array().unwrap().iter().find(|i| i["record_id"] == json!(cid)).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, _, _) = post(&w.app, &format!("/api/v1/approvals/{fid}/approve"), finance, json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, claim, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/expense-claims/{cid}"), Some(sales), None, &[]).await;
+        assert_eq!(claim["approval_status"], "approved");
+        let (_, history, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/expense-claims/{cid}/approvals"), Some(sales), None, &[]).await;
+        assert_eq!(history[0]["status"], "approved");
+        assert_eq!(history[0]["decisions"][0]["comment"], "同意");
+        // The requester was told of both steps and the outcome.
+        let (_, unread, _) = call(&w.app, Method::GET, "/api/v1/notifications/unread", Some(sales), None, &[]).await;
+        assert_eq!(unread["unread"], 3);
+        let (_, unread, _) = post(&w.app, "/api/v1/notifications/read", sales, json!(null)).await;
+        assert_eq!(unread["unread"], 0);
     }
 }

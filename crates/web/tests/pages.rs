@@ -977,3 +977,175 @@ async fn import_pages_upload_map_preview_start_and_show_progress() {
         assert!(fragment.body.contains("errors.csv"));
     }
 }
+
+#[tokio::test]
+async fn expense_claims_are_filed_submitted_and_decided_from_the_pages() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "sales@example.com", "sales").await;
+        let manager = create_user(&db, "manager@example.com", "manager").await;
+        db.write(move |tx| {
+            workflow::processes::create(
+                tx,
+                &Principal::system(Channel::Cli),
+                &workflow::Registry::standard(),
+                workflow::processes::NewProcess {
+                    name: "Expense claims".into(),
+                    record_type: "expense_claim".into(),
+                    steps: vec![workflow::processes::StepInput {
+                        kind: "sequential".into(),
+                        approvers: vec![serde_json::json!({"kind": "user", "user_id": manager})],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let sales = session(&app, "sales@example.com").await;
+        let form = send(&app, get("/expenses/new", Some(&sales))).await;
+        assert_eq!(form.status, StatusCode::OK);
+        assert!(form.body.contains("href=\"/expenses\"") && form.body.contains("href=\"/approvals\""));
+        let csrf = hidden_csrf(&form.body);
+        // Bad input: the form comes back naming the fields, nothing written.
+        let bad = send(
+            &app,
+            post_form(
+                "/expenses",
+                Some(&sales),
+                &format!("csrf_token={}&amount=abc&currency=CNY&category=travel&description=", enc(&csrf)),
+            ),
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        assert!(bad.body.contains("field-error") && bad.body.contains("is required"), "{}", bad.body);
+        let created = send(
+            &app,
+            post_form(
+                "/expenses",
+                Some(&sales),
+                &format!(
+                    "csrf_token={}&amount=320.5&currency=CNY&category=meals&description={}",
+                    enc(&csrf),
+                    enc("客户午餐")
+                ),
+            ),
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        let at = location(&created);
+        let detail = send(&app, get(&at, Some(&sales))).await;
+        assert!(
+            detail.body.contains("320.50 CNY")
+                && detail.body.contains("Draft")
+                && detail.body.contains("Submit for approval")
+        );
+        let submitted = send(&app, post_form(&format!("{at}/submit"), Some(&sales), &csrf_body(&csrf))).await;
+        assert_eq!(submitted.status, StatusCode::SEE_OTHER);
+        let detail = send(&app, get(&at, Some(&sales))).await;
+        assert!(detail.body.contains("Pending") && !detail.body.contains("Submit for approval"));
+
+        // The manager's inbox, in a phone-sized card with a comment box.
+        let manager_cookie = session(&app, "manager@example.com").await;
+        let inbox = send(&app, get("/approvals", Some(&manager_cookie))).await;
+        assert_eq!(inbox.status, StatusCode::OK);
+        assert!(inbox.body.contains("客户午餐") && inbox.body.contains("Step 1"), "{}", inbox.body);
+        // The header counts what waits: one approval, one unread notice.
+        assert!(inbox.body.contains("<span data-inbox>1</span>") && inbox.body.contains("<span data-unread>1</span>"));
+        let marker = "action=\"/approvals/";
+        let start = inbox.body.find(marker).unwrap() + marker.len();
+        let id = inbox.body[start..].split('/').next().unwrap().to_owned();
+        let csrf = hidden_csrf(&inbox.body);
+        let decided = send(
+            &app,
+            post_form(
+                &format!("/approvals/{id}/decide"),
+                Some(&manager_cookie),
+                &format!("csrf_token={}&decision=approve&comment={}", enc(&csrf), enc("可以")),
+            ),
+        )
+        .await;
+        assert_eq!(decided.status, StatusCode::SEE_OTHER);
+        let inbox = send(&app, get(&location(&decided), Some(&manager_cookie))).await;
+        assert!(inbox.body.contains("Approved.") && inbox.body.contains("Nothing waits"));
+        assert!(inbox.body.contains("<span data-inbox>0</span>"));
+        // A pass on a sequential step comes back as a refusal on the page.
+        let refused = send(
+            &app,
+            post_form(
+                &format!("/approvals/{id}/decide"),
+                Some(&manager_cookie),
+                &format!("csrf_token={}&decision=pass&to_user_id=1", enc(&csrf)),
+            ),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        let detail = send(&app, get(&at, Some(&sales))).await;
+        assert!(detail.body.contains("Approved") && detail.body.contains("可以"), "{}", detail.body);
+        let bell = send(&app, get("/notifications", Some(&sales))).await;
+        assert!(bell.body.contains("Approved: meals 320.50 CNY"), "{}", bell.body);
+        assert!(!bell.body.contains("style=") && !bell.body.contains("<script>"));
+    }
+}
+
+#[tokio::test]
+async fn approval_processes_are_defined_and_versioned_from_the_editor() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "admin@example.com", "admin").await;
+        create_user(&db, "sales@example.com", "sales").await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let admin = session(&app, "admin@example.com").await;
+        let form = send(&app, get("/approval-processes/new", Some(&admin))).await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+        let csrf = hidden_csrf(&form.body);
+        let body = |steps: &str, version: &str| {
+            format!(
+                "csrf_token={}&name={}&record_type=expense_claim&priority=5&active=on&conditions={}&steps={}{version}",
+                enc(&csrf),
+                enc("差旅报销"),
+                enc(r#"[{"field": "amount", "op": ">=", "value": {"amount": "100", "currency": "CNY"}}]"#),
+                enc(steps)
+            )
+        };
+        // No steps: refused naming them, nothing written.
+        let bad = send(&app, post_form("/approval-processes", Some(&admin), &body("[]", ""))).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.body.contains("at least one step"), "{}", bad.body);
+        let ok = send(
+            &app,
+            post_form(
+                "/approval-processes",
+                Some(&admin),
+                &body(r#"[{"kind": "sequential", "approvers": [{"kind": "manager"}]}]"#, ""),
+            ),
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let list = send(&app, get("/approval-processes", Some(&admin))).await;
+        assert!(list.body.contains("差旅报销") && list.body.contains("v1"));
+        let marker = "href=\"/approval-processes/";
+        let start = list.body.find(marker).unwrap() + marker.len();
+        let id = list.body[start..].split('"').next().unwrap().to_owned();
+        let id = if id == "new" {
+            let rest = &list.body[start..];
+            let s = rest.find(marker).unwrap() + marker.len();
+            rest[s..].split('"').next().unwrap().to_owned()
+        } else {
+            id
+        };
+        let edit = send(&app, get(&format!("/approval-processes/{id}"), Some(&admin))).await;
+        assert_eq!(edit.status, StatusCode::OK);
+        let two = r#"[{"kind": "sequential", "approvers": [{"kind": "manager"}]}, {"kind": "sequential", "approvers": [{"kind": "role", "role": "finance"}]}]"#;
+        let saved =
+            send(&app, post_form(&format!("/approval-processes/{id}"), Some(&admin), &body(two, "&version=1"))).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        let list = send(&app, get("/approval-processes", Some(&admin))).await;
+        assert!(list.body.contains("v2"));
+        // A sales rep may not open the editor.
+        let sales = session(&app, "sales@example.com").await;
+        assert_eq!(send(&app, get("/approval-processes/new", Some(&sales))).await.status, StatusCode::FORBIDDEN);
+    }
+}

@@ -83,13 +83,21 @@ pub const BUILT_IN: &[(&str, &str, DataScope, &[&str])] = &[
             "customers.tasks.*",
             "sales.*",
             "workflow.approvals.*",
+            "workflow.expenses.*",
         ],
     ),
     (
         "service",
         "Service agent",
         DataScope::Branch,
-        &["identity.users.read", "identity.branches.read", "customers.*.read", "service.*", "workflow.approvals.*"],
+        &[
+            "identity.users.read",
+            "identity.branches.read",
+            "customers.*.read",
+            "service.*",
+            "workflow.approvals.*",
+            "workflow.expenses.*",
+        ],
     ),
     (
         "marketing",

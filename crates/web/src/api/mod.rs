@@ -18,6 +18,10 @@ pub mod tags;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
+// Workflow: approvals, expense claims, notifications.
+pub mod approvals;
+pub mod expense_claims;
+pub mod notifications;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -46,6 +50,10 @@ pub fn router() -> Router<AppState> {
         .merge(saved_views::router())
         .merge(quality::router())
         .merge(imports::router())
+        .merge(approvals::router())
+        .merge(approvals::delegations_router())
+        .merge(expense_claims::router())
+        .merge(notifications::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

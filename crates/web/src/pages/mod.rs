@@ -8,6 +8,7 @@ pub mod home;
 pub mod imports;
 pub mod jobs;
 pub mod login;
+pub mod workflow;
 
 use std::sync::{Arc, OnceLock};
 
@@ -34,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(customers::router())
         .merge(imports::router())
+        .merge(workflow::router())
+        .merge(workflow::admin_router())
 }
 
 /// The cookie remembering a language chosen before logging in.
@@ -52,6 +55,9 @@ pub struct Ctx {
     pub csrf: String,
     pub user: Option<Principal>,
     pub nav: Vec<NavItem>,
+    /// The header's counts: unread notifications (the bell) and approvals waiting.
+    pub unread: i64,
+    pub inbox: i64,
 }
 
 /// (permission needed or "" for everyone, href, label key)
@@ -65,6 +71,10 @@ const NAV: &[(&str, &str, &str)] = &[
     ("identity.roles.read", "/roles", "nav-roles"),
     ("audit.log.read", "/audit", "nav-audit"),
     ("customers.import", "/imports", "nav-imports"),
+    ("workflow.approvals.read", "/approvals", "nav-approvals"),
+    ("workflow.expenses.read", "/expenses", "nav-expenses"),
+    ("", "/notifications", "nav-notifications"),
+    ("workflow.processes.manage", "/approval-processes", "nav-processes"),
     ("", "/jobs", "nav-jobs"),
     ("", "/account", "nav-account"),
 ];
@@ -75,7 +85,7 @@ pub fn supported_locale(tag: &str) -> Option<&'static str> {
 
 impl Ctx {
     pub fn anonymous(state: &AppState, locale: &'static str, csrf: String) -> Ctx {
-        Ctx { locale, i18n: state.i18n.clone(), csrf, user: None, nav: Vec::new() }
+        Ctx { locale, i18n: state.i18n.clone(), csrf, user: None, nav: Vec::new(), unread: 0, inbox: 0 }
     }
 
     pub fn for_user(state: &AppState, who: Principal, csrf: String, current: &str) -> Ctx {
@@ -85,7 +95,7 @@ impl Ctx {
             .filter(|(perm, _, _)| perm.is_empty() || who.can(perm))
             .map(|(_, href, key)| NavItem { href, label: state.i18n.t(locale, key), current: *href == current })
             .collect();
-        Ctx { locale, i18n: state.i18n.clone(), csrf, user: Some(who), nav }
+        Ctx { locale, i18n: state.i18n.clone(), csrf, user: Some(who), nav, unread: 0, inbox: 0 }
     }
 
     pub fn t(&self, key: &str) -> String {
@@ -220,7 +230,15 @@ impl IntoResponse for PageError {
         if self.error.status == StatusCode::UNAUTHORIZED {
             return Redirect::to("/login").into_response();
         }
-        let ctx = Ctx { locale: self.locale, i18n: shared_i18n(), csrf: String::new(), user: None, nav: Vec::new() };
+        let ctx = Ctx {
+            locale: self.locale,
+            i18n: shared_i18n(),
+            csrf: String::new(),
+            user: None,
+            nav: Vec::new(),
+            unread: 0,
+            inbox: 0,
+        };
         let detail = if self.error.status.is_server_error() { String::new() } else { self.error.detail };
         error_page(ctx, &Shown { status: self.error.status, detail })
     }
@@ -283,7 +301,7 @@ where
     let inner_state = state.clone();
     let inner_current = current.to_owned();
     let secret = creds.session_secret().map(str::to_owned);
-    let (ctx, out) = state
+    let (mut ctx, out, counts) = state
         .read(creds, move |tx, who| {
             let csrf = match &secret {
                 Some(s) => sessions::resolve(tx, s)?.map(|l| l.csrf_token).unwrap_or_default(),
@@ -292,9 +310,11 @@ where
             // The work's own refusal (403, 404) is shown in the caller's language.
             let ctx = Ctx::for_user(&inner_state, who.clone(), csrf, &inner_current);
             let out = work(tx, who, &ctx);
-            Ok((ctx, out))
+            let counts = (::workflow::notifications::unread(tx, who)?, ::workflow::engine::pending_count(tx, who)?);
+            Ok((ctx, out, counts))
         })
         .await?;
+    (ctx.unread, ctx.inbox) = counts;
     match out {
         Ok(out) => Ok((ctx, out)),
         Err(e) => Err(PageError::new(e.into(), ctx.locale)),

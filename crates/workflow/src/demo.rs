@@ -1,0 +1,152 @@
+//! Demo data for `rapport demo`: the two processes of the issue (expense claims: the
+//! requester's manager, then finance; large expenses from 10,000 CNY: two directors in
+//! parallel) and expense claims in every state.
+use kernel::identity::{principal_for_user, users};
+use kernel::{Channel, Error, Id, Principal, Result, Tx};
+use serde_json::json;
+
+use crate::amount::Money;
+use crate::engine::{self, Decision};
+use crate::expenses::{self, NewClaim};
+use crate::processes::{self, Condition, NewProcess, StepInput};
+use crate::registry::Registry;
+
+fn user_by_email(tx: &mut Tx<'_>, email: &str) -> Result<users::User> {
+    users::find_by_email(tx, email)?.ok_or(Error::NotFound("demo user"))
+}
+
+/// Seeds in the caller's transaction. `requesters` file claims and get `manager` as
+/// their manager; two directors are created in the head office with `password_hash`.
+pub fn seed(tx: &mut Tx<'_>, password_hash: &str, requesters: &[&str], manager: &str) -> Result<()> {
+    let system = Principal::system(Channel::Cli);
+    let registry = Registry::standard();
+    let hq = kernel::setup::head_office(tx)?;
+    let manager = user_by_email(tx, manager)?;
+    let mut people = Vec::new();
+    for email in requesters {
+        let u = user_by_email(tx, email)?;
+        users::update(
+            tx,
+            &system,
+            u.id,
+            users::UserPatch { manager_id: Some(Some(manager.id)), ..Default::default() },
+        )?;
+        people.push(principal_for_user(tx, u.id)?);
+    }
+    let mut directors = Vec::new();
+    for (email, name) in
+        [("director1@demo.rapport.test", "陈静 Chen Jing"), ("director2@demo.rapport.test", "박지훈 Park Ji-hoon")]
+    {
+        let d = users::create(
+            tx,
+            &system,
+            users::NewUser {
+                email: email.into(),
+                name: name.into(),
+                // Checked for length only: the stored hash is `password_hash`.
+                password: "unused-demo-password".into(),
+                role: "manager".into(),
+                branch_id: hq,
+                locale: Some(if email.starts_with("director1") { "zh-CN" } else { "ko-KR" }.into()),
+                ..Default::default()
+            },
+            password_hash.to_owned(),
+        )?;
+        directors.push(principal_for_user(tx, d.id)?);
+    }
+    let step = |kind: &str, approvers: serde_json::Value| StepInput {
+        kind: kind.into(),
+        approvers: approvers.as_array().cloned().unwrap_or_default(),
+        ..Default::default()
+    };
+    processes::create(
+        tx,
+        &system,
+        &registry,
+        NewProcess {
+            name: "费用报销 Expense claims".into(),
+            record_type: expenses::RECORD_TYPE.into(),
+            priority: Some(10),
+            steps: vec![
+                step("sequential", json!([{"kind": "manager"}])),
+                step("sequential", json!([{"kind": "role", "role": "finance"}])),
+            ],
+            ..Default::default()
+        },
+    )?;
+    processes::create(
+        tx,
+        &system,
+        &registry,
+        NewProcess {
+            name: "大额费用 Large expenses".into(),
+            record_type: expenses::RECORD_TYPE.into(),
+            priority: Some(1),
+            conditions: vec![Condition {
+                field: "amount".into(),
+                op: "gte".into(),
+                value: json!({"amount": "10000", "currency": "CNY"}),
+            }],
+            steps: vec![step(
+                "parallel",
+                json!([{"kind": "user", "user_id": directors[0].user_id}, {"kind": "user", "user_id": directors[1].user_id}]),
+            )],
+            ..Default::default()
+        },
+    )?;
+    let Some(requester) = people.first().cloned() else { return Ok(()) };
+    let manager = principal_for_user(tx, manager.id)?;
+    let claim = |tx: &mut Tx<'_>, who: &Principal, amount: &str, category: &str, description: &str| -> Result<Id> {
+        let input = NewClaim {
+            amount: Some(Money { amount: amount.into(), currency: "CNY".into() }),
+            category: category.into(),
+            description: description.into(),
+        };
+        Ok(expenses::create(tx, who, input)?.id)
+    };
+    // The first pending approval of `approver` on claim `id`.
+    let task_of = |tx: &mut Tx<'_>, approver: &Principal, id: Id| -> Result<Id> {
+        let page = kernel::paging::PageRequest::parse(Some(500), None)?;
+        engine::list_mine(tx, approver, "pending", &page)?
+            .items
+            .into_iter()
+            .find(|a| a.record_id == id)
+            .map(|a| a.id)
+            .ok_or(Error::NotFound("demo approval"))
+    };
+    // A draft.
+    claim(tx, &requester, "86.00", "transport", "机场出租车 Taxi to Pudong airport")?;
+    // Waiting for the manager.
+    let id = claim(tx, &requester, "1280.00", "lodging", "杭州出差住宿两晚 Two nights in Hangzhou")?;
+    expenses::submit(tx, &requester, &registry, id)?;
+    // Approved by the manager, waiting for finance.
+    let id = claim(tx, &requester, "460.00", "meals", "客户午餐 Lunch with 国美 buyers")?;
+    expenses::submit(tx, &requester, &registry, id)?;
+    let t = task_of(tx, &manager, id)?;
+    engine::decide(tx, &manager, &registry, t, Decision::Approve, Some("同意".into()))?;
+    // Approved all the way.
+    let id = claim(tx, &requester, "2350.00", "travel", "北京展会高铁 Train to the Beijing fair")?;
+    expenses::submit(tx, &requester, &registry, id)?;
+    let t = task_of(tx, &manager, id)?;
+    engine::decide(tx, &manager, &registry, t, Decision::Approve, None)?;
+    let finance: Vec<i64> = tx.query_sql(
+        "SELECT t.approver_id FROM approval_tasks t JOIN approval_instances i ON i.id = t.instance_id \
+         WHERE i.record_id = $1 AND t.status = 'pending' ORDER BY t.id LIMIT 1",
+        &[id.into()],
+    )?;
+    let finance = principal_for_user(tx, Id(finance.first().copied().ok_or(Error::NotFound("demo approval"))?))?;
+    let t = task_of(tx, &finance, id)?;
+    engine::decide(tx, &finance, &registry, t, Decision::Approve, Some("已核对发票".into()))?;
+    // Rejected by the manager.
+    let id = claim(tx, &requester, "3999.00", "entertainment", "KTV 招待 Karaoke with a customer")?;
+    expenses::submit(tx, &requester, &registry, id)?;
+    let t = task_of(tx, &manager, id)?;
+    engine::decide(tx, &manager, &registry, t, Decision::Reject, Some("请附上客户名单".into()))?;
+    // A large expense: one director approved, the other still to decide.
+    let other = people.get(1).cloned().unwrap_or_else(|| requester.clone());
+    let id = claim(tx, &other, "18800.00", "training", "서울 교육 프로그램 Seoul training programme")?;
+    expenses::submit(tx, &other, &registry, id)?;
+    let t = task_of(tx, &directors[0], id)?;
+    engine::decide(tx, &directors[0], &registry, t, Decision::Approve, Some("同意".into()))?;
+    Ok(())
+}

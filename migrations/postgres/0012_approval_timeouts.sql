@@ -1,0 +1,12 @@
+-- Approval timeouts: when a task's reminder went out and when it was escalated, and the
+-- holidays of the working calendars (per branch, or every branch when branch_id is null).
+ALTER TABLE approval_tasks ADD COLUMN reminded_at TIMESTAMPTZ;
+ALTER TABLE approval_tasks ADD COLUMN escalated_at TIMESTAMPTZ;
+
+CREATE TABLE approval_holidays (
+    id         BIGINT PRIMARY KEY,
+    branch_id  BIGINT REFERENCES branches (id),
+    day        TEXT NOT NULL,
+    name       TEXT NOT NULL
+);
+CREATE INDEX ix_approval_holidays_day ON approval_holidays (day);
