@@ -72,8 +72,13 @@ pub struct Panels(Arc<Vec<Arc<dyn CustomerPanel>>>);
 impl Panels {
     /// The built-in sections: contacts, timeline, open tasks, history.
     pub fn builtin() -> Panels {
-        let list: Vec<Arc<dyn CustomerPanel>> =
-            vec![Arc::new(ContactsPanel), Arc::new(TimelinePanel), Arc::new(TasksPanel), Arc::new(HistoryPanel)];
+        let list: Vec<Arc<dyn CustomerPanel>> = vec![
+            Arc::new(ContactsPanel),
+            Arc::new(TimelinePanel),
+            Arc::new(TasksPanel),
+            Arc::new(super::quality::ConsentPanel),
+            Arc::new(HistoryPanel),
+        ];
         Panels(Arc::new(list))
     }
 
