@@ -546,7 +546,16 @@ async fn panels_registered_from_outside_appear_and_a_failing_one_is_isolated() {
             .with_panel(Arc::new(Panicky));
         assert_eq!(
             state.panels.keys(),
-            ["contacts", "timeline", "loyalty.points", "tasks", "service.tickets", "analytics.rfm", "history"]
+            [
+                "contacts",
+                "timeline",
+                "loyalty.points",
+                "tasks",
+                "service.tickets",
+                "analytics.rfm",
+                "consent",
+                "history"
+            ]
         );
         let app = web::app(state);
         let cookie = session(&app, "admin@example.com").await;

@@ -416,7 +416,7 @@ impl CustomerPanel for ConsentPanel {
         "consent"
     }
     fn order(&self) -> i32 {
-        40
+        80
     }
     fn applies_to(&self, record_type: RecordType) -> bool {
         record_type == RecordType::Contact
