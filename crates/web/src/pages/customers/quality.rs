@@ -219,13 +219,23 @@ fn parse_ids(text: &str) -> Result<Vec<Id>, PageError> {
 fn merge_data(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, ids: &[Id]) -> kernel::Result<MergeData> {
     who.require("customers.merge")?;
     let mut records = Vec::new();
+    let mut names = super::Names::default();
     for id in ids {
         let value = match kind {
             RecordType::Account => serde_json::to_value(caccounts::get(tx, who, *id)?),
             RecordType::Contact => serde_json::to_value(ccontacts::get(tx, who, *id)?),
         }
         .map_err(|e| Error::Internal(format!("record as JSON: {e}")))?;
-        let Json::Object(map) = value else { return Err(Error::Internal("record is not an object".into())) };
+        let Json::Object(mut map) = value else { return Err(Error::Internal("record is not an object".into())) };
+        // Accounts by name, not by id.
+        for key in ["account_id", "parent_id"] {
+            let account = map.get(key).and_then(Json::as_str).and_then(|s| s.parse::<Id>().ok());
+            if let Some(a) = account
+                && let Some(name) = names.account(tx, who, a)?
+            {
+                map.insert(key.to_owned(), Json::String(name));
+            }
+        }
         records.push((*id, map));
     }
     Ok(MergeData { records, fields: merge::field_names(tx, kind)? })
