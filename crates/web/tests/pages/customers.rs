@@ -902,15 +902,43 @@ async fn contact_title(db: &Db, as_id: Id, id: Id) -> Option<String> {
     as_user(db, as_id, move |tx, who| Ok(ccontacts::get(tx, who, id)?.title)).await
 }
 
+async fn contact_level(db: &Db, as_id: Id, id: Id) -> Option<String> {
+    as_user(db, as_id, move |tx, who| {
+        Ok(ccontacts::get(tx, who, id)?.custom.get("level").and_then(|v| v.as_str()).map(str::to_owned))
+    })
+    .await
+}
+
 #[tokio::test]
 async fn duplicates_are_listed_merged_from_the_page_redirect_and_undo() {
     for test in test_databases() {
         let db = test.db();
         let manager = create_user(&db, "manager@example.com", "manager").await;
+        let admin = create_user(&db, "admin@example.com", "admin").await;
         create_user(&db, "sales@example.com", "sales").await;
-        let (a, b, x, y) = as_user(&db, manager, |tx, who| {
-            let a = ccontacts::create(tx, who, person("王芳", "wang.fang@example.cn", "店长"))?;
-            let b = ccontacts::create(tx, who, person("王 芳", "wang.fang@example.cn", "采购经理"))?;
+        let club = as_user(&db, admin, |tx, who| {
+            let c = fields::create_category(tx, who, NewCategory { name: "Member club".into() })?;
+            let level = NewCustomField {
+                category_id: c.id,
+                record_type: Some("contact".into()),
+                key: "level".into(),
+                label: "Club level".into(),
+                field_type: "text".into(),
+                required: false,
+                options: None,
+            };
+            fields::create_field(tx, who, level)?;
+            Ok(c.id)
+        })
+        .await;
+        let (a, b, x, y) = as_user(&db, manager, move |tx, who| {
+            let in_club = |mut c: NewContact, level: &str| {
+                c.category_id = Some(club);
+                c.custom = Some(serde_json::json!({ "level": level }).as_object().cloned().unwrap_or_default());
+                c
+            };
+            let a = ccontacts::create(tx, who, in_club(person("王芳", "wang.fang@example.cn", "店长"), "silver"))?;
+            let b = ccontacts::create(tx, who, in_club(person("王 芳", "wang.fang@example.cn", "采购经理"), "gold"))?;
             let x = caccounts::create(tx, who, account("永辉超市", Some("021 6000 0001")))?;
             let y = caccounts::create(tx, who, account("永辉 超市", Some("021 6000 0001")))?;
             Ok((a.id, b.id, x.id, y.id))
@@ -951,11 +979,12 @@ async fn duplicates_are_listed_merged_from_the_page_redirect_and_undo() {
         assert_clean("/merges/new", &page);
         assert!(page.body.contains("店长") && page.body.contains("采购经理"), "{}", page.body);
         assert!(page.body.contains(&format!("name=\"field.title\" value=\"{b}\"")), "{}", page.body);
+        assert!(page.body.contains("Club level") && page.body.contains("gold"), "{}", page.body);
         assert!(page.body.contains(&format!("name=\"keep_id\" value=\"{a}\" checked")));
         let csrf = hidden_csrf(&page.body);
         let form = |confirm: &str| {
             format!(
-                "csrf_token={}&record_type=contact&ids={a}%2C{b}&keep_id={a}&field.title={b}&field.name={a}{confirm}",
+                "csrf_token={}&record_type=contact&ids={a}%2C{b}&keep_id={a}&field.title={b}&field.name={a}&field.custom.level={b}{confirm}",
                 enc(&csrf)
             )
         };
@@ -970,6 +999,7 @@ async fn duplicates_are_listed_merged_from_the_page_redirect_and_undo() {
         let to = location(&done);
         assert!(to.starts_with(&format!("/contacts/{a}?saved=merged&merge=")), "{to}");
         assert_eq!(contact_title(&db, manager, a).await.as_deref(), Some("采购经理"));
+        assert_eq!(contact_level(&db, manager, a).await.as_deref(), Some("gold"));
         let kept = send(&app, get(&to, Some(&cookie))).await;
         assert_eq!(kept.status, StatusCode::OK);
         assert!(kept.body.contains("Records merged.") && kept.body.contains("Undo merge"), "{}", kept.body);
@@ -985,6 +1015,7 @@ async fn duplicates_are_listed_merged_from_the_page_redirect_and_undo() {
         assert_eq!(undone.status, StatusCode::SEE_OTHER, "{}", undone.body);
         assert_eq!(location(&undone), format!("/contacts/{a}?saved=unmerged"));
         assert_eq!(contact_title(&db, manager, a).await.as_deref(), Some("店长"));
+        assert_eq!(contact_level(&db, manager, a).await.as_deref(), Some("silver"));
         assert_eq!(send(&app, get(&format!("/contacts/{b}"), Some(&cookie))).await.status, StatusCode::OK);
         // A second undo is refused with the store's reason.
         let again = send(&app, post_form(&undo, Some(&cookie), &format!("csrf_token={}", enc(&csrf)))).await;

@@ -238,12 +238,25 @@ fn merge_data(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, ids: &[Id]) ->
         }
         records.push((*id, map));
     }
-    Ok(MergeData { records, fields: merge::field_names(tx, kind)? })
+    let mut labels = std::collections::HashMap::new();
+    let mut seen = Vec::new();
+    for (_, r) in &records {
+        let category = r.get("category_id").and_then(Json::as_str).and_then(|c| c.parse::<Id>().ok());
+        if let Some(c) = category.filter(|c| !seen.contains(c)) {
+            seen.push(c);
+            for d in super::definitions(tx, who, Some(c), kind)? {
+                labels.entry(d.key).or_insert(d.label);
+            }
+        }
+    }
+    Ok(MergeData { records, fields: merge::field_names(tx, kind)?, labels })
 }
 
 struct MergeData {
     records: Vec<(Id, Map<String, Json>)>,
     fields: Vec<String>,
+    /// Custom field key → its label, from the records' categories.
+    labels: std::collections::HashMap<String, String>,
 }
 
 fn merge_page(ctx: Ctx, kind: RecordType, data: MergeData, keep: Id, chosen: Option<&Pairs>) -> MergePage {
@@ -299,7 +312,8 @@ fn merge_page(ctx: Ctx, kind: RecordType, data: MergeData, keep: Id, chosen: Opt
     for k in keys {
         let values =
             data.records.iter().map(|(id, r)| (*id, text_of(r.get("custom").and_then(|c| c.get(&k)), &ctx))).collect();
-        row(&format!("custom.{k}"), k.clone(), values);
+        let label = data.labels.get(&k).cloned().unwrap_or_else(|| k.clone());
+        row(&format!("custom.{k}"), label, values);
     }
     MergePage {
         ctx,
