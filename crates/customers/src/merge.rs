@@ -732,3 +732,9 @@ pub fn redirect(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, id: Id) -> R
     }
     Ok(live_in_scope(tx, who, kind, &[current])?.contains_key(&current).then_some(current))
 }
+
+/// The names of the fields a merge of `kind` chooses between (`fields` of [`NewMerge`];
+/// custom values are chosen as `custom.<key>` besides these), in table order.
+pub fn field_names(tx: &mut Tx<'_>, kind: RecordType) -> Result<Vec<String>> {
+    Ok(fields_of(&columns(tx, kind.table_name())?).into_iter().map(|f| f.name).collect())
+}

@@ -71,6 +71,8 @@ const NAV: &[(&str, &str, &str)] = &[
     ("identity.roles.read", "/roles", "nav-roles"),
     ("audit.log.read", "/audit", "nav-audit"),
     ("customers.import", "/imports", "nav-imports"),
+    ("customers.merge", "/duplicates", "nav-duplicates"),
+    ("customers.handover", "/admin/handover", "nav-handover"),
     ("workflow.approvals.read", "/approvals", "nav-approvals"),
     ("workflow.expenses.read", "/expenses", "nav-expenses"),
     ("", "/notifications", "nav-notifications"),

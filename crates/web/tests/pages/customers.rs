@@ -546,7 +546,16 @@ async fn panels_registered_from_outside_appear_and_a_failing_one_is_isolated() {
             .with_panel(Arc::new(Panicky));
         assert_eq!(
             state.panels.keys(),
-            ["contacts", "timeline", "loyalty.points", "tasks", "service.tickets", "analytics.rfm", "history"]
+            [
+                "contacts",
+                "timeline",
+                "loyalty.points",
+                "tasks",
+                "service.tickets",
+                "analytics.rfm",
+                "consent",
+                "history"
+            ]
         );
         let app = web::app(state);
         let cookie = session(&app, "admin@example.com").await;
@@ -881,5 +890,236 @@ async fn the_contact_list_filters_members_status_and_the_contact_category_fields
         let bad = send(&app, get("/contacts?is_member=maybe", Some(&cookie))).await;
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(bad.body.contains("is_member"));
+    }
+}
+
+/// A contact with an e-mail and a title, created as `who`.
+fn person(name: &str, email: &str, title: &str) -> NewContact {
+    NewContact { name: name.into(), email: Some(email.into()), title: Some(title.into()), ..Default::default() }
+}
+
+async fn contact_title(db: &Db, as_id: Id, id: Id) -> Option<String> {
+    as_user(db, as_id, move |tx, who| Ok(ccontacts::get(tx, who, id)?.title)).await
+}
+
+async fn contact_level(db: &Db, as_id: Id, id: Id) -> Option<String> {
+    as_user(db, as_id, move |tx, who| {
+        Ok(ccontacts::get(tx, who, id)?.custom.get("level").and_then(|v| v.as_str()).map(str::to_owned))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn duplicates_are_listed_merged_from_the_page_redirect_and_undo() {
+    for test in test_databases() {
+        let db = test.db();
+        let manager = create_user(&db, "manager@example.com", "manager").await;
+        let admin = create_user(&db, "admin@example.com", "admin").await;
+        create_user(&db, "sales@example.com", "sales").await;
+        let club = as_user(&db, admin, |tx, who| {
+            let c = fields::create_category(tx, who, NewCategory { name: "Member club".into() })?;
+            let level = NewCustomField {
+                category_id: c.id,
+                record_type: Some("contact".into()),
+                key: "level".into(),
+                label: "Club level".into(),
+                field_type: "text".into(),
+                required: false,
+                options: None,
+            };
+            fields::create_field(tx, who, level)?;
+            Ok(c.id)
+        })
+        .await;
+        let (a, b, x, y) = as_user(&db, manager, move |tx, who| {
+            let in_club = |mut c: NewContact, level: &str| {
+                c.category_id = Some(club);
+                c.custom = Some(serde_json::json!({ "level": level }).as_object().cloned().unwrap_or_default());
+                c
+            };
+            let a = ccontacts::create(tx, who, in_club(person("王芳", "wang.fang@example.cn", "店长"), "silver"))?;
+            let b = ccontacts::create(tx, who, in_club(person("王 芳", "wang.fang@example.cn", "采购经理"), "gold"))?;
+            let x = caccounts::create(tx, who, account("永辉超市", Some("021 6000 0001")))?;
+            let y = caccounts::create(tx, who, account("永辉 超市", Some("021 6000 0001")))?;
+            Ok((a.id, b.id, x.id, y.id))
+        })
+        .await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "manager@example.com").await;
+
+        // The ranked candidates: the planted pair, its reasons and a link to merge it.
+        let list = send(&app, get("/duplicates?record_type=contact", Some(&cookie))).await;
+        assert_clean("/duplicates", &list);
+        assert!(list.body.contains(&format!("href=\"/contacts/{a}\"")), "{}", list.body);
+        assert!(list.body.contains(&format!("href=\"/contacts/{b}\"")));
+        assert!(list.body.contains("same e-mail"), "{}", list.body);
+        let merge_link = format!("/merges/new?record_type=contact&#38;ids={a},{b}");
+        assert!(list.body.contains(&merge_link), "{}", list.body);
+        // Linked from the list page and the navigation for those who may merge.
+        let contacts = send(&app, get("/contacts", Some(&cookie))).await;
+        assert!(contacts.body.contains("href=\"/duplicates?record_type=contact\""));
+        assert!(contacts.body.contains("href=\"/duplicates\""));
+        assert!(contacts.body.contains("href=\"/admin/handover\""));
+        // A sales rep may not merge: refused, and no links.
+        let sales = session(&app, "sales@example.com").await;
+        assert_eq!(
+            send(&app, get("/duplicates?record_type=contact", Some(&sales))).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            send(&app, get(&format!("/merges/new?record_type=contact&ids={a},{b}"), Some(&sales))).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let rep_list = send(&app, get("/contacts", Some(&sales))).await;
+        assert!(!rep_list.body.contains("/duplicates") && !rep_list.body.contains("/admin/handover"));
+        // An empty state for accounts of nobody's: after the account pair is merged below.
+
+        // The merge page: both records side by side, a radio per field.
+        let page = send(&app, get(&format!("/merges/new?record_type=contact&ids={a},{b}"), Some(&cookie))).await;
+        assert_clean("/merges/new", &page);
+        assert!(page.body.contains("店长") && page.body.contains("采购经理"), "{}", page.body);
+        assert!(page.body.contains(&format!("name=\"field.title\" value=\"{b}\"")), "{}", page.body);
+        assert!(page.body.contains("Club level") && page.body.contains("gold"), "{}", page.body);
+        assert!(page.body.contains(&format!("name=\"keep_id\" value=\"{a}\" checked")));
+        let csrf = hidden_csrf(&page.body);
+        let form = |confirm: &str| {
+            format!(
+                "csrf_token={}&record_type=contact&ids={a}%2C{b}&keep_id={a}&field.title={b}&field.name={a}&field.custom.level={b}{confirm}",
+                enc(&csrf)
+            )
+        };
+        // Not confirmed: refused naming the box, nothing merged.
+        let refused = send(&app, post_form("/merges", Some(&cookie), &form(""))).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        assert!(refused.body.contains("class=\"field-error\""));
+        assert_eq!(send(&app, get(&format!("/contacts/{b}"), Some(&cookie))).await.status, StatusCode::OK);
+        // Confirmed: B's title wins, B is merged into A, and A's page offers an undo.
+        let done = send(&app, post_form("/merges", Some(&cookie), &form("&confirm=yes"))).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        let to = location(&done);
+        assert!(to.starts_with(&format!("/contacts/{a}?saved=merged&merge=")), "{to}");
+        assert_eq!(contact_title(&db, manager, a).await.as_deref(), Some("采购经理"));
+        assert_eq!(contact_level(&db, manager, a).await.as_deref(), Some("gold"));
+        let kept = send(&app, get(&to, Some(&cookie))).await;
+        assert_eq!(kept.status, StatusCode::OK);
+        assert!(kept.body.contains("Records merged.") && kept.body.contains("Undo merge"), "{}", kept.body);
+        let merge_id = to.rsplit('=').next().unwrap().to_owned();
+        assert!(kept.body.contains(&format!("action=\"/merges/{merge_id}/undo\"")));
+        // The merged-away page leads to the kept one.
+        let old = send(&app, get(&format!("/contacts/{b}"), Some(&cookie))).await;
+        assert_eq!(old.status, StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(location(&old), format!("/contacts/{a}"));
+        // Undo restores the kept record's title and the merged record's page.
+        let undo = format!("/merges/{merge_id}/undo");
+        let undone = send(&app, post_form(&undo, Some(&cookie), &format!("csrf_token={}", enc(&csrf)))).await;
+        assert_eq!(undone.status, StatusCode::SEE_OTHER, "{}", undone.body);
+        assert_eq!(location(&undone), format!("/contacts/{a}?saved=unmerged"));
+        assert_eq!(contact_title(&db, manager, a).await.as_deref(), Some("店长"));
+        assert_eq!(contact_level(&db, manager, a).await.as_deref(), Some("silver"));
+        assert_eq!(send(&app, get(&format!("/contacts/{b}"), Some(&cookie))).await.status, StatusCode::OK);
+        // A second undo is refused with the store's reason.
+        let again = send(&app, post_form(&undo, Some(&cookie), &format!("csrf_token={}", enc(&csrf)))).await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+        assert!(again.body.contains("undone"), "{}", again.body);
+
+        // Accounts too: a merged-away account page redirects; the list then has no pair.
+        as_user(&db, manager, move |tx, who| {
+            let input = customers::merge::NewMerge {
+                record_type: "account".into(),
+                keep_id: x,
+                merge_ids: vec![y],
+                fields: None,
+            };
+            customers::merge::merge(tx, who, input)
+        })
+        .await;
+        let old = send(&app, get(&format!("/accounts/{y}"), Some(&cookie))).await;
+        assert_eq!(old.status, StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(location(&old), format!("/accounts/{x}"));
+        let empty = send(&app, get("/duplicates?record_type=account", Some(&cookie))).await;
+        assert_clean("/duplicates?record_type=account", &empty);
+        assert!(empty.body.contains("No possible duplicates found."), "{}", empty.body);
+        // A record that never existed is still a 404.
+        assert_eq!(send(&app, get("/contacts/999999999", Some(&cookie))).await.status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn consent_is_recorded_from_the_panel_and_erase_needs_the_typed_id() {
+    for test in test_databases() {
+        let db = test.db();
+        let manager = create_user(&db, "manager@example.com", "manager").await;
+        create_user(&db, "service@example.com", "service").await;
+        let c = as_user(&db, manager, |tx, who| {
+            Ok(ccontacts::create(tx, who, person("Kim Minjun", "kim@lotte.kr", "Buyer"))?.id)
+        })
+        .await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let cookie = session(&app, "manager@example.com").await;
+        let page = send(&app, get(&format!("/contacts/{c}"), Some(&cookie))).await;
+        assert_clean("contact page", &page);
+        assert!(page.body.contains("id=\"panel-consent\""), "{}", page.body);
+        assert!(page.body.contains("Not asked"));
+        assert!(page.body.contains(&format!("href=\"/contacts/{c}/erase\"")));
+        let csrf = hidden_csrf(&page.body);
+        let consents =
+            |db: Db| async move { as_user(&db, manager, move |tx, who| customers::consent::list(tx, who, c)).await };
+
+        // A grant without a source is refused and records nothing.
+        let uri = format!("/contacts/{c}/consents/email");
+        let blank =
+            send(&app, post_form(&uri, Some(&cookie), &format!("csrf_token={}&granted=true&source=", enc(&csrf))))
+                .await;
+        assert_eq!(blank.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", blank.body);
+        assert!(blank.body.contains("source"), "{}", blank.body);
+        assert!(consents(db.clone()).await.history.is_empty());
+        let body = format!("csrf_token={}&granted=true&source={}", enc(&csrf), enc("web form"));
+        let granted = send(&app, post_form(&uri, Some(&cookie), &body)).await;
+        assert_eq!(granted.status, StatusCode::SEE_OTHER, "{}", granted.body);
+        let now = consents(db.clone()).await;
+        assert_eq!(now.current.len(), 1);
+        assert!(now.current[0].granted && now.current[0].channel == "email" && now.current[0].source == "web form");
+        let page = send(&app, get(&format!("/contacts/{c}"), Some(&cookie))).await;
+        assert!(page.body.contains("Granted") && page.body.contains("web form"), "{}", page.body);
+        // Do not contact, with a reason.
+        let body = format!("csrf_token={}&value=true&reason={}", enc(&csrf), enc("asked on the phone"));
+        let dnc = send(&app, post_form(&format!("/contacts/{c}/do-not-contact"), Some(&cookie), &body)).await;
+        assert_eq!(dnc.status, StatusCode::SEE_OTHER, "{}", dnc.body);
+        let now = consents(db.clone()).await;
+        assert!(now.do_not_contact);
+        assert_eq!(now.do_not_contact_reason.as_deref(), Some("asked on the phone"));
+
+        // The personal data downloads as JSON.
+        let data = send(&app, get(&format!("/contacts/{c}/personal-data"), Some(&cookie))).await;
+        assert_eq!(data.status, StatusCode::OK);
+        assert_eq!(data.headers[header::CONTENT_TYPE], "application/json");
+        assert!(data.body.contains("Kim Minjun") && data.body.contains("web form"), "{}", data.body);
+        // Someone without customers.privacy sees neither the buttons nor the pages.
+        let service = session(&app, "service@example.com").await;
+        let theirs = send(&app, get(&format!("/contacts/{c}"), Some(&service))).await;
+        assert_eq!(theirs.status, StatusCode::OK);
+        assert!(!theirs.body.contains(&format!("/contacts/{c}/erase")));
+        assert_eq!(
+            send(&app, get(&format!("/contacts/{c}/erase"), Some(&service))).await.status,
+            StatusCode::FORBIDDEN
+        );
+
+        // Erase: the confirmation page asks for the id; a wrong one erases nothing.
+        let confirm = send(&app, get(&format!("/contacts/{c}/erase"), Some(&cookie))).await;
+        assert_clean("erase", &confirm);
+        let erase = format!("/contacts/{c}/erase");
+        let wrong =
+            send(&app, post_form(&erase, Some(&cookie), &format!("csrf_token={}&confirm=12345", enc(&csrf)))).await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.body);
+        assert!(wrong.body.contains("class=\"field-error\""), "{}", wrong.body);
+        let name =
+            |db: Db| async move { as_user(&db, manager, move |tx, who| Ok(ccontacts::get(tx, who, c)?.name)).await };
+        assert_eq!(name(db.clone()).await, "Kim Minjun");
+        let right =
+            send(&app, post_form(&erase, Some(&cookie), &format!("csrf_token={}&confirm={c}", enc(&csrf)))).await;
+        assert_eq!(right.status, StatusCode::SEE_OTHER, "{}", right.body);
+        assert_eq!(name(db.clone()).await, "Erased person");
+        let after = send(&app, get(&location(&right), Some(&cookie))).await;
+        assert!(after.body.contains("Personal data erased.") && !after.body.contains("Kim Minjun"), "{}", after.body);
     }
 }

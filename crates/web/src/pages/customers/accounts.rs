@@ -335,6 +335,8 @@ pub struct RecordPage {
     pub addresses: Vec<(String, String)>,
     /// Contacts who are members: the member card.
     pub member: Vec<ProfileRow>,
+    /// The merge that was just done, for the notice's Undo button (users who may merge).
+    pub undo_merge: Option<String>,
 }
 
 /// Tag links to `area`'s list filtered by each tag.
@@ -362,6 +364,8 @@ impl RecordPage {
 pub struct ShowQuery {
     pub saved: Option<String>,
     pub cursor: Option<String>,
+    /// The merge just done (`?saved=merged&merge=<id>`): the notice offers its undo.
+    pub merge: Option<String>,
 }
 
 pub fn notice(ctx: &Ctx, saved: Option<&str>) -> Option<String> {
@@ -370,6 +374,10 @@ pub fn notice(ctx: &Ctx, saved: Option<&str>) -> Option<String> {
         "restored" => ctx.t("customers-restored"),
         "logged" => ctx.t("activity-logged"),
         "task" => ctx.t("tasks-created"),
+        "merged" => ctx.t("merge-done"),
+        "unmerged" => ctx.t("merge-undone"),
+        "consent" => ctx.t("consent-saved"),
+        "erased" => ctx.t("privacy-erased"),
         _ => ctx.t("form-saved"),
     })
 }
@@ -384,9 +392,10 @@ async fn show(
     Query(q): Query<ShowQuery>,
 ) -> PageResult {
     let id = Id(id);
+    let again = creds.clone();
     let panels = state.panels.clone();
     let cursor = q.cursor.clone();
-    let (ctx, page) = load_with_ctx(&state, creds, "/accounts", move |tx, who, ctx| {
+    let loaded = load_with_ctx(&state, creds, "/accounts", move |tx, who, ctx| {
         let a = caccounts::get(tx, who, id)?;
         let mut names = Names::default();
         let mut parents = Vec::new();
@@ -460,7 +469,11 @@ async fn show(
         let shown = panels.render(tx, who, &cx);
         Ok((a, profile, custom, parents, children, shown))
     })
-    .await?;
+    .await;
+    let (ctx, page) = match super::quality::or_moved(&state, again, RecordType::Account, id, loaded).await? {
+        Ok(found) => found,
+        Err(moved) => return Ok(moved),
+    };
     let (a, profile, custom, parents, children, panels) = page;
     Ok(render(&RecordPage {
         area: "accounts",
@@ -477,6 +490,7 @@ async fn show(
         can_log: ctx.can("customers.activities.create"),
         kinds: kinds(&ctx),
         notice: notice(&ctx, q.saved.as_deref()),
+        undo_merge: q.merge.clone().filter(|m| m.parse::<i64>().is_ok() && ctx.can("customers.merge")),
         tags: tag_links("accounts", &a.tags),
         addresses: address_list(&ctx, &a.addresses),
         member: Vec::new(),

@@ -284,52 +284,57 @@ async fn show(
     Query(q): Query<ShowQuery>,
 ) -> PageResult {
     let id = Id(id);
+    let again = creds.clone();
     let panels = state.panels.clone();
     let cursor = q.cursor.clone();
+    let loaded = load_with_ctx(&state, creds, "/contacts", move |tx, who, ctx| {
+        let c = ccontacts::get(tx, who, id)?;
+        let mut names = Names::default();
+        let mut profile = Vec::new();
+        let mut parents = Vec::new();
+        if let Some(a) = c.account_id {
+            let name = names.account(tx, who, a)?;
+            if let Some(n) = &name {
+                parents.push(Link { href: format!("/accounts/{a}"), text: n.clone() });
+            }
+            profile.push(match name {
+                Some(n) => ProfileRow::link(ctx.t("field-account"), n, format!("/accounts/{a}")),
+                None => ProfileRow::new(ctx.t("field-account"), "…"),
+            });
+        }
+        profile.push(ProfileRow::new(ctx.t("field-owner"), names.user(tx, c.owner_id)?));
+        profile.push(ProfileRow::new(ctx.t("field-team"), names.branch(tx, c.branch_id)?));
+        if let Some(p) = c.phone_raw.clone().or(c.phone.clone()) {
+            profile.push(ProfileRow::link(
+                ctx.t("field-phone"),
+                p,
+                format!("tel:{}", c.phone.clone().unwrap_or_default()),
+            ));
+        }
+        if let Some(e) = &c.email {
+            profile.push(ProfileRow::link(ctx.t("field-email"), e.clone(), format!("mailto:{e}")));
+        }
+        profile.push(ProfileRow::new(ctx.t("field-status"), ctx.t(&format!("contact-status-{}", c.status))));
+        if let Some(t) = &c.title {
+            profile.push(ProfileRow::new(ctx.t("field-title"), t.clone()));
+        }
+        if let Some(cat) = c.category_id {
+            let name = categories(tx, who)?.into_iter().find(|x| x.id == cat).map(|x| x.name);
+            profile.push(ProfileRow::new(ctx.t("field-category"), name.unwrap_or_else(|| "—".into())));
+        }
+        let category = contact_category(tx, who, c.category_id, c.account_id)?;
+        let defs = definitions(tx, who, category, RecordType::Contact)?;
+        let custom = custom_rows(ctx, &defs, &c.custom);
+        let cx = PanelContext { record_type: RecordType::Contact, id, account_id: c.account_id, ctx, cursor };
+        let shown = panels.render(tx, who, &cx);
+        Ok((c, profile, custom, parents, shown))
+    })
+    .await;
     let (ctx, (c, profile, custom, parents, panels)) =
-        load_with_ctx(&state, creds, "/contacts", move |tx, who, ctx| {
-            let c = ccontacts::get(tx, who, id)?;
-            let mut names = Names::default();
-            let mut profile = Vec::new();
-            let mut parents = Vec::new();
-            if let Some(a) = c.account_id {
-                let name = names.account(tx, who, a)?;
-                if let Some(n) = &name {
-                    parents.push(Link { href: format!("/accounts/{a}"), text: n.clone() });
-                }
-                profile.push(match name {
-                    Some(n) => ProfileRow::link(ctx.t("field-account"), n, format!("/accounts/{a}")),
-                    None => ProfileRow::new(ctx.t("field-account"), "…"),
-                });
-            }
-            profile.push(ProfileRow::new(ctx.t("field-owner"), names.user(tx, c.owner_id)?));
-            profile.push(ProfileRow::new(ctx.t("field-team"), names.branch(tx, c.branch_id)?));
-            if let Some(p) = c.phone_raw.clone().or(c.phone.clone()) {
-                profile.push(ProfileRow::link(
-                    ctx.t("field-phone"),
-                    p,
-                    format!("tel:{}", c.phone.clone().unwrap_or_default()),
-                ));
-            }
-            if let Some(e) = &c.email {
-                profile.push(ProfileRow::link(ctx.t("field-email"), e.clone(), format!("mailto:{e}")));
-            }
-            profile.push(ProfileRow::new(ctx.t("field-status"), ctx.t(&format!("contact-status-{}", c.status))));
-            if let Some(t) = &c.title {
-                profile.push(ProfileRow::new(ctx.t("field-title"), t.clone()));
-            }
-            if let Some(cat) = c.category_id {
-                let name = categories(tx, who)?.into_iter().find(|x| x.id == cat).map(|x| x.name);
-                profile.push(ProfileRow::new(ctx.t("field-category"), name.unwrap_or_else(|| "—".into())));
-            }
-            let category = contact_category(tx, who, c.category_id, c.account_id)?;
-            let defs = definitions(tx, who, category, RecordType::Contact)?;
-            let custom = custom_rows(ctx, &defs, &c.custom);
-            let cx = PanelContext { record_type: RecordType::Contact, id, account_id: c.account_id, ctx, cursor };
-            let shown = panels.render(tx, who, &cx);
-            Ok((c, profile, custom, parents, shown))
-        })
-        .await?;
+        match super::quality::or_moved(&state, again, RecordType::Contact, id, loaded).await? {
+            Ok(found) => found,
+            Err(moved) => return Ok(moved),
+        };
     Ok(render(&RecordPage {
         area: "contacts",
         id: c.id.to_string(),
@@ -345,6 +350,7 @@ async fn show(
         can_log: ctx.can("customers.activities.create"),
         kinds: super::accounts::kinds(&ctx),
         notice: notice(&ctx, q.saved.as_deref()),
+        undo_merge: q.merge.clone().filter(|m| m.parse::<i64>().is_ok() && ctx.can("customers.merge")),
         tags: tag_links("contacts", &c.tags),
         addresses: address_list(&ctx, &c.addresses),
         member: member_card(&ctx, &c),

@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod details;
 pub mod listing;
 pub mod panels;
+pub mod quality;
 pub mod search;
 pub mod tasks;
 
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .merge(tasks::router())
         .merge(search::router())
         .merge(details::router())
+        .merge(quality::router())
 }
 
 /// Whether htmx sent the request (it then wants a fragment, not a page).

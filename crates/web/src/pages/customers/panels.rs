@@ -49,7 +49,7 @@ pub trait CustomerPanel: Send + Sync {
     /// A stable name (`contacts`, `sales.opportunities`), used as the section's id.
     fn key(&self) -> &'static str;
     /// Where it goes: lower first. Built-in: contacts 10, timeline 20, tasks 30,
-    /// history 90.
+    /// consent and privacy 80 (contacts), history 90.
     fn order(&self) -> i32;
     fn applies_to(&self, record_type: RecordType) -> bool;
     /// The panel, or `None` to leave it out (e.g. the caller may not see its data).
@@ -72,8 +72,13 @@ pub struct Panels(Arc<Vec<Arc<dyn CustomerPanel>>>);
 impl Panels {
     /// The built-in sections: contacts, timeline, open tasks, history.
     pub fn builtin() -> Panels {
-        let list: Vec<Arc<dyn CustomerPanel>> =
-            vec![Arc::new(ContactsPanel), Arc::new(TimelinePanel), Arc::new(TasksPanel), Arc::new(HistoryPanel)];
+        let list: Vec<Arc<dyn CustomerPanel>> = vec![
+            Arc::new(ContactsPanel),
+            Arc::new(TimelinePanel),
+            Arc::new(TasksPanel),
+            Arc::new(super::quality::ConsentPanel),
+            Arc::new(HistoryPanel),
+        ];
         Panels(Arc::new(list))
     }
 
