@@ -335,6 +335,16 @@ const COLUMNS: [Accounts; 24] = [
     Accounts::Tags,
 ];
 
+/// Every row of the table, deleted ones included, in id order (for rebuilding the search
+/// terms from the rows).
+pub(crate) fn every_row() -> sea_query::SelectStatement {
+    Query::select()
+        .columns(COLUMNS.map(|c| (Accounts::Table, c)))
+        .from(Accounts::Table)
+        .order_by((Accounts::Table, Accounts::Id), sea_query::Order::Asc)
+        .to_owned()
+}
+
 fn scoped(who: &Principal) -> sea_query::SelectStatement {
     Query::select()
         .columns(COLUMNS.map(|c| (Accounts::Table, c)))
@@ -701,17 +711,18 @@ pub(crate) fn find_by_reference(tx: &mut Tx<'_>, who: &Principal, reference: &st
     Ok(tx.fetch_optional(&q)?)
 }
 
-/// What search indexes of an account.
-pub(crate) fn search_document(a: &Account) -> search::Document<'_> {
+/// What search indexes of an account: the one function the write paths, imports and
+/// `search::reindex_all` use, so they index the same fields.
+pub fn search_document(a: &Account) -> search::Document<'_> {
     search::Document {
         name: &a.name,
         email: a.email.as_deref(),
         phone_e164: a.phone.as_deref(),
         phone_raw: a.phone_raw.as_deref(),
+        numbers: a.phones.iter().flat_map(|p| [p.e164.as_str(), p.raw.as_str()]).collect(),
         other: [a.website.as_deref(), a.external_id.as_deref()]
             .into_iter()
             .flatten()
-            .chain(a.phones.iter().map(|p| p.e164.as_str()))
             .chain(a.emails.iter().map(String::as_str))
             .collect(),
     }

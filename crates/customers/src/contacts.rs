@@ -397,6 +397,16 @@ const COLUMNS: [Contacts; 23] = [
     Contacts::Tags,
 ];
 
+/// Every row of the table, deleted ones included, in id order (for rebuilding the search
+/// terms from the rows).
+pub(crate) fn every_row() -> sea_query::SelectStatement {
+    Query::select()
+        .columns(COLUMNS.map(|c| (Contacts::Table, c)))
+        .from(Contacts::Table)
+        .order_by((Contacts::Table, Contacts::Id), sea_query::Order::Asc)
+        .to_owned()
+}
+
 fn scoped(who: &Principal) -> sea_query::SelectStatement {
     Query::select()
         .columns(COLUMNS.map(|c| (Contacts::Table, c)))
@@ -595,13 +605,16 @@ pub(crate) fn find_by(tx: &mut Tx<'_>, who: &Principal, column: &str, keys: &[St
     Ok(tx.fetch_all(&q)?)
 }
 
-/// What search indexes of a contact.
-pub(crate) fn search_document(c: &Contact) -> search::Document<'_> {
+/// What search indexes of a contact: the one function the write paths, imports and
+/// `search::reindex_all` use, so they index the same fields. The membership card is cut
+/// both as a word (prefixes) and as a number (four-digit fragments).
+pub fn search_document(c: &Contact) -> search::Document<'_> {
     search::Document {
         name: &c.name,
         email: c.email.as_deref(),
         phone_e164: c.phone.as_deref(),
         phone_raw: c.phone_raw.as_deref(),
+        numbers: c.card_no.as_deref().into_iter().collect(),
         other: [c.card_no.as_deref(), c.title.as_deref()].into_iter().flatten().collect(),
     }
 }
