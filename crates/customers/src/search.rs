@@ -363,9 +363,8 @@ fn confirmations(mut cond: Condition, kind: RecordType, parsed: &Parsed) -> Cond
                     any = any.add(Expr::col(kind.col("phone_e164")).like(like_contains(digits)));
                     any = match kind {
                         // Extra phones: a JSON list holding each number's E.164 form.
-                        RecordType::Account => any.add(
-                            Expr::col(kind.col("phones")).cast_as(Alias::new("TEXT")).like(like_contains(digits)),
-                        ),
+                        RecordType::Account => any
+                            .add(Expr::col(kind.col("phones")).cast_as(Alias::new("TEXT")).like(like_contains(digits))),
                         RecordType::Contact => any.add(Expr::col(kind.col("card_no")).like(like_contains(digits))),
                     };
                 }
@@ -742,9 +741,9 @@ mod tests {
             other: vec![],
         };
         let t = terms(&doc);
-        for expected in
-            ["王", "芳", "王芳", "fa", "fang", "wa", "wang", "gome", "com", "cn", "1380", "0013", "8000", "8800", "0123"]
-        {
+        for expected in [
+            "王", "芳", "王芳", "fa", "fang", "wa", "wang", "gome", "com", "cn", "1380", "0013", "8000", "8800", "0123",
+        ] {
             assert!(t.contains_key(expected), "{expected}");
         }
         assert_eq!(t["王芳"], NAME_WEIGHT);

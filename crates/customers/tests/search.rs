@@ -246,9 +246,8 @@ fn card_numbers_extra_phones_and_titles_are_found_and_survive_reindex() {
             assert!(find(&w, &rep, "88009999").is_empty(), "{when}");
             assert!(find(&w, &rep, "24681358").is_empty(), "{when}");
             // The list filter uses the same terms.
-            let page = w
-                .db
-                .read_blocking(|tx| {
+            let page =
+                w.db.read_blocking(|tx| {
                     let filter = ContactFilter { q: Some("0012345".into()), ..Default::default() };
                     contacts::list(tx, &rep, &filter, &PageRequest::default())
                 })
