@@ -793,20 +793,18 @@ mod tests {
                 .unwrap();
             let by_card = |q: &str| -> Vec<String> {
                 let hits = db.read_blocking(|tx| search::search(tx, &admin, q, Some(50))).unwrap();
-                let names = db
-                    .read_blocking(|tx| {
-                        let mut out = Vec::new();
-                        for h in &hits {
-                            let rows: Vec<String> = tx.query_sql(
-                                "SELECT card_no FROM contacts WHERE id = $1 AND card_no IS NOT NULL",
-                                &[V::from(h.id.get())],
-                            )?;
-                            out.extend(rows);
-                        }
-                        Ok::<_, kernel::Error>(out)
-                    })
-                    .unwrap();
-                names
+                db.read_blocking(|tx| {
+                    let mut out = Vec::new();
+                    for h in &hits {
+                        let rows: Vec<String> = tx.query_sql(
+                            "SELECT card_no FROM contacts WHERE id = $1 AND card_no IS NOT NULL",
+                            &[V::from(h.id.get())],
+                        )?;
+                        out.extend(rows);
+                    }
+                    Ok::<_, kernel::Error>(out)
+                })
+                .unwrap()
             };
             assert_eq!(by_card(&card[0]), [card[0].clone()], "the whole card number finds its member");
             assert!(by_card(&card[0][3..]).contains(&card[0]), "so does a fragment");
