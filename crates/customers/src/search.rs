@@ -353,6 +353,11 @@ fn confirmations(mut cond: Condition, kind: RecordType, parsed: &Parsed) -> Cond
                 for column in kind.text_columns() {
                     any = any.add(Func::lower(Expr::col(kind.col(column))).like(like_contains(s)));
                 }
+                if kind == RecordType::Account {
+                    // Extra e-mails: a JSON list, compared as its text.
+                    let emails = Expr::col(kind.col("emails")).cast_as(Alias::new("TEXT"));
+                    any = any.add(Func::lower(emails).like(like_contains(s)));
+                }
                 cond = cond.add(any);
             }
             Some(Confirm::Digits(d)) => {

@@ -221,12 +221,12 @@ fn card_numbers_extra_phones_and_titles_are_found_and_survive_reindex() {
             name: "Gome Pudong".into(),
             phone: Some("021 5555 0000".into()),
             phones: Some(vec!["138 2468 1357".into(), "021 6677 8899".into()]),
-            emails: Some(vec!["orders@gome-pudong.cn".into()]),
+            emails: Some(vec!["orders@gome-pudong.cn".into(), "wholesaleorders@gome.cn".into()]),
             ..Default::default()
         };
         w.db.write_blocking(|tx| accounts::create(tx, &rep, shop)).unwrap();
 
-        let queries: [(&str, &[&str]); 10] = [
+        let queries: [(&str, &[&str]); 11] = [
             ("8800123456", &["李娜"]),
             ("0012345", &["李娜"]),
             ("3456", &["李娜"]),
@@ -237,6 +237,7 @@ fn card_numbers_extra_phones_and_titles_are_found_and_survive_reindex() {
             ("138 2468 1357", &["Gome Pudong"]),
             ("66778899", &["Gome Pudong"]),
             ("orders", &["Gome Pudong"]),
+            ("wholesaleorders", &["Gome Pudong"]),
         ];
         let check = |when: &str| {
             for (q, want) in &queries {
