@@ -335,6 +335,16 @@ const COLUMNS: [Accounts; 24] = [
     Accounts::Tags,
 ];
 
+/// Every row of the table, deleted ones included, in id order (for rebuilding the search
+/// terms from the rows).
+pub(crate) fn every_row() -> sea_query::SelectStatement {
+    Query::select()
+        .columns(COLUMNS.map(|c| (Accounts::Table, c)))
+        .from(Accounts::Table)
+        .order_by((Accounts::Table, Accounts::Id), sea_query::Order::Asc)
+        .to_owned()
+}
+
 fn scoped(who: &Principal) -> sea_query::SelectStatement {
     Query::select()
         .columns(COLUMNS.map(|c| (Accounts::Table, c)))
@@ -628,8 +638,9 @@ pub(crate) fn write_update(tx: &mut Tx<'_>, old_version: i64, new: &Account, tag
     Ok(())
 }
 
-/// The columns of a bulk insert of accounts ([`insert_values`] gives a row).
-pub(crate) const INSERT_COLUMNS: [&str; 16] = [
+/// The columns of a bulk insert of accounts ([`insert_values`] gives a row): every column
+/// but `deleted_at`.
+pub(crate) const INSERT_COLUMNS: [&str; 23] = [
     "id",
     "name",
     "category_id",
@@ -646,10 +657,18 @@ pub(crate) const INSERT_COLUMNS: [&str; 16] = [
     "created_at",
     "updated_at",
     "version",
+    "region",
+    "addresses",
+    "phones",
+    "emails",
+    "credit_limit_minor",
+    "payment_terms_days",
+    "tags",
 ];
 
 pub(crate) fn insert_values(a: &Account) -> Vec<sea_query::Value> {
     use sea_query::Value;
+    let json = |j: Json| Value::Json(Some(Box::new(j)));
     vec![
         a.id.into(),
         a.name.clone().into(),
@@ -663,11 +682,38 @@ pub(crate) fn insert_values(a: &Account) -> Vec<sea_query::Value> {
         Value::String(a.phone_raw.clone()),
         Value::String(a.website.clone()),
         Value::String(a.external_id.clone()),
-        Value::Json(Some(Box::new(Json::Object(a.custom.clone())))),
+        json(Json::Object(a.custom.clone())),
         a.created_at.into(),
         a.updated_at.into(),
         a.version.into(),
+        Value::String(a.region.clone()),
+        json(serde_json::json!(a.addresses)),
+        json(serde_json::json!(a.phones)),
+        json(serde_json::json!(a.emails)),
+        Value::BigInt(credit_minor(a)),
+        Value::Int(a.payment_terms_days),
+        json(serde_json::json!(a.tags)),
     ]
+}
+
+/// Writes new accounts in bulk with everything their create writes besides the audit
+/// entry — the row, tag rows, search terms and duplicate keys — for imports (which audit
+/// per batch) and generated demo data. The records must be checked already (as `create`
+/// checks them).
+pub fn insert_many(tx: &mut Tx<'_>, list: &[&Account]) -> Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<sea_query::Value>> = list.iter().map(|a| insert_values(a)).collect();
+    tx.insert_rows("accounts", &INSERT_COLUMNS, &rows)?;
+    drop(rows);
+    let tags: Vec<(Id, &[String])> = list.iter().map(|a| (a.id, a.tags.as_slice())).collect();
+    details::insert_tags(tx, RecordType::Account, &tags)?;
+    let docs: Vec<(Id, search::Document<'_>)> = list.iter().map(|a| (a.id, search_document(a))).collect();
+    search::insert_terms(tx, RecordType::Account, &docs)?;
+    let keys: Vec<_> = list.iter().map(|a| (a.id, a.name.as_str(), a.email.as_deref(), a.phone.as_deref())).collect();
+    crate::duplicates::insert_keys(tx, RecordType::Account, &keys)?;
+    Ok(())
 }
 
 /// Live accounts in the caller's scope whose `column` (`email`, compared lower-cased,
@@ -701,17 +747,18 @@ pub(crate) fn find_by_reference(tx: &mut Tx<'_>, who: &Principal, reference: &st
     Ok(tx.fetch_optional(&q)?)
 }
 
-/// What search indexes of an account.
-pub(crate) fn search_document(a: &Account) -> search::Document<'_> {
+/// What search indexes of an account: the one function the write paths, imports and
+/// `search::reindex_all` use, so they index the same fields.
+pub fn search_document(a: &Account) -> search::Document<'_> {
     search::Document {
         name: &a.name,
         email: a.email.as_deref(),
         phone_e164: a.phone.as_deref(),
         phone_raw: a.phone_raw.as_deref(),
+        numbers: a.phones.iter().flat_map(|p| [p.e164.as_str(), p.raw.as_str()]).collect(),
         other: [a.website.as_deref(), a.external_id.as_deref()]
             .into_iter()
             .flatten()
-            .chain(a.phones.iter().map(|p| p.e164.as_str()))
             .chain(a.emails.iter().map(String::as_str))
             .collect(),
     }

@@ -397,6 +397,16 @@ const COLUMNS: [Contacts; 23] = [
     Contacts::Tags,
 ];
 
+/// Every row of the table, deleted ones included, in id order (for rebuilding the search
+/// terms from the rows).
+pub(crate) fn every_row() -> sea_query::SelectStatement {
+    Query::select()
+        .columns(COLUMNS.map(|c| (Contacts::Table, c)))
+        .from(Contacts::Table)
+        .order_by((Contacts::Table, Contacts::Id), sea_query::Order::Asc)
+        .to_owned()
+}
+
 fn scoped(who: &Principal) -> sea_query::SelectStatement {
     Query::select()
         .columns(COLUMNS.map(|c| (Contacts::Table, c)))
@@ -545,8 +555,9 @@ pub(crate) fn write_update(tx: &mut Tx<'_>, old_version: i64, new: &Contact, tag
     Ok(())
 }
 
-/// The columns of a bulk insert of contacts ([`insert_values`] gives a row).
-pub(crate) const INSERT_COLUMNS: [&str; 12] = [
+/// The columns of a bulk insert of contacts ([`insert_values`] gives a row): every column
+/// but `deleted_at`.
+pub(crate) const INSERT_COLUMNS: [&str; 23] = [
     "id",
     "name",
     "account_id",
@@ -559,6 +570,17 @@ pub(crate) const INSERT_COLUMNS: [&str; 12] = [
     "created_at",
     "updated_at",
     "version",
+    "category_id",
+    "status",
+    "title",
+    "addresses",
+    "is_member",
+    "card_no",
+    "birthday",
+    "gender",
+    "household_size",
+    "member_since",
+    "tags",
 ];
 
 pub(crate) fn insert_values(c: &Contact) -> Vec<sea_query::Value> {
@@ -576,7 +598,38 @@ pub(crate) fn insert_values(c: &Contact) -> Vec<sea_query::Value> {
         c.created_at.into(),
         c.updated_at.into(),
         c.version.into(),
+        Value::BigInt(c.category_id.map(Id::get)),
+        c.status.clone().into(),
+        Value::String(c.title.clone()),
+        Value::Json(Some(Box::new(serde_json::json!(c.addresses)))),
+        c.is_member.into(),
+        Value::String(c.card_no.clone()),
+        Value::ChronoDate(c.birthday),
+        Value::String(c.gender.clone()),
+        Value::Int(c.household_size),
+        Value::ChronoDate(c.member_since),
+        Value::Json(Some(Box::new(serde_json::json!(c.tags)))),
     ]
+}
+
+/// Writes new contacts in bulk with everything their create writes besides the audit
+/// entry — the row, tag rows, search terms and duplicate keys — for imports (which audit
+/// per batch) and generated demo data. The records must be checked already (as
+/// `create` checks them); a card number already taken fails the whole batch.
+pub fn insert_many(tx: &mut Tx<'_>, list: &[&Contact]) -> Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<sea_query::Value>> = list.iter().map(|c| insert_values(c)).collect();
+    tx.insert_rows("contacts", &INSERT_COLUMNS, &rows).map_err(|e| card_clash(e.into()))?;
+    drop(rows);
+    let tags: Vec<(Id, &[String])> = list.iter().map(|c| (c.id, c.tags.as_slice())).collect();
+    details::insert_tags(tx, RecordType::Contact, &tags)?;
+    let docs: Vec<(Id, search::Document<'_>)> = list.iter().map(|c| (c.id, search_document(c))).collect();
+    search::insert_terms(tx, RecordType::Contact, &docs)?;
+    let keys: Vec<_> = list.iter().map(|c| (c.id, c.name.as_str(), c.email.as_deref(), c.phone.as_deref())).collect();
+    crate::duplicates::insert_keys(tx, RecordType::Contact, &keys)?;
+    Ok(())
 }
 
 /// Live contacts in the caller's scope whose `column` (`email`, compared lower-cased, or
@@ -595,13 +648,16 @@ pub(crate) fn find_by(tx: &mut Tx<'_>, who: &Principal, column: &str, keys: &[St
     Ok(tx.fetch_all(&q)?)
 }
 
-/// What search indexes of a contact.
-pub(crate) fn search_document(c: &Contact) -> search::Document<'_> {
+/// What search indexes of a contact: the one function the write paths, imports and
+/// `search::reindex_all` use, so they index the same fields. The membership card is cut
+/// both as a word (prefixes) and as a number (four-digit fragments).
+pub fn search_document(c: &Contact) -> search::Document<'_> {
     search::Document {
         name: &c.name,
         email: c.email.as_deref(),
         phone_e164: c.phone.as_deref(),
         phone_raw: c.phone_raw.as_deref(),
+        numbers: c.card_no.as_deref().into_iter().collect(),
         other: [c.card_no.as_deref(), c.title.as_deref()].into_iter().flatten().collect(),
     }
 }

@@ -220,6 +220,16 @@ pub(crate) fn write_tags(tx: &mut Tx<'_>, kind: RecordType, id: Id, tags: &[Stri
     Ok(())
 }
 
+/// Writes the tag rows of new records in bulk (they have none yet).
+pub(crate) fn insert_tags(tx: &mut Tx<'_>, kind: RecordType, records: &[(Id, &[String])]) -> Result<()> {
+    let rows: Vec<Vec<sea_query::Value>> = records
+        .iter()
+        .flat_map(|(id, tags)| tags.iter().map(move |t| vec![t.clone().into(), kind.as_str().into(), id.get().into()]))
+        .collect();
+    tx.insert_rows("record_tags", &["tag", "record_type", "record_id"], &rows)?;
+    Ok(())
+}
+
 /// `null` given (clear it) versus not given (keep it), for patches.
 pub(crate) fn given<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,

@@ -76,7 +76,7 @@ impl RecordType {
     pub(crate) fn text_columns(self) -> &'static [&'static str] {
         match self {
             RecordType::Account => &["name", "email", "website", "external_id"],
-            RecordType::Contact => &["name", "email"],
+            RecordType::Contact => &["name", "email", "title", "card_no"],
         }
     }
 

@@ -47,7 +47,10 @@ pub struct Document<'a> {
     pub email: Option<&'a str>,
     pub phone_e164: Option<&'a str>,
     pub phone_raw: Option<&'a str>,
-    /// Other text (web address, external id), weight 1.
+    /// More numbers found by four-digit fragments like the phone (extra phones, the
+    /// membership card number), weight 1.
+    pub numbers: Vec<&'a str>,
+    /// Other text (web address, external id, card number, title), weight 1.
     pub other: Vec<&'a str>,
 }
 
@@ -156,7 +159,7 @@ pub(crate) fn terms(doc: &Document<'_>) -> BTreeMap<String, i64> {
             add(prefix, NAME_WEIGHT);
         }
     }
-    for phone in [doc.phone_e164, doc.phone_raw].into_iter().flatten() {
+    for phone in [doc.phone_e164, doc.phone_raw].into_iter().flatten().chain(doc.numbers.iter().copied()) {
         let d = digits(phone);
         for i in 0..(d.len() + 1).saturating_sub(PHONE_WINDOW) {
             add(d[i..i + PHONE_WINDOW].to_owned(), 1);
@@ -350,13 +353,25 @@ fn confirmations(mut cond: Condition, kind: RecordType, parsed: &Parsed) -> Cond
                 for column in kind.text_columns() {
                     any = any.add(Func::lower(Expr::col(kind.col(column))).like(like_contains(s)));
                 }
+                if kind == RecordType::Account {
+                    // Extra e-mails: a JSON list, compared as its text.
+                    let emails = Expr::col(kind.col("emails")).cast_as(Alias::new("TEXT"));
+                    any = any.add(Func::lower(emails).like(like_contains(s)));
+                }
                 cond = cond.add(any);
             }
             Some(Confirm::Digits(d)) => {
-                let mut any = Condition::any().add(Expr::col(kind.col("phone_e164")).like(like_contains(d)));
+                let mut any = Condition::any();
                 // A national number typed with its trunk 0 (`010 1234 …`, `021 …`).
-                if let Some(rest) = d.strip_prefix('0').filter(|r| r.len() >= PHONE_WINDOW) {
-                    any = any.add(Expr::col(kind.col("phone_e164")).like(like_contains(rest)));
+                let rest = d.strip_prefix('0').filter(|r| r.len() >= PHONE_WINDOW);
+                for digits in std::iter::once(d.as_str()).chain(rest) {
+                    any = any.add(Expr::col(kind.col("phone_e164")).like(like_contains(digits)));
+                    any = match kind {
+                        // Extra phones: a JSON list holding each number's E.164 form.
+                        RecordType::Account => any
+                            .add(Expr::col(kind.col("phones")).cast_as(Alias::new("TEXT")).like(like_contains(digits))),
+                        RecordType::Contact => any.add(Expr::col(kind.col("card_no")).like(like_contains(digits))),
+                    };
                 }
                 cond = cond.add(any);
             }
@@ -646,106 +661,65 @@ pub fn insert_terms(tx: &mut Tx<'_>, kind: RecordType, docs: &[(Id, Document<'_>
     Ok(())
 }
 
-struct SourceRow {
-    id: Id,
-    name: String,
-    email: Option<String>,
-    phone_e164: Option<String>,
-    phone_raw: Option<String>,
-    other: Vec<Option<String>>,
+/// Records read per batch by [`reindex_all`].
+const REINDEX_BATCH: u64 = 5_000;
+
+/// Writes the terms of the records of `kind` selected by `cond` (deleted ones included),
+/// at most `limit` in id order, each cut from its row by the same function as the write
+/// paths (`accounts::search_document`, `contacts::search_document`). Returns how many
+/// records were read and the last id.
+fn index_rows(tx: &mut Tx<'_>, kind: RecordType, cond: Condition, limit: u64) -> Result<(u64, Option<Id>)> {
+    match kind {
+        RecordType::Account => {
+            let q = crate::accounts::every_row().cond_where(cond).limit(limit).to_owned();
+            let rows: Vec<crate::accounts::Account> = tx.fetch_all(&q)?;
+            let docs: Vec<(Id, Document<'_>)> =
+                rows.iter().map(|a| (a.id, crate::accounts::search_document(a))).collect();
+            insert_terms(tx, kind, &docs)?;
+            Ok((rows.len() as u64, rows.last().map(|a| a.id)))
+        }
+        RecordType::Contact => {
+            let q = crate::contacts::every_row().cond_where(cond).limit(limit).to_owned();
+            let rows: Vec<crate::contacts::Contact> = tx.fetch_all(&q)?;
+            let docs: Vec<(Id, Document<'_>)> =
+                rows.iter().map(|c| (c.id, crate::contacts::search_document(c))).collect();
+            insert_terms(tx, kind, &docs)?;
+            Ok((rows.len() as u64, rows.last().map(|c| c.id)))
+        }
+    }
 }
 
-/// Rebuilds every record's terms (after a bulk import that bypassed the write paths).
-/// Returns the number of records indexed.
+/// Rebuilds every record's terms (after a bulk import that bypassed the write paths, or
+/// after the terms changed), in batches of [`REINDEX_BATCH`] records. Returns the number
+/// of records indexed.
 pub fn reindex_all(tx: &mut Tx<'_>) -> Result<u64> {
     tx.execute_sql("DELETE FROM search_terms", &[])?;
     let mut count = 0;
     for kind in [RecordType::Account, RecordType::Contact] {
-        let other: &[&str] = match kind {
-            RecordType::Account => &["website", "external_id"],
-            RecordType::Contact => &[],
-        };
-        let mut columns = vec!["id", "name", "email", "phone_e164", "phone_raw"];
-        columns.extend(other);
-        let q = Query::select()
-            .columns(columns.iter().map(|c| kind.col(c)))
-            .from(kind.table())
-            .order_by(kind.col("id"), Order::Asc)
-            .to_owned();
-        let (sql, values) = tx.render(&q);
-        let sources: Vec<SourceRowOf> = tx.query_sql(&sql, &values.0)?;
-        let docs: Vec<(Id, Document<'_>)> = sources
-            .iter()
-            .map(|SourceRowOf(s)| {
-                let doc = Document {
-                    name: &s.name,
-                    email: s.email.as_deref(),
-                    phone_e164: s.phone_e164.as_deref(),
-                    phone_raw: s.phone_raw.as_deref(),
-                    other: s.other.iter().flatten().map(String::as_str).collect(),
-                };
-                (s.id, doc)
-            })
-            .collect();
-        insert_terms(tx, kind, &docs)?;
-        count += sources.len() as u64;
+        let mut after: Option<Id> = None;
+        loop {
+            let cond = match after {
+                Some(id) => Condition::all().add(Expr::col(kind.col("id")).gt(id.get())),
+                None => Condition::all(),
+            };
+            let (n, last) = index_rows(tx, kind, cond, REINDEX_BATCH)?;
+            count += n;
+            match last {
+                Some(id) if n == REINDEX_BATCH => after = Some(id),
+                _ => break,
+            }
+        }
         crate::duplicates::build(tx, kind)?;
     }
     Ok(count)
 }
 
-struct SourceRowOf(SourceRow);
-
-impl FromRow for SourceRowOf {
-    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
-        let mut other = Vec::new();
-        for column in ["website", "external_id"] {
-            if let Ok(v) = row.get::<Option<String>>(column) {
-                other.push(v);
-            }
-        }
-        Ok(SourceRowOf(SourceRow {
-            id: row.get("id")?,
-            name: row.get("name")?,
-            email: row.get("email")?,
-            phone_e164: row.get("phone_e164")?,
-            phone_raw: row.get("phone_raw")?,
-            other,
-        }))
-    }
-}
-
 /// Rewrites the terms of one record from its row (after a merge or an erasure changed it
 /// outside the record's own update path); removes them when the record is gone.
 pub(crate) fn reindex_one(tx: &mut Tx<'_>, kind: RecordType, id: Id) -> Result<()> {
-    let mut columns = vec!["id", "name", "email", "phone_e164", "phone_raw"];
-    if kind == RecordType::Account {
-        columns.extend(["website", "external_id"]);
-    }
-    let q = Query::select()
-        .columns(columns.iter().map(|c| kind.col(c)))
-        .from(kind.table())
-        .and_where(Expr::col(kind.col("id")).eq(id.get()))
-        .to_owned();
-    tx.execute_sql(
-        "DELETE FROM search_terms WHERE record_type = $1 AND record_id = $2",
-        &[Value::from(kind.as_str()), Value::from(id.get())],
-    )?;
-    let sources: Vec<SourceRowOf> = tx.fetch_all(&q)?;
-    let docs: Vec<(Id, Document<'_>)> = sources
-        .iter()
-        .map(|SourceRowOf(s)| {
-            let doc = Document {
-                name: &s.name,
-                email: s.email.as_deref(),
-                phone_e164: s.phone_e164.as_deref(),
-                phone_raw: s.phone_raw.as_deref(),
-                other: s.other.iter().flatten().map(String::as_str).collect(),
-            };
-            (s.id, doc)
-        })
-        .collect();
-    insert_terms(tx, kind, &docs)
+    remove(tx, kind, id)?;
+    index_rows(tx, kind, Condition::all().add(Expr::col(kind.col("id")).eq(id.get())), 1)?;
+    Ok(())
 }
 
 /// Removes the terms of one record (an erased person).
@@ -768,11 +742,13 @@ mod tests {
             email: Some("wang@gome.com.cn"),
             phone_e164: Some("+8613800138000"),
             phone_raw: Some("138 0013 8000"),
+            numbers: vec!["8800123456"],
             other: vec![],
         };
         let t = terms(&doc);
-        for expected in ["王", "芳", "王芳", "fa", "fang", "wa", "wang", "gome", "com", "cn", "1380", "0013", "8000"]
-        {
+        for expected in [
+            "王", "芳", "王芳", "fa", "fang", "wa", "wang", "gome", "com", "cn", "1380", "0013", "8000", "8800", "0123",
+        ] {
             assert!(t.contains_key(expected), "{expected}");
         }
         assert_eq!(t["王芳"], NAME_WEIGHT);

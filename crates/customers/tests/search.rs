@@ -198,6 +198,89 @@ fn scope_delete_restore_and_update_are_followed() {
 }
 
 #[test]
+fn card_numbers_extra_phones_and_titles_are_found_and_survive_reindex() {
+    for db in test_databases() {
+        let w = build(db);
+        let rep = w.rep.clone();
+        let member = NewContact {
+            name: "李娜".into(),
+            is_member: Some(true),
+            card_no: Some("8800123456".into()),
+            title: Some("Procurement Manager".into()),
+            ..Default::default()
+        };
+        let member = w.db.write_blocking(|tx| contacts::create(tx, &rep, member)).unwrap().id;
+        let other = NewContact {
+            name: "王强".into(),
+            phone: Some("13911112222".into()),
+            card_no: Some("7700999911".into()),
+            ..Default::default()
+        };
+        w.db.write_blocking(|tx| contacts::create(tx, &rep, other)).unwrap();
+        let shop = NewAccount {
+            name: "Gome Pudong".into(),
+            phone: Some("021 5555 0000".into()),
+            phones: Some(vec!["138 2468 1357".into(), "021 6677 8899".into()]),
+            emails: Some(vec!["orders@gome-pudong.cn".into(), "wholesaleorders@gome.cn".into()]),
+            ..Default::default()
+        };
+        w.db.write_blocking(|tx| accounts::create(tx, &rep, shop)).unwrap();
+
+        let queries: [(&str, &[&str]); 11] = [
+            ("8800123456", &["李娜"]),
+            ("0012345", &["李娜"]),
+            ("3456", &["李娜"]),
+            ("88001", &["李娜"]),
+            ("8800 1234 56", &["李娜"]),
+            ("procurement", &["李娜"]),
+            ("2468", &["Gome Pudong"]),
+            ("138 2468 1357", &["Gome Pudong"]),
+            ("66778899", &["Gome Pudong"]),
+            ("orders", &["Gome Pudong"]),
+            ("wholesaleorders", &["Gome Pudong"]),
+        ];
+        let check = |when: &str| {
+            for (q, want) in &queries {
+                assert_eq!(find(&w, &rep, q), names(want), "{when}: {q}");
+            }
+            // Fragments that exist only across two fields, or in no field, find nothing.
+            assert!(find(&w, &rep, "88009999").is_empty(), "{when}");
+            assert!(find(&w, &rep, "24681358").is_empty(), "{when}");
+            // The list filter uses the same terms.
+            let page =
+                w.db.read_blocking(|tx| {
+                    let filter = ContactFilter { q: Some("0012345".into()), ..Default::default() };
+                    contacts::list(tx, &rep, &filter, &PageRequest::default())
+                })
+                .unwrap();
+            assert_eq!(page.items.iter().map(|c| c.id).collect::<Vec<_>>(), [member], "{when}");
+        };
+        check("after the writes");
+        // A rebuild cuts the same terms as the write paths.
+        let count = |w: &World| -> i64 {
+            w.db.read_blocking(|tx| {
+                let rows: Vec<Count> = tx.query_sql("SELECT count(*) AS n FROM search_terms", &[])?;
+                Ok::<_, Error>(rows[0].0)
+            })
+            .unwrap()
+        };
+        let before = count(&w);
+        let n = w.db.write_blocking(search::reindex_all).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(count(&w), before, "reindex writes exactly the terms the writes wrote");
+        check("after reindex_all");
+    }
+}
+
+struct Count(i64);
+
+impl kernel::db::FromRow for Count {
+    fn from_row(row: &kernel::db::Row<'_>) -> Result<Self, kernel::db::DbError> {
+        Ok(Count(row.get("n")?))
+    }
+}
+
+#[test]
 fn ranking_tiers_exact_then_name_start_then_newest_other() {
     for w in test_databases().into_iter().map(build) {
         let (admin, rep) = (w.admin.clone(), w.rep.clone());

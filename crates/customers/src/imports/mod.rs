@@ -37,7 +37,6 @@ use crate::accounts::{self, Account, NewAccount};
 use crate::contacts::{self, Contact};
 use crate::fields::{self, CustomField};
 use crate::record::{self, RecordType, now};
-use crate::{duplicates, search};
 
 /// The job kind of imports; register [`import_job`] under it.
 pub const IMPORT_JOB: &str = "customers.import";
@@ -1158,28 +1157,14 @@ fn write(
                 .iter()
                 .filter_map(|r| if let Checked::Contact(c) = r { Some(c.as_ref()) } else { None })
                 .collect();
-            let rows: Vec<Vec<Value>> = list.iter().map(|c| contacts::insert_values(c)).collect();
-            tx.insert_rows("contacts", &contacts::INSERT_COLUMNS, &rows)?;
-            let docs: Vec<(Id, search::Document<'_>)> =
-                list.iter().map(|c| (c.id, contacts::search_document(c))).collect();
-            search::insert_terms(tx, RecordType::Contact, &docs)?;
-            let keys: Vec<_> =
-                list.iter().map(|c| (c.id, c.name.as_str(), c.email.as_deref(), c.phone.as_deref())).collect();
-            duplicates::insert_keys(tx, RecordType::Contact, &keys)?;
+            contacts::insert_many(tx, &list)?;
         }
         RecordType::Account => {
             let list: Vec<&Account> = inserts
                 .iter()
                 .filter_map(|r| if let Checked::Account(a) = r { Some(a.as_ref()) } else { None })
                 .collect();
-            let rows: Vec<Vec<Value>> = list.iter().map(|a| accounts::insert_values(a)).collect();
-            tx.insert_rows("accounts", &accounts::INSERT_COLUMNS, &rows)?;
-            let docs: Vec<(Id, search::Document<'_>)> =
-                list.iter().map(|a| (a.id, accounts::search_document(a))).collect();
-            search::insert_terms(tx, RecordType::Account, &docs)?;
-            let keys: Vec<_> =
-                list.iter().map(|a| (a.id, a.name.as_str(), a.email.as_deref(), a.phone.as_deref())).collect();
-            duplicates::insert_keys(tx, RecordType::Account, &keys)?;
+            accounts::insert_many(tx, &list)?;
         }
     }
     for r in &inserts {

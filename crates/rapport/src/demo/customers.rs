@@ -2,10 +2,13 @@
 //!
 //! * Small (every `rapport demo`): seven categories with custom fields, ~200 accounts
 //!   (chain headquarters with their stores, department stores, franchise and specialty
-//!   stores, SMEs, individual members) through the validated `accounts::create`; ~5,000
-//!   contacts with Chinese, Korean and English names and ~20,000 activities over two years
-//!   through the bulk path (`Tx::insert_rows` plus `search::insert_terms`, the same rows and
-//!   search terms the validated paths write, without one audit entry per generated row);
+//!   stores, SMEs, individual members; with regions, addresses, credit terms and tags)
+//!   through the validated `accounts::create`; ~5,000 contacts with Chinese, Korean and
+//!   English names (about half of them members with a card number, birthday, gender and
+//!   household; some with titles and tags; a few planted duplicate pairs: the same phone,
+//!   the name spelled differently) and ~20,000 activities over two years through the bulk
+//!   path (`contacts::insert_many`: the same rows, tag rows, search terms and duplicate keys
+//!   the validated paths write, without one audit entry per generated row);
 //!   tasks through `tasks::create`, some due today and some overdue for each demo user.
 //!   Skipped when its first category exists.
 //! * Large (`--size large`): 20,000 accounts, 1,000,000 contacts and 10,000,000
@@ -16,7 +19,9 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use chrono::{Duration, SubsecRound, Utc};
+use chrono::{Duration, NaiveDate, SubsecRound, Utc};
+use customers::contacts::{self, Contact};
+use customers::details::Address;
 use customers::search::{self, Document};
 use customers::{Phone, RecordType, accounts, fields, tasks};
 use kernel::identity::users;
@@ -72,6 +77,34 @@ const DOMAINS: [&str; 8] =
 const CITIES: [&str; 12] =
     ["上海", "北京", "杭州", "南京", "广州", "深圳", "成都", "武汉", "苏州", "天津", "重庆", "西安"];
 const KINDS: [&str; 5] = ["call", "visit", "meeting", "email", "note"];
+/// Cities with the sales region they belong to (accounts' `region`).
+const CITY_REGIONS: [(&str, &str); 12] = [
+    ("上海", "East China"),
+    ("杭州", "East China"),
+    ("南京", "East China"),
+    ("苏州", "East China"),
+    ("北京", "North China"),
+    ("天津", "North China"),
+    ("广州", "South China"),
+    ("深圳", "South China"),
+    ("成都", "West China"),
+    ("重庆", "West China"),
+    ("武汉", "Central China"),
+    ("西安", "Northwest China"),
+];
+const STREETS: [&str; 8] = ["南京", "淮海", "中山", "人民", "解放", "建国", "长安", "延安"];
+const TITLES: [&str; 6] = [
+    "店长 Store manager",
+    "采购经理 Purchasing manager",
+    "财务 Accountant",
+    "销售代表 Sales representative",
+    "점장 Store manager",
+    "Category manager",
+];
+const CONTACT_TAGS: [&str; 4] = ["vip", "newsletter", "wholesale", "birthday-club"];
+/// Contacts copied with the name spelled differently and the same phone typed another way,
+/// so the duplicate scan has something to show.
+const PLANTED_DUPLICATES: usize = 6;
 
 /// A person's name in Chinese (60 %), Korean (20 %) or English (20 %), an e-mail and a
 /// mobile (CN or KR, typed with spaces or dashes as people do).
@@ -274,6 +307,19 @@ pub fn seed_small(db: &Db) -> Result<()> {
                 } else {
                     format!("021 {} {}", 5000 + rng.below(5000), 1000 + rng.below(9000))
                 };
+                let (city, region) = CITY_REGIONS[rng.below(CITY_REGIONS.len())];
+                let mut tags = Vec::new();
+                if parent.is_none() && stores > 1 {
+                    tags.push("key-account".to_owned());
+                }
+                if region == "North China" {
+                    tags.push("north".to_owned());
+                }
+                if rng.below(6) == 0 {
+                    tags.push("vip".to_owned());
+                }
+                // Chain headquarters and department stores buy on credit; stores and members do not.
+                let credit = matches!(category, 0..=2 | 5) && parent.is_none();
                 let a = accounts::create(
                     tx,
                     &system,
@@ -287,6 +333,20 @@ pub fn seed_small(db: &Db) -> Result<()> {
                         phone: Some(phone),
                         external_id: Some(format!("DEMO-{n:05}")),
                         custom: Some(custom_values(rng, category, stores, n)),
+                        region: Some(region.into()),
+                        addresses: Some(vec![Address {
+                            kind: if parent.is_some() { "store" } else { "office" }.into(),
+                            line1: format!("{}路{}号", rng.pick(&STREETS), 1 + rng.below(999)),
+                            city: city.into(),
+                            postcode: Some(format!("{}", 100_000 + rng.below(800_000))),
+                            country: "CN".into(),
+                            ..Default::default()
+                        }]),
+                        phones: (stores > 1)
+                            .then(|| vec![format!("400 {} {}", 100 + rng.below(900), 1000 + rng.below(9000))]),
+                        credit_limit: credit.then(|| format!("{}.00", 50_000 * (1 + rng.below(40)))),
+                        payment_terms_days: credit.then(|| [30, 45, 60, 90][rng.below(4)]),
+                        tags: Some(tags),
                         ..Default::default()
                     },
                 )?;
@@ -334,7 +394,8 @@ pub fn seed_small(db: &Db) -> Result<()> {
                 }
             }
             let n_accounts = placed.len();
-            let (contacts, activities) = bulk(tx, &mut rng, &placed, &owners, 5_000, 4, 730)?;
+            let (contacts, activities) =
+                bulk(tx, &mut rng, &placed, &owners, categories.get(6).copied(), 5_000, 4, 730)?;
             let now = Utc::now();
             let mut k = 0;
             for owner in &owners {
@@ -374,19 +435,6 @@ pub fn seed_small(db: &Db) -> Result<()> {
     Ok(())
 }
 
-const CONTACT_COLUMNS: [&str; 11] = [
-    "id",
-    "name",
-    "account_id",
-    "branch_id",
-    "owner_id",
-    "email",
-    "phone_e164",
-    "phone_raw",
-    "custom",
-    "created_at",
-    "updated_at",
-];
 const ACTIVITY_COLUMNS: [&str; 11] = [
     "id",
     "kind",
@@ -401,23 +449,31 @@ const ACTIVITY_COLUMNS: [&str; 11] = [
     "version",
 ];
 
-/// Writes `contacts` contacts spread over `accounts` (one in five without an account: a
-/// member), their search terms, and `per_contact` activities each over the last `days`
-/// days by the demo users. Returns the numbers written.
+/// Writes `contacts` contacts spread over `accounts` (one in five without an account);
+/// about half are members (those without an account in `member_category`, when given),
+/// some have titles and tags, and a few are planted duplicates of earlier ones. Then
+/// `per_contact` activities each over the last `days` days by the demo users. Returns
+/// the numbers written.
+#[allow(clippy::too_many_arguments)]
 fn bulk(
     tx: &mut Tx<'_>,
     rng: &mut Rng,
     accounts: &[Placed],
     owners: &[Owner],
+    member_category: Option<Id>,
     contacts: usize,
     per_contact: usize,
     days: i64,
 ) -> kernel::Result<(usize, usize)> {
     let now = Utc::now().trunc_subsecs(0);
-    let empty = V::Json(Some(Box::new(Json::Object(Map::new()))));
-    let mut people: Vec<(Id, String, String, Phone, Option<Placed>)> = Vec::with_capacity(contacts);
+    let today = now.date_naive();
+    let date = |rng: &mut Rng, from: i32, years: usize| {
+        NaiveDate::from_ymd_opt(from + rng.below(years) as i32, 1 + rng.below(12) as u32, 1 + rng.below(28) as u32)
+            .filter(|d| *d <= today)
+    };
+    let mut people: Vec<(Contact, Option<Placed>)> = Vec::with_capacity(contacts);
     let mut seq = count(tx, "SELECT count(*) FROM contacts", &[])? as usize;
-    for _ in 0..contacts {
+    for i in 0..contacts {
         seq += 1;
         let (name, email, mut typed) = person(rng, seq);
         if seq % 50_000 < 10 {
@@ -426,42 +482,58 @@ fn bulk(
         }
         let phone = Phone::parse(&typed, "CN").map_err(|e| kernel::Error::field("phone", e))?;
         let account = (rng.below(5) > 0).then(|| *rng.pick(accounts));
-        people.push((Id::new(), name, email, phone, account));
-    }
-    let mut rows = Vec::with_capacity(people.len());
-    for (id, name, email, phone, account) in &people {
+        let id = Id::new();
         let owner = account.map_or_else(|| owners[id.get() as usize % owners.len()].id, |a| a.owner);
         let branch = account.map_or_else(|| owners[id.get() as usize % owners.len()].branch, |a| a.branch);
-        rows.push(vec![
-            V::from(id.get()),
-            V::from(name.clone()),
-            V::BigInt(account.map(|a| a.id.get())),
-            V::from(branch.get()),
-            V::from(owner.get()),
-            V::from(email.clone()),
-            V::from(phone.e164().to_owned()),
-            V::from(phone.raw().to_owned()),
-            empty.clone(),
-            V::from(now),
-            V::from(now),
-        ]);
-    }
-    tx.insert_rows("contacts", &CONTACT_COLUMNS, &rows)?;
-    drop(rows);
-    let docs: Vec<(Id, Document<'_>)> = people
-        .iter()
-        .map(|(id, name, email, phone, _)| {
-            let doc = Document {
-                name,
-                email: Some(email),
-                phone_e164: Some(phone.e164()),
-                phone_raw: Some(phone.raw()),
-                other: Vec::new(),
+        let member = account.is_none() || rng.below(8) < 3;
+        let mut tags = Vec::new();
+        if rng.below(7) == 0 {
+            tags.push((*rng.pick(&CONTACT_TAGS)).to_owned());
+        }
+        let mut c = Contact {
+            id,
+            name,
+            account_id: account.map(|a| a.id),
+            branch_id: branch,
+            owner_id: Some(owner),
+            email: Some(email),
+            phone: Some(phone.e164().to_owned()),
+            phone_raw: Some(phone.raw().to_owned()),
+            custom: Map::new(),
+            category_id: if account.is_none() { member_category } else { None },
+            status: "active".into(),
+            title: (account.is_some() && rng.below(5) < 3).then(|| (*rng.pick(&TITLES)).to_owned()),
+            addresses: Vec::new(),
+            is_member: member,
+            card_no: member.then(|| format!("88{seq:08}")),
+            birthday: if member { date(rng, 1950, 55) } else { None },
+            gender: member.then(|| ["female", "male", "female", "male", "other"][rng.below(5)].to_owned()),
+            household_size: member.then(|| 1 + rng.below(6) as i32),
+            member_since: if member { date(rng, 2012, 14) } else { None },
+            tags,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            duplicate_candidates: None,
+        };
+        // A planted duplicate: an earlier person again, the name spelled another way
+        // (spaced out, or in lower case) and the same phone typed without separators.
+        let gap = contacts / (PLANTED_DUPLICATES + 1);
+        if gap > 0 && i > 0 && i % gap == 0 && i / gap <= PLANTED_DUPLICATES {
+            let (of, _) = &people[i / 2];
+            c.name = if of.name.is_ascii() {
+                of.name.to_lowercase()
+            } else {
+                of.name.chars().map(String::from).collect::<Vec<_>>().join(" ")
             };
-            (*id, doc)
-        })
-        .collect();
-    search::insert_terms(tx, RecordType::Contact, &docs)?;
+            c.phone.clone_from(&of.phone);
+            c.phone_raw = of.phone.as_ref().map(|p| p.trim_start_matches("+86").to_owned());
+            c.email = None;
+        }
+        people.push((c, account));
+    }
+    let list: Vec<&Contact> = people.iter().map(|(c, _)| c).collect();
+    contacts::insert_many(tx, &list)?;
     let subjects: [(&str, &[&str]); 5] = [
         ("call", &["电话回访 Follow-up call", "확인 전화 Confirmation call", "询问补货 Restock call"]),
         ("visit", &["门店拜访 Store visit", "陈列检查 Display check", "매장 방문 Store visit"]),
@@ -471,7 +543,8 @@ fn bulk(
     ];
     let mut rows = Vec::with_capacity(people.len() * per_contact);
     let mut written = 0;
-    for (id, _, _, _, account) in &people {
+    for (contact, account) in &people {
+        let id = contact.id;
         for _ in 0..per_contact {
             let (kind, list) = subjects[rng.below(KINDS.len())];
             let at = now - Duration::seconds(rng.below((days * 86_400) as usize) as i64);
@@ -597,6 +670,7 @@ pub fn seed_large(db: &Db) -> Result<()> {
                     &mut rng,
                     &placed,
                     &owners,
+                    None,
                     LARGE_ACCOUNTS_PER_BATCH * LARGE_CONTACTS_PER_ACCOUNT,
                     LARGE_ACTIVITIES_PER_CONTACT,
                     730,
@@ -692,6 +766,73 @@ mod tests {
                 let hits = db.read_blocking(|tx| search::search(tx, &admin, q, Some(5))).unwrap();
                 assert_eq!(hits.len(), 5, "{q}");
             }
+
+            // About half the contacts are members, each with their own card, found by it.
+            let (members, cards, tagged, tag_rows, regions) = db
+                .read_blocking(|tx| {
+                    Ok::<_, kernel::Error>((
+                        count(tx, "SELECT count(*) FROM contacts WHERE is_member", &[])?,
+                        count(tx, "SELECT count(DISTINCT card_no) FROM contacts WHERE birthday IS NOT NULL AND gender IS NOT NULL", &[])?,
+                        count(tx, "SELECT count(*) FROM contacts WHERE tags <> '[]'", &[])?,
+                        count(tx, "SELECT count(*) FROM record_tags WHERE record_type = 'contact'", &[])?,
+                        count(tx, "SELECT count(*) FROM accounts WHERE region IS NOT NULL AND addresses <> '[]'", &[])?,
+                    ))
+                })
+                .unwrap();
+            assert!((2_000..=3_000).contains(&members), "members {members}");
+            assert!(cards > members * 9 / 10, "cards {cards} of {members}");
+            assert!(tagged > 300 && tag_rows == tagged, "tagged {tagged}, tag rows {tag_rows}");
+            assert_eq!(regions, first[2], "every account has a region and an address");
+            let card: Vec<String> = db
+                .read_blocking(|tx| {
+                    tx.query_sql(
+                        "SELECT card_no FROM contacts WHERE card_no IS NOT NULL ORDER BY card_no DESC LIMIT 1",
+                        &[],
+                    )
+                })
+                .unwrap();
+            let by_card = |q: &str| -> Vec<String> {
+                let hits = db.read_blocking(|tx| search::search(tx, &admin, q, Some(50))).unwrap();
+                db.read_blocking(|tx| {
+                    let mut out = Vec::new();
+                    for h in &hits {
+                        let rows: Vec<String> = tx.query_sql(
+                            "SELECT card_no FROM contacts WHERE id = $1 AND card_no IS NOT NULL",
+                            &[V::from(h.id.get())],
+                        )?;
+                        out.extend(rows);
+                    }
+                    Ok::<_, kernel::Error>(out)
+                })
+                .unwrap()
+            };
+            assert_eq!(by_card(&card[0]), [card[0].clone()], "the whole card number finds its member");
+            assert!(by_card(&card[0][3..]).contains(&card[0]), "so does a fragment");
+
+            // Tag filters and the duplicate scan see the bulk-written records.
+            for tag in ["vip", "key-account", "north"] {
+                let filter = accounts::AccountFilter { tag: Some(tag.into()), ..Default::default() };
+                let page = db
+                    .read_blocking(|tx| accounts::list(tx, &admin, &filter, &kernel::paging::PageRequest::default()))
+                    .unwrap();
+                assert!(!page.items.is_empty(), "{tag}");
+            }
+            let filter = contacts::ContactFilter { tag: Some("vip".into()), ..Default::default() };
+            let page = db
+                .read_blocking(|tx| contacts::list(tx, &admin, &filter, &kernel::paging::PageRequest::default()))
+                .unwrap();
+            assert!(!page.items.is_empty(), "contacts tagged vip");
+            let pairs = db
+                .write_blocking(|tx| {
+                    customers::duplicates::ensure_built(tx, &admin, RecordType::Contact)?;
+                    customers::duplicates::scan(tx, &admin, RecordType::Contact, Some(100))
+                })
+                .unwrap();
+            let planted = pairs
+                .iter()
+                .filter(|p| p.reasons.iter().any(|r| r == "same_phone") && p.names[0] != p.names[1])
+                .count();
+            assert!(planted >= PLANTED_DUPLICATES, "{pairs:?}");
         }
     }
 }
