@@ -444,6 +444,12 @@ fn serve(db: Db, listen: SocketAddr, settings: Settings, demo_login: Option<(Str
     // Background work runs on its own thread (never an async one: see kernel::db).
     db.write_blocking(|tx| kernel::jobs::enqueue(tx, kernel::jobs::MAINTENANCE_KIND, serde_json::json!({}), None))?;
     db.write_blocking(workflow::engine::ensure_timeouts_job)?;
+    if matches!(workflow::mail::Smtp::from_env(), Ok(Some(_))) {
+        let requeued = db.write_blocking(workflow::mail::requeue_unsent)?;
+        if requeued > 0 {
+            tracing::info!(mails = requeued, "sending mails queued while no SMTP server was configured");
+        }
+    }
     let node = format!("{}-{}", listen, std::process::id());
     let worker =
         kernel::jobs::Worker::new(db.clone(), job_registry(), node).spawn().context("starting the job worker")?;

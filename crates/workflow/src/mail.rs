@@ -13,7 +13,8 @@
 //!
 //! Configuration: `RAPPORT_SMTP_URL=smtp://host:port` (plain SMTP, for a relay on the
 //! same machine or network; no TLS), `RAPPORT_SMTP_FROM` (default `Rapport
-//! <rapport@localhost>`). Without a URL, rows stay `queued` and jobs finish as skipped.
+//! <rapport@localhost>`). Without a URL, rows stay `queued` and jobs finish as skipped;
+//! [`requeue_unsent`] at the next start with a URL sends them.
 use chrono::Utc;
 use kernel::jobs::{self, JobContext, JobError};
 use kernel::{Db, Error, Id, Result, Tx};
@@ -147,6 +148,33 @@ pub fn deliver(db: &Db, smtp: &Smtp, id: Id) -> std::result::Result<bool, JobErr
     })
     .map_err(JobError::retryable)?;
     Ok(true)
+}
+
+/// Gives every mail still `queued` without a pending send job a new job: mails queued while
+/// no SMTP server was configured (their jobs finished as skipped) go out once one is. Run at
+/// start-up when `RAPPORT_SMTP_URL` is set; a mail with a job still waiting gets no second
+/// one, so nothing is sent twice. Returns the number of mails given a job.
+pub fn requeue_unsent(tx: &mut Tx<'_>) -> Result<u64> {
+    let queued: Vec<Id> = tx.query_sql("SELECT id FROM mail_outbox WHERE status = 'queued' ORDER BY id", &[])?;
+    let mut requeued = 0;
+    for id in queued {
+        // Lock the row first, so two nodes starting together see each other's job (on
+        // PostgreSQL the second waits here, then its next statement sees the first's commit).
+        let locked = tx.execute_sql(
+            "UPDATE mail_outbox SET attempts = attempts WHERE id = $1 AND status = 'queued'",
+            &[id.into()],
+        )?;
+        let waiting: Vec<Json> = tx.query_sql(
+            "SELECT payload FROM jobs WHERE kind = $1 AND status IN ('queued', 'running')",
+            &[SEND_JOB.into()],
+        )?;
+        let has_job = waiting.iter().any(|p| p["outbox_id"].as_str() == Some(id.to_string().as_str()));
+        if locked == 1 && !has_job {
+            jobs::enqueue(tx, SEND_JOB, json!({"outbox_id": id}), None)?;
+            requeued += 1;
+        }
+    }
+    Ok(requeued)
 }
 
 /// The handler of [`SEND_JOB`] (payload `{"outbox_id"}`), sending through `smtp`.

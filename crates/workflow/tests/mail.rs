@@ -181,6 +181,13 @@ fn notification_mails_reach_a_real_smtp_server_once_with_utf8_subjects() {
             .id;
         db.write_blocking(|tx| engine::decide(tx, &wang, &registry, task, Decision::Approve, Some("同意".into())))
             .unwrap();
+        // No SMTP server configured yet: the jobs finish as skipped and the mails wait.
+        let unconfigured = Worker::new(db.db(), Registry::new().with(mail::SEND_JOB, mail::send_job(Ok(None))), "t");
+        while unconfigured.run_once().unwrap() {}
+        assert!(received.lock().unwrap().is_empty());
+        // Once one is, start-up gives each waiting mail one job (and no second one).
+        assert_eq!(db.write_blocking(mail::requeue_unsent).unwrap(), 3);
+        assert_eq!(db.write_blocking(mail::requeue_unsent).unwrap(), 0);
         let smtp = Smtp::parse(&format!("smtp://127.0.0.1:{port}"), Some("Rapport <rapport@example.com>")).unwrap();
         let worker =
             Worker::new(db.db(), Registry::new().with(mail::SEND_JOB, mail::send_job(Ok(Some(smtp.clone())))), "t");
