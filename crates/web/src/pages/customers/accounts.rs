@@ -20,6 +20,7 @@ use super::details::{
 };
 use super::listing::{self, Column, Extras, ListParams, custom_filters, export_links, saved_views, tag_choices};
 use super::panels::{PanelContext, Shown};
+use super::save;
 use super::{
     FieldInput, Link, Names, Pairs, account_choices, branch_tree, categories, category_options, custom_values,
     definitions, field_inputs, id_options, show_value, user_choices,
@@ -808,31 +809,16 @@ async fn create(
         .write(creds.clone(), move |tx, who| {
             let defs = definitions(tx, who, f.id("category_id"), RecordType::Account)?;
             let input = new_account(&f, custom_values(&defs, &f, false))?;
-            if !confirmed && who.can("customers.accounts.create") {
-                let found = customers::duplicate_candidates(
-                    tx,
-                    who,
-                    RecordType::Account,
-                    input.email.as_deref(),
-                    input.phone.as_deref(),
-                    input.branch_id,
-                )?;
-                if !found.is_empty() {
-                    return Ok(Created::Duplicates(found));
-                }
+            let (email, phone) = (input.email.as_deref(), input.phone.as_deref());
+            let kind = RecordType::Account;
+            if let Some(found) = save::unconfirmed_duplicates(tx, who, kind, confirmed, email, phone, input.branch_id)?
+            {
+                return Ok(found);
             }
             caccounts::create(tx, who, input).map(|a| Created::Saved(a.id))
         })
         .await;
-    match result {
-        Ok(Created::Saved(id)) => Ok(see_other(&format!("/accounts/{id}?saved=created"))),
-        Ok(Created::Duplicates(found)) => {
-            let mut page = form_page(&state, creds, None, Some(form), false).await?;
-            page.duplicates = duplicate_rows(&page.ctx, "accounts", &found);
-            Ok((StatusCode::OK, render(&page)).into_response())
-        }
-        Err(e) => refuse_form(form_page(&state, creds, None, Some(form), false).await?, e),
-    }
+    save::answer(result, "accounts", false, |stale| form_page(&state, creds, None, Some(form), stale)).await
 }
 
 async fn update(
@@ -886,18 +872,8 @@ async fn update(
             caccounts::update(tx, who, id, patch)
         })
         .await;
-    match result {
-        Ok(_) => Ok(see_other(&format!("/accounts/{id}?saved=1"))),
-        Err(e) => {
-            let stale = e.status == StatusCode::PRECONDITION_FAILED;
-            let mut page = form_page(&state, creds, Some(id), Some(form), stale).await?;
-            if stale {
-                page.errors = FormErrors::message(page.ctx.t("customers-stale"));
-                return Ok((StatusCode::PRECONDITION_FAILED, render(&page)).into_response());
-            }
-            refuse_form(page, e)
-        }
-    }
+    let result = result.map(|_| Created::Saved(id));
+    save::answer(result, "accounts", true, |stale| form_page(&state, creds, Some(id), Some(form), stale)).await
 }
 
 // ---------------------------------------------------------------------------------------

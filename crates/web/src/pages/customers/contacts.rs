@@ -16,11 +16,12 @@ use serde_json::Value as Json;
 
 use super::accounts::{
     Created, CustomPart, FormPage, ListFilter, ListPage, ListRow, ProfileRow, RecordPage, ShowQuery, address_list,
-    custom_rows, duplicate_rows, more_link, notice, refuse_form, tag_links,
+    custom_rows, more_link, notice, tag_links,
 };
 use super::details::{self, address_kinds, address_rows, form_addresses, set_addresses, split_tags};
 use super::listing::{self, Column, Extras, ListParams, custom_filters, export_links, saved_views, tag_choices};
 use super::panels::PanelContext;
+use super::save;
 use super::{
     Link, Names, Pairs, account_choices, branch_tree, categories, category_options, custom_values, definitions,
     field_inputs, id_options, user_choices,
@@ -563,31 +564,16 @@ async fn create(
                 member_since: member.member_since,
                 tags: Some(split_tags(f.get("tags"))),
             };
-            if !confirmed && who.can("customers.contacts.create") {
-                let found = customers::duplicate_candidates(
-                    tx,
-                    who,
-                    RecordType::Contact,
-                    input.email.as_deref(),
-                    input.phone.as_deref(),
-                    input.branch_id,
-                )?;
-                if !found.is_empty() {
-                    return Ok(Created::Duplicates(found));
-                }
+            let (email, phone) = (input.email.as_deref(), input.phone.as_deref());
+            let kind = RecordType::Contact;
+            if let Some(found) = save::unconfirmed_duplicates(tx, who, kind, confirmed, email, phone, input.branch_id)?
+            {
+                return Ok(found);
             }
             ccontacts::create(tx, who, input).map(|c| Created::Saved(c.id))
         })
         .await;
-    match result {
-        Ok(Created::Saved(id)) => Ok(see_other(&format!("/contacts/{id}?saved=created"))),
-        Ok(Created::Duplicates(found)) => {
-            let mut page = form_page(&state, creds, None, Some(form), false).await?;
-            page.duplicates = duplicate_rows(&page.ctx, "contacts", &found);
-            Ok((StatusCode::OK, render(&page)).into_response())
-        }
-        Err(e) => refuse_form(form_page(&state, creds, None, Some(form), false).await?, e),
-    }
+    save::answer(result, "contacts", false, |stale| form_page(&state, creds, None, Some(form), stale)).await
 }
 
 /// The member fields the page reads as numbers and dates (the crate checks the rest).
@@ -657,18 +643,8 @@ async fn update(
             ccontacts::update(tx, who, id, patch)
         })
         .await;
-    match result {
-        Ok(_) => Ok(see_other(&format!("/contacts/{id}?saved=1"))),
-        Err(e) => {
-            let stale = e.status == StatusCode::PRECONDITION_FAILED;
-            let mut page = form_page(&state, creds, Some(id), Some(form), stale).await?;
-            if stale {
-                page.errors = FormErrors::message(page.ctx.t("customers-stale"));
-                return Ok((StatusCode::PRECONDITION_FAILED, render(&page)).into_response());
-            }
-            refuse_form(page, e)
-        }
-    }
+    let result = result.map(|_| Created::Saved(id));
+    save::answer(result, "contacts", true, |stale| form_page(&state, creds, Some(id), Some(form), stale)).await
 }
 
 async fn confirm_delete(State(state): State<AppState>, creds: Credentials, Path(id): Path<i64>) -> PageResult {

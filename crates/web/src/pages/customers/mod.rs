@@ -9,6 +9,7 @@ pub mod details;
 pub mod listing;
 pub mod panels;
 pub mod quality;
+pub mod save;
 pub mod search;
 pub mod tasks;
 
