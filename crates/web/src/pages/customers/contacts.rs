@@ -11,7 +11,6 @@ use customers::contacts::{self as ccontacts, Contact, ContactFilter, ContactPatc
 use kernel::error::Validator;
 use kernel::paging::PageRequest;
 use kernel::{Id, Principal, Tx};
-use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::accounts::{
@@ -28,23 +27,18 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::pages::admin::{Opt, branch_options};
-use crate::pages::{
-    ConfirmPage, CsrfForm, FormErrors, PageError, PageResult, act, enc, load, load_with_ctx, render, see_other,
-};
+use crate::pages::{CsrfForm, FormErrors, PageError, PageResult, act, load, load_with_ctx, render, see_other};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/contacts", get(list).post(create))
         .route("/contacts/new", get(new_form))
-        .route("/contacts/deleted", get(deleted))
         .route("/contacts/views", post(save_view))
         .route("/contacts/views/{id}/delete", post(delete_view))
         .route("/contacts/custom-fields", get(custom_part))
         .route("/contacts/{id}", get(show).post(update))
         .route("/contacts/{id}/edit", get(edit_form))
-        .route("/contacts/{id}/delete", get(confirm_delete).post(delete))
-        .route("/contacts/{id}/restore", post(restore))
 }
 
 async fn list(
@@ -645,71 +639,4 @@ async fn update(
         .await;
     let result = result.map(|_| Created::Saved(id));
     save::answer(result, "contacts", true, |stale| form_page(&state, creds, Some(id), Some(form), stale)).await
-}
-
-async fn confirm_delete(State(state): State<AppState>, creds: Credentials, Path(id): Path<i64>) -> PageResult {
-    let (ctx, c) = load(&state, creds, "/contacts", move |tx, who| {
-        who.require("customers.contacts.delete")?;
-        ccontacts::get(tx, who, Id(id))
-    })
-    .await?;
-    Ok(render(&ConfirmPage {
-        title: ctx.t("contacts-delete-title"),
-        question: ctx.ta("contacts-delete-confirm", "name", &c.name),
-        action: format!("/contacts/{id}/delete"),
-        button: ctx.t("delete"),
-        cancel: format!("/contacts/{id}"),
-        error: None,
-        ctx,
-    }))
-}
-
-async fn delete(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    act(&state, creds, form, &format!("/contacts?deleted={id}"), move |tx, who| ccontacts::delete(tx, who, Id(id)))
-        .await
-}
-
-async fn restore(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    act(&state, creds, form, &format!("/contacts/{id}?saved=restored"), move |tx, who| {
-        ccontacts::restore(tx, who, Id(id)).map(|_| ())
-    })
-    .await
-}
-
-#[derive(Deserialize, Default)]
-pub struct DeletedQuery {
-    cursor: Option<String>,
-}
-
-/// The deleted contacts the caller may restore, newest first.
-async fn deleted(State(state): State<AppState>, creds: Credentials, Query(q): Query<DeletedQuery>) -> PageResult {
-    let page = PageRequest::parse(None, q.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
-    let (ctx, found) = load(&state, creds, "/contacts", move |tx, who| ccontacts::list_deleted(tx, who, &page)).await?;
-    let next = found.next_cursor.as_ref().map(|c| format!("/contacts/deleted?cursor={}", enc(c)));
-    let rows = found
-        .items
-        .iter()
-        .map(|r| crate::pages::DeletedRow {
-            id: r.id.to_string(),
-            cells: vec![
-                r.name.clone(),
-                r.phone_raw.clone().or(r.phone.clone()).unwrap_or_default(),
-                r.email.clone().unwrap_or_default(),
-                ctx.datetime(&r.updated_at),
-            ],
-        })
-        .collect();
-    let columns = ["field-name", "field-phone", "field-email", "field-deleted-at"].map(|k| ctx.t(k)).to_vec();
-    let can_restore = ctx.can("customers.contacts.delete");
-    Ok(render(&crate::pages::DeletedPage { area: "contacts", columns, rows, can_restore, next, notice: None, ctx }))
 }
