@@ -673,13 +673,15 @@ pub fn insert_many(tx: &mut Tx<'_>, list: &[&Account]) -> Result<()> {
     let rows: Vec<Vec<sea_query::Value>> = list.iter().map(|a| insert_values(a)).collect();
     tx.insert_rows("accounts", &INSERT_COLUMNS, &rows)?;
     drop(rows);
-    let tags: Vec<(Id, &[String])> = list.iter().map(|a| (a.id, a.tags.as_slice())).collect();
-    details::insert_tags(tx, RecordType::Account, &tags)?;
-    let docs: Vec<(Id, search::Document<'_>)> = list.iter().map(|a| (a.id, search_document(a))).collect();
-    search::insert_terms(tx, RecordType::Account, &docs)?;
-    let keys: Vec<_> = list.iter().map(|a| (a.id, a.name.as_str(), a.email.as_deref(), a.phone.as_deref())).collect();
-    crate::duplicates::insert_keys(tx, RecordType::Account, &keys)?;
-    Ok(())
+    let indexed = list.iter().map(|a| record::Indexed {
+        id: a.id,
+        tags: &a.tags,
+        document: search_document(a),
+        name: &a.name,
+        email: a.email.as_deref(),
+        phone: a.phone.as_deref(),
+    });
+    record::insert_indexes(tx, RecordType::Account, indexed.collect())
 }
 
 /// Live accounts in the caller's scope whose `column` (`email`, compared lower-cased,

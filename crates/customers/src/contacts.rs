@@ -600,13 +600,15 @@ pub fn insert_many(tx: &mut Tx<'_>, list: &[&Contact]) -> Result<()> {
     let rows: Vec<Vec<sea_query::Value>> = list.iter().map(|c| insert_values(c)).collect();
     tx.insert_rows("contacts", &INSERT_COLUMNS, &rows).map_err(|e| card_clash(e.into()))?;
     drop(rows);
-    let tags: Vec<(Id, &[String])> = list.iter().map(|c| (c.id, c.tags.as_slice())).collect();
-    details::insert_tags(tx, RecordType::Contact, &tags)?;
-    let docs: Vec<(Id, search::Document<'_>)> = list.iter().map(|c| (c.id, search_document(c))).collect();
-    search::insert_terms(tx, RecordType::Contact, &docs)?;
-    let keys: Vec<_> = list.iter().map(|c| (c.id, c.name.as_str(), c.email.as_deref(), c.phone.as_deref())).collect();
-    crate::duplicates::insert_keys(tx, RecordType::Contact, &keys)?;
-    Ok(())
+    let indexed = list.iter().map(|c| record::Indexed {
+        id: c.id,
+        tags: &c.tags,
+        document: search_document(c),
+        name: &c.name,
+        email: c.email.as_deref(),
+        phone: c.phone.as_deref(),
+    });
+    record::insert_indexes(tx, RecordType::Contact, indexed.collect())
 }
 
 /// Live contacts in the caller's scope whose `column` (`email`, compared lower-cased, or
