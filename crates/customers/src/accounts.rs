@@ -237,45 +237,13 @@ impl AccountFilter {
     /// naming it. Custom keys are checked against the fields when the list runs.
     pub fn from_query(pairs: &[(String, String)]) -> Result<AccountFilter> {
         let mut f = AccountFilter::default();
-        let mut sort = None;
-        for (name, value) in pairs {
-            let value = value.as_str();
-            match name.as_str() {
-                "category_id" => filter::once(&mut f.category_id, name, filter::parse_id(value))?,
-                "branch_id" => filter::once(&mut f.branch_id, name, filter::parse_id(value))?,
-                "owner_id" => filter::once(&mut f.owner_id, name, filter::parse_id(value))?,
-                "status" => filter::once(&mut f.status, name, check_status(value))?,
-                "tag" => filter::once(&mut f.tag, name, details::normalise_tag(value))?,
-                "q" => filter::once(&mut f.q, name, Ok(value.to_owned()))?,
-                "sort" => filter::once(&mut sort, name, Sort::parse(value))?,
-                n if filter::is_paging(n) => {}
-                n => match filter::parse_custom(n, value) {
-                    Some(c) => f.custom.push(c?),
-                    None => return Err(Error::field(n, "is not a filter of accounts")),
-                },
-            }
-        }
-        f.sort = sort.unwrap_or_default();
+        f.shared().read_query(pairs, |_, _| None)?;
         Ok(f)
     }
 
     /// The query-string pairs that [`AccountFilter::from_query`] reads back into this filter.
     pub fn to_query(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        let mut add = |k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                out.push((k.to_owned(), v));
-            }
-        };
-        add("category_id", self.category_id.map(|i| i.to_string()));
-        add("branch_id", self.branch_id.map(|i| i.to_string()));
-        add("owner_id", self.owner_id.map(|i| i.to_string()));
-        add("status", self.status.clone());
-        add("tag", self.tag.clone());
-        add("q", self.q.clone());
-        add("sort", self.sort.as_query());
-        out.extend(self.custom.iter().map(CustomCondition::query_pair));
-        out
+        self.clone().shared().to_query([], [])
     }
 
     /// Checks what only the database knows (custom keys, the branch), as a list would.
@@ -285,26 +253,24 @@ impl AccountFilter {
 
     /// Every condition but search, which [`list`] adds.
     fn conditions(&self, tx: &mut Tx<'_>) -> Result<Condition> {
-        let kind = RecordType::Account;
-        let mut c = Condition::all();
-        if let Some(id) = self.category_id {
-            c = c.add(Expr::col((Accounts::Table, Accounts::CategoryId)).eq(id.get()));
+        let mut f = self.clone();
+        let shared = f.shared();
+        Ok(shared.conditions(tx)?.add(shared.custom_conditions(tx)?))
+    }
+
+    fn shared(&mut self) -> filter::Shared<'_> {
+        filter::Shared {
+            category_id: &mut self.category_id,
+            branch_id: &mut self.branch_id,
+            owner_id: &mut self.owner_id,
+            status: &mut self.status,
+            tag: &mut self.tag,
+            q: &mut self.q,
+            custom: &mut self.custom,
+            sort: &mut self.sort,
+            kind: RecordType::Account,
+            check_status,
         }
-        if let Some(b) = self.branch_id {
-            c = c.add(filter::branch_subtree(tx, kind, b)?);
-        }
-        if let Some(o) = self.owner_id {
-            c = c.add(Expr::col((Accounts::Table, Accounts::OwnerId)).eq(o.get()));
-        }
-        if let Some(s) = &self.status {
-            let s = check_status(s).map_err(|m| Error::field("status", m))?;
-            c = c.add(Expr::col((Accounts::Table, Accounts::Status)).eq(s));
-        }
-        if let Some(t) = &self.tag {
-            let t = details::normalise_tag(t).map_err(|m| Error::field("tag", m))?;
-            c = c.add(filter::tag_condition(kind, &t));
-        }
-        Ok(c.add(filter::custom_conditions(tx, kind, self.category_id, &self.custom)?))
     }
 }
 
@@ -707,13 +673,15 @@ pub fn insert_many(tx: &mut Tx<'_>, list: &[&Account]) -> Result<()> {
     let rows: Vec<Vec<sea_query::Value>> = list.iter().map(|a| insert_values(a)).collect();
     tx.insert_rows("accounts", &INSERT_COLUMNS, &rows)?;
     drop(rows);
-    let tags: Vec<(Id, &[String])> = list.iter().map(|a| (a.id, a.tags.as_slice())).collect();
-    details::insert_tags(tx, RecordType::Account, &tags)?;
-    let docs: Vec<(Id, search::Document<'_>)> = list.iter().map(|a| (a.id, search_document(a))).collect();
-    search::insert_terms(tx, RecordType::Account, &docs)?;
-    let keys: Vec<_> = list.iter().map(|a| (a.id, a.name.as_str(), a.email.as_deref(), a.phone.as_deref())).collect();
-    crate::duplicates::insert_keys(tx, RecordType::Account, &keys)?;
-    Ok(())
+    let indexed = list.iter().map(|a| record::Indexed {
+        id: a.id,
+        tags: &a.tags,
+        document: search_document(a),
+        name: &a.name,
+        email: a.email.as_deref(),
+        phone: a.phone.as_deref(),
+    });
+    record::insert_indexes(tx, RecordType::Account, indexed.collect())
 }
 
 /// Live accounts in the caller's scope whose `column` (`email`, compared lower-cased,

@@ -289,49 +289,23 @@ impl ContactFilter {
     /// parameter is an error naming it. Custom keys are checked when the list runs.
     pub fn from_query(pairs: &[(String, String)]) -> Result<ContactFilter> {
         let mut f = ContactFilter::default();
-        let mut sort = None;
-        for (name, value) in pairs {
-            let value = value.as_str();
-            match name.as_str() {
-                "account_id" => filter::once(&mut f.account_id, name, filter::parse_id(value))?,
-                "category_id" => filter::once(&mut f.category_id, name, filter::parse_id(value))?,
-                "branch_id" => filter::once(&mut f.branch_id, name, filter::parse_id(value))?,
-                "owner_id" => filter::once(&mut f.owner_id, name, filter::parse_id(value))?,
-                "status" => filter::once(&mut f.status, name, check_status(value))?,
-                "tag" => filter::once(&mut f.tag, name, details::normalise_tag(value))?,
-                "is_member" => filter::once(&mut f.is_member, name, filter::parse_bool(value))?,
-                "q" => filter::once(&mut f.q, name, Ok(value.to_owned()))?,
-                "sort" => filter::once(&mut sort, name, Sort::parse(value))?,
-                n if filter::is_paging(n) => {}
-                n => match filter::parse_custom(n, value) {
-                    Some(c) => f.custom.push(c?),
-                    None => return Err(Error::field(n, "is not a filter of contacts")),
-                },
-            }
-        }
-        f.sort = sort.unwrap_or_default();
+        let (shared, account_id, is_member) = f.parts();
+        shared.read_query(pairs, |name, value| match name {
+            "account_id" => Some(filter::once(account_id, name, filter::parse_id(value))),
+            "is_member" => Some(filter::once(is_member, name, filter::parse_bool(value))),
+            _ => None,
+        })?;
         Ok(f)
     }
 
     /// The query-string pairs that [`ContactFilter::from_query`] reads back into this filter.
     pub fn to_query(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        let mut add = |k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                out.push((k.to_owned(), v));
-            }
-        };
-        add("account_id", self.account_id.map(|i| i.to_string()));
-        add("category_id", self.category_id.map(|i| i.to_string()));
-        add("branch_id", self.branch_id.map(|i| i.to_string()));
-        add("owner_id", self.owner_id.map(|i| i.to_string()));
-        add("status", self.status.clone());
-        add("tag", self.tag.clone());
-        add("is_member", self.is_member.map(|b| b.to_string()));
-        add("q", self.q.clone());
-        add("sort", self.sort.as_query());
-        out.extend(self.custom.iter().map(CustomCondition::query_pair));
-        out
+        let mut f = self.clone();
+        let (shared, _, _) = f.parts();
+        shared.to_query(
+            [("account_id", self.account_id.map(|i| i.to_string()))],
+            [("is_member", self.is_member.map(|b| b.to_string()))],
+        )
     }
 
     /// Checks what only the database knows (custom keys, the branch), as a list would.
@@ -341,33 +315,36 @@ impl ContactFilter {
 
     /// Every condition but search, which [`list`] adds.
     fn conditions(&self, tx: &mut Tx<'_>) -> Result<Condition> {
-        let kind = RecordType::Contact;
         let col = |c: Contacts| Expr::col((Contacts::Table, c));
         let mut c = Condition::all();
         if let Some(a) = self.account_id {
             c = c.add(col(Contacts::AccountId).eq(a.get()));
         }
-        if let Some(id) = self.category_id {
-            c = c.add(col(Contacts::CategoryId).eq(id.get()));
-        }
-        if let Some(b) = self.branch_id {
-            c = c.add(filter::branch_subtree(tx, kind, b)?);
-        }
-        if let Some(o) = self.owner_id {
-            c = c.add(col(Contacts::OwnerId).eq(o.get()));
-        }
-        if let Some(s) = &self.status {
-            let s = check_status(s).map_err(|m| Error::field("status", m))?;
-            c = c.add(col(Contacts::Status).eq(s));
-        }
-        if let Some(t) = &self.tag {
-            let t = details::normalise_tag(t).map_err(|m| Error::field("tag", m))?;
-            c = c.add(filter::tag_condition(kind, &t));
-        }
+        let mut f = self.clone();
+        let (shared, _, _) = f.parts();
+        c = c.add(shared.conditions(tx)?);
         if let Some(m) = self.is_member {
             c = c.add(col(Contacts::IsMember).eq(m));
         }
-        Ok(c.add(filter::custom_conditions(tx, kind, self.category_id, &self.custom)?))
+        Ok(c.add(shared.custom_conditions(tx)?))
+    }
+
+    /// The parameters shared with accounts, then the contact's own `account_id` and
+    /// `is_member`.
+    fn parts(&mut self) -> (filter::Shared<'_>, &mut Option<Id>, &mut Option<bool>) {
+        let shared = filter::Shared {
+            category_id: &mut self.category_id,
+            branch_id: &mut self.branch_id,
+            owner_id: &mut self.owner_id,
+            status: &mut self.status,
+            tag: &mut self.tag,
+            q: &mut self.q,
+            custom: &mut self.custom,
+            sort: &mut self.sort,
+            kind: RecordType::Contact,
+            check_status,
+        };
+        (shared, &mut self.account_id, &mut self.is_member)
     }
 }
 
@@ -623,13 +600,15 @@ pub fn insert_many(tx: &mut Tx<'_>, list: &[&Contact]) -> Result<()> {
     let rows: Vec<Vec<sea_query::Value>> = list.iter().map(|c| insert_values(c)).collect();
     tx.insert_rows("contacts", &INSERT_COLUMNS, &rows).map_err(|e| card_clash(e.into()))?;
     drop(rows);
-    let tags: Vec<(Id, &[String])> = list.iter().map(|c| (c.id, c.tags.as_slice())).collect();
-    details::insert_tags(tx, RecordType::Contact, &tags)?;
-    let docs: Vec<(Id, search::Document<'_>)> = list.iter().map(|c| (c.id, search_document(c))).collect();
-    search::insert_terms(tx, RecordType::Contact, &docs)?;
-    let keys: Vec<_> = list.iter().map(|c| (c.id, c.name.as_str(), c.email.as_deref(), c.phone.as_deref())).collect();
-    crate::duplicates::insert_keys(tx, RecordType::Contact, &keys)?;
-    Ok(())
+    let indexed = list.iter().map(|c| record::Indexed {
+        id: c.id,
+        tags: &c.tags,
+        document: search_document(c),
+        name: &c.name,
+        email: c.email.as_deref(),
+        phone: c.phone.as_deref(),
+    });
+    record::insert_indexes(tx, RecordType::Contact, indexed.collect())
 }
 
 /// Live contacts in the caller's scope whose `column` (`email`, compared lower-cased, or

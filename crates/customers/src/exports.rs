@@ -175,60 +175,33 @@ pub fn contacts(
         }
         return Ok(count);
     }
-    let mut xlsx_out = None;
-    {
-        let mut s = sink(format, out);
-        let mut header: Vec<String> = [
-            "id",
-            "name",
-            "email",
-            "phone",
-            "account_id",
-            "account",
-            "owner_id",
-            "branch_id",
-            "created_at",
-            "updated_at",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        header.extend(keys.iter().map(|k| format!("custom.{k}")));
-        s.row(&header)?;
-        while let Some(p) = page {
-            let result = contacts::list(tx, who, filter, &p)?;
-            let ids: Vec<Id> = result.items.iter().filter_map(|c| c.account_id).collect();
-            let names = account_names(tx, who, &ids)?;
-            for c in &result.items {
-                let mut row = vec![
-                    c.id.to_string(),
-                    c.name.clone(),
-                    c.email.clone().unwrap_or_default(),
-                    c.phone_raw.clone().or_else(|| c.phone.clone()).unwrap_or_default(),
-                    c.account_id.map(|a| a.to_string()).unwrap_or_default(),
-                    c.account_id
-                        .and_then(|a| names.iter().find(|(i, _)| *i == a))
-                        .map(|(_, n)| n.clone())
-                        .unwrap_or_default(),
-                    c.owner_id.map(|o| o.to_string()).unwrap_or_default(),
-                    c.branch_id.to_string(),
-                    c.created_at.to_rfc3339(),
-                    c.updated_at.to_rfc3339(),
-                ];
-                row.extend(keys.iter().map(|k| custom_text(c.custom.get(k))));
-                s.row(&row)?;
-                count += 1;
-            }
-            page = next_page(result.next_cursor)?;
-        }
-        if let Some(bytes) = finish(s)? {
-            xlsx_out = Some(bytes);
-        }
-    }
-    if let Some(bytes) = xlsx_out {
-        out.extend(bytes);
-    }
-    Ok(count)
+    let columns =
+        ["id", "name", "email", "phone", "account_id", "account", "owner_id", "branch_id", "created_at", "updated_at"];
+    table(format, out, &columns, &keys, |p| {
+        let result = contacts::list(tx, who, filter, p)?;
+        let ids: Vec<Id> = result.items.iter().filter_map(|c| c.account_id).collect();
+        let names = account_names(tx, who, &ids)?;
+        let rows = result.items.iter().map(|c| {
+            let mut row = vec![
+                c.id.to_string(),
+                c.name.clone(),
+                c.email.clone().unwrap_or_default(),
+                c.phone_raw.clone().or_else(|| c.phone.clone()).unwrap_or_default(),
+                c.account_id.map(|a| a.to_string()).unwrap_or_default(),
+                c.account_id
+                    .and_then(|a| names.iter().find(|(i, _)| *i == a))
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_default(),
+                c.owner_id.map(|o| o.to_string()).unwrap_or_default(),
+                c.branch_id.to_string(),
+                c.created_at.to_rfc3339(),
+                c.updated_at.to_rfc3339(),
+            ];
+            row.extend(keys.iter().map(|k| custom_text(c.custom.get(k))));
+            row
+        });
+        Ok((rows.collect(), result.next_cursor))
+    })
 }
 
 /// Writes the accounts `filter` selects (those the caller sees) to `out` (CSV or XLSX).
@@ -245,43 +218,57 @@ pub fn accounts(
         return Err(Error::field("format", "accounts export as csv or xlsx"));
     }
     let keys = custom_keys(tx, RecordType::Account)?;
+    let columns = [
+        "id",
+        "name",
+        "external_id",
+        "email",
+        "phone",
+        "website",
+        "status",
+        "category_id",
+        "parent_id",
+        "owner_id",
+        "branch_id",
+        "created_at",
+        "updated_at",
+    ];
+    table(format, out, &columns, &keys, |p| {
+        let result = accounts::list(tx, who, filter, p)?;
+        Ok((result.items.iter().map(|a| account_row(a, &keys)).collect(), result.next_cursor))
+    })
+}
+
+/// The rows of one page of a list and the cursor of the next page, if any.
+type PageRows = (Vec<Vec<String>>, Option<String>);
+
+/// Writes a CSV or XLSX table to `out`: the header (`columns`, then `custom.<key>` for
+/// each of `keys`), then the rows `page_rows` gives for each page of the list until there
+/// is no next page. Returns the number of rows written.
+fn table(
+    format: ExportFormat,
+    out: &mut Vec<u8>,
+    columns: &[&str],
+    keys: &[String],
+    mut page_rows: impl FnMut(&PageRequest) -> Result<PageRows>,
+) -> Result<u64> {
     let mut count = 0;
     let mut page = Some(PageRequest { limit: PAGE, cursor: None });
-    let mut xlsx_out = None;
-    {
+    let xlsx_out = {
         let mut s = sink(format, out);
-        let mut header: Vec<String> = [
-            "id",
-            "name",
-            "external_id",
-            "email",
-            "phone",
-            "website",
-            "status",
-            "category_id",
-            "parent_id",
-            "owner_id",
-            "branch_id",
-            "created_at",
-            "updated_at",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let mut header: Vec<String> = columns.iter().map(|s| (*s).to_owned()).collect();
         header.extend(keys.iter().map(|k| format!("custom.{k}")));
         s.row(&header)?;
         while let Some(p) = page {
-            let result = accounts::list(tx, who, filter, &p)?;
-            for a in &result.items {
-                s.row(&account_row(a, &keys))?;
+            let (rows, next) = page_rows(&p)?;
+            for row in &rows {
+                s.row(row)?;
                 count += 1;
             }
-            page = next_page(result.next_cursor)?;
+            page = next_page(next)?;
         }
-        if let Some(bytes) = finish(s)? {
-            xlsx_out = Some(bytes);
-        }
-    }
+        finish(s)?
+    };
     if let Some(bytes) = xlsx_out {
         out.extend(bytes);
     }

@@ -12,6 +12,7 @@ use kernel::{Error, Id, Result, Tx};
 use sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query, SelectStatement};
 use serde_json::Value as Json;
 
+use crate::details;
 use crate::fields::{self, CustomField};
 use crate::phone::Phone;
 use crate::record::RecordType;
@@ -184,6 +185,113 @@ pub(crate) fn parse_bool(value: &str) -> Result<bool, String> {
 /// Whether a parameter belongs to paging (`limit`, `cursor`), which the filter ignores.
 pub(crate) fn is_paging(name: &str) -> bool {
     matches!(name, "limit" | "cursor")
+}
+
+/// The parameters account and contact filters share, borrowed from one of them, so that
+/// reading, writing and applying them is written once.
+pub(crate) struct Shared<'a> {
+    pub category_id: &'a mut Option<Id>,
+    pub branch_id: &'a mut Option<Id>,
+    pub owner_id: &'a mut Option<Id>,
+    pub status: &'a mut Option<String>,
+    pub tag: &'a mut Option<String>,
+    pub q: &'a mut Option<String>,
+    pub custom: &'a mut Vec<CustomCondition>,
+    pub sort: &'a mut Sort,
+    /// The list's record type (its table and its error messages).
+    pub kind: RecordType,
+    /// The list's check of a status value.
+    pub check_status: fn(&str) -> Result<String, String>,
+}
+
+/// A query-string pair a filter writes when its value is set.
+pub(crate) type Param = (&'static str, Option<String>);
+
+impl Shared<'_> {
+    /// Reads a list's query string. `own` reads the list's own parameters (`None`: the
+    /// name is not one of them); the shared ones, paging's (skipped) and `custom.<key>`
+    /// follow. An unknown parameter is an error naming it.
+    pub(crate) fn read_query(
+        self,
+        pairs: &[(String, String)],
+        mut own: impl FnMut(&str, &str) -> Option<Result<()>>,
+    ) -> Result<()> {
+        let mut sort = None;
+        for (name, value) in pairs {
+            let value = value.as_str();
+            if let Some(done) = own(name, value) {
+                done?;
+                continue;
+            }
+            match name.as_str() {
+                "category_id" => once(self.category_id, name, parse_id(value))?,
+                "branch_id" => once(self.branch_id, name, parse_id(value))?,
+                "owner_id" => once(self.owner_id, name, parse_id(value))?,
+                "status" => once(self.status, name, (self.check_status)(value))?,
+                "tag" => once(self.tag, name, details::normalise_tag(value))?,
+                "q" => once(self.q, name, Ok(value.to_owned()))?,
+                "sort" => once(&mut sort, name, Sort::parse(value))?,
+                n if is_paging(n) => {}
+                n => match parse_custom(n, value) {
+                    Some(c) => self.custom.push(c?),
+                    None => return Err(Error::field(n, format!("is not a filter of {}", self.kind.table_name()))),
+                },
+            }
+        }
+        *self.sort = sort.unwrap_or_default();
+        Ok(())
+    }
+
+    /// The query-string pairs `read_query` reads back: `first` (the list's own leading
+    /// parameters), the shared ones up to `tag`, `middle`, then `q`, `sort` and the custom
+    /// conditions.
+    pub(crate) fn to_query<const F: usize, const M: usize>(
+        &self,
+        first: [Param; F],
+        middle: [Param; M],
+    ) -> Vec<(String, String)> {
+        let shared: [Param; 5] = [
+            ("category_id", self.category_id.map(|i| i.to_string())),
+            ("branch_id", self.branch_id.map(|i| i.to_string())),
+            ("owner_id", self.owner_id.map(|i| i.to_string())),
+            ("status", self.status.clone()),
+            ("tag", self.tag.clone()),
+        ];
+        let last: [Param; 2] = [("q", self.q.clone()), ("sort", self.sort.as_query())];
+        let set = first.into_iter().chain(shared).chain(middle).chain(last);
+        let mut out: Vec<(String, String)> = set.filter_map(|(k, v)| v.map(|v| (k.to_owned(), v))).collect();
+        out.extend(self.custom.iter().map(CustomCondition::query_pair));
+        out
+    }
+
+    /// The shared conditions but search and the custom fields, on the list's table.
+    pub(crate) fn conditions(&self, tx: &mut Tx<'_>) -> Result<Condition> {
+        let kind = self.kind;
+        let mut c = Condition::all();
+        if let Some(id) = *self.category_id {
+            c = c.add(Expr::col(kind.col("category_id")).eq(id.get()));
+        }
+        if let Some(b) = *self.branch_id {
+            c = c.add(branch_subtree(tx, kind, b)?);
+        }
+        if let Some(o) = *self.owner_id {
+            c = c.add(Expr::col(kind.col("owner_id")).eq(o.get()));
+        }
+        if let Some(s) = self.status.as_deref() {
+            let s = (self.check_status)(s).map_err(|m| Error::field("status", m))?;
+            c = c.add(Expr::col(kind.col("status")).eq(s));
+        }
+        if let Some(t) = self.tag.as_deref() {
+            let t = details::normalise_tag(t).map_err(|m| Error::field("tag", m))?;
+            c = c.add(tag_condition(kind, &t));
+        }
+        Ok(c)
+    }
+
+    /// The custom-field conditions (checked against the fields of the filter's category).
+    pub(crate) fn custom_conditions(&self, tx: &mut Tx<'_>) -> Result<Condition> {
+        custom_conditions(tx, self.kind, *self.category_id, self.custom)
+    }
 }
 
 /// Records in branch `branch_id` or below it (branches carry materialised paths).

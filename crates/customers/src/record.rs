@@ -307,6 +307,27 @@ pub(crate) fn restore(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, id: Id
     audit::record(tx, who, "restore", kind.as_str(), Some(id), &Changes::new())
 }
 
+/// A new account or contact as its bulk insert indexes it.
+pub(crate) struct Indexed<'a> {
+    pub id: Id,
+    pub tags: &'a [String],
+    pub document: crate::search::Document<'a>,
+    pub name: &'a str,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+}
+
+/// What a bulk insert writes beside the rows, as a create does: the tag rows, the search
+/// terms and the duplicate keys of `records`.
+pub(crate) fn insert_indexes(tx: &mut Tx<'_>, kind: RecordType, records: Vec<Indexed<'_>>) -> Result<()> {
+    let tags: Vec<(Id, &[String])> = records.iter().map(|r| (r.id, r.tags)).collect();
+    let keys: Vec<_> = records.iter().map(|r| (r.id, r.name, r.email, r.phone)).collect();
+    let docs: Vec<(Id, crate::search::Document<'_>)> = records.into_iter().map(|r| (r.id, r.document)).collect();
+    crate::details::insert_tags(tx, kind, &tags)?;
+    crate::search::insert_terms(tx, kind, &docs)?;
+    crate::duplicates::insert_keys(tx, kind, &keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::check_url;

@@ -1,17 +1,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Store tests of activities, timelines and tasks, run on SQLite and (when configured)
 //! PostgreSQL.
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use customers::accounts::{self, NewAccount};
 use customers::activities::{self, ActivityFilter, ActivityPatch, NewActivity};
 use customers::contacts::{self, NewContact};
 use customers::tasks::{self, NewTask, Task, TaskFilter, TaskPatch};
-use kernel::identity::{branches, passwords, users};
+use kernel::identity::passwords;
 use kernel::jobs::{Registry, Worker};
 use kernel::paging::PageRequest;
 use kernel::testing::{TestDb, test_databases};
 use kernel::{Channel, Error, Id, Principal};
 use std::sync::Arc;
+
+use common::{count, field_names};
 
 pub struct World {
     pub db: TestDb,
@@ -36,54 +40,17 @@ fn build(db: TestDb) -> World {
     let (east, west) = db
         .write_blocking(|tx| {
             let hq = kernel::setup::head_office(tx)?;
-            let mk = |tx: &mut kernel::Tx<'_>, name: &str| {
-                branches::create(
-                    tx,
-                    &admin,
-                    branches::NewBranch { name: name.into(), parent_id: Some(hq), ..Default::default() },
-                )
-                .map(|b| b.id)
-            };
+            let mk = |tx: &mut kernel::Tx<'_>, name: &str| common::branch(tx, &admin, name, hq, None);
             Ok::<_, Error>((mk(tx, "East")?, mk(tx, "West")?))
         })
         .unwrap();
-    let user = |email: &str, role: &str, branch: Id, tz: &str| -> Principal {
-        db.write_blocking(|tx| {
-            let u = users::create(
-                tx,
-                &admin,
-                users::NewUser {
-                    email: email.into(),
-                    name: email.into(),
-                    password: "password123".into(),
-                    role: role.into(),
-                    branch_id: branch,
-                    time_zone: Some(tz.into()),
-                    ..Default::default()
-                },
-                hash.clone(),
-            )?;
-            kernel::identity::principal_for_user(tx, u.id)
-        })
-        .unwrap()
-    };
+    let user =
+        |email: &str, role: &str, branch: Id, tz: &str| common::user(&db, &admin, &hash, email, role, branch, Some(tz));
     let manager = user("manager@east.cn", "manager", east, "Asia/Shanghai");
     let rep = user("rep@east.cn", "sales", east, "Asia/Shanghai");
     let rep2 = user("rep2@east.cn", "sales", east, "Asia/Seoul");
     let west = user("manager@west.cn", "manager", west, "Asia/Shanghai");
     World { db, admin, manager, rep, rep2, west }
-}
-
-fn count(db: &TestDb, table: &str) -> i64 {
-    let sql = format!("SELECT COUNT(*) FROM {table}");
-    db.read_blocking(|tx| tx.query_sql::<i64>(&sql, &[])).unwrap()[0]
-}
-
-fn field_names(e: Error) -> Vec<String> {
-    match e {
-        Error::Validation(errors) => errors.into_iter().map(|e| e.field).collect(),
-        other => panic!("expected a validation error, got {other:?}"),
-    }
 }
 
 fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {

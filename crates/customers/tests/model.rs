@@ -2,6 +2,8 @@
 //! Store tests of the richer customer model: account and contact details, member fields,
 //! tags, list filters and sorts, saved views, and the category/field/activity API gaps.
 //! Every test runs on SQLite and (when configured) PostgreSQL.
+mod common;
+
 use chrono::NaiveDate;
 use customers::accounts::{self, AccountFilter, AccountPatch, NewAccount};
 use customers::activities::{self, ActivityPatch, NewActivity};
@@ -9,11 +11,13 @@ use customers::contacts::{self, ContactFilter, ContactPatch, NewContact};
 use customers::details::Address;
 use customers::fields::{self, CategoryPatch, CustomFieldPatch, NewCategory, NewCustomField};
 use customers::views::{self, NewSavedView, SavedViewPatch};
-use kernel::identity::{branches, passwords, users};
+use kernel::identity::passwords;
 use kernel::paging::{Page, PageRequest};
 use kernel::testing::{TestDb, test_databases};
 use kernel::{Channel, Error, Id, Principal, Tx};
 use serde_json::{Value, json};
+
+use common::{count, field_names};
 
 struct World {
     db: TestDb,
@@ -38,13 +42,7 @@ fn build(db: TestDb) -> World {
         .write_blocking(|tx| {
             let hq = kernel::setup::head_office(tx)?;
             let mk = |tx: &mut Tx<'_>, name: &str, parent: Id, region: &str| {
-                let b = branches::NewBranch {
-                    name: name.into(),
-                    parent_id: Some(parent),
-                    region: Some(region.into()),
-                    ..Default::default()
-                };
-                branches::create(tx, &admin, b).map(|b| b.id)
+                common::branch(tx, &admin, name, parent, Some(region))
             };
             let east = mk(tx, "East", hq, "CN")?;
             let west = mk(tx, "West", hq, "CN")?;
@@ -52,36 +50,10 @@ fn build(db: TestDb) -> World {
             Ok::<_, Error>((east, west, seoul))
         })
         .unwrap();
-    let user = |email: &str, role: &str, branch: Id| -> Principal {
-        db.write_blocking(|tx| {
-            let u = users::NewUser {
-                email: email.into(),
-                name: email.into(),
-                password: "password123".into(),
-                role: role.into(),
-                branch_id: branch,
-                ..Default::default()
-            };
-            let u = users::create(tx, &admin, u, hash.clone())?;
-            kernel::identity::principal_for_user(tx, u.id)
-        })
-        .unwrap()
-    };
+    let user = |email: &str, role: &str, branch: Id| common::user(&db, &admin, &hash, email, role, branch, None);
     let manager = user("manager@east.cn", "manager", east);
     let rep = user("rep@east.cn", "sales", east);
     World { db, admin, manager, rep, east, seoul, west }
-}
-
-fn count(db: &TestDb, table: &str) -> i64 {
-    let sql = format!("SELECT COUNT(*) FROM {table}");
-    db.read_blocking(|tx| tx.query_sql::<i64>(&sql, &[])).unwrap()[0]
-}
-
-fn field_names(e: Error) -> Vec<String> {
-    match e {
-        Error::Validation(errors) => errors.into_iter().map(|e| e.field).collect(),
-        other => panic!("expected a validation error, got {other:?}"),
-    }
 }
 
 fn address(kind: &str, country: &str) -> Address {

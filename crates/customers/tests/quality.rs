@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Store tests of data quality — duplicate scan, merge and undo, handover, consent,
 //! data-subject export and erase — run on SQLite and (when configured) PostgreSQL.
+mod common;
+
 use std::collections::BTreeMap;
 
 use customers::RecordType;
@@ -15,7 +17,7 @@ use customers::merge::{self, NewMerge};
 use customers::privacy::{self, EraseRequest};
 use customers::tasks::{self, NewTask, TaskPatch};
 use kernel::audit;
-use kernel::identity::{branches, passwords, users};
+use kernel::identity::{passwords, users};
 use kernel::paging::PageRequest;
 use kernel::testing::{TestDb, test_databases};
 use kernel::{Channel, Error, Id, Principal, Tx};
@@ -43,41 +45,11 @@ fn build(db: TestDb) -> World {
     let (east, west) = db
         .write_blocking(|tx| {
             let hq = kernel::setup::head_office(tx)?;
-            let mk = |tx: &mut Tx<'_>, name: &str| {
-                branches::create(
-                    tx,
-                    &admin,
-                    branches::NewBranch {
-                        name: name.into(),
-                        parent_id: Some(hq),
-                        region: Some("CN".into()),
-                        ..Default::default()
-                    },
-                )
-                .map(|b| b.id)
-            };
+            let mk = |tx: &mut Tx<'_>, name: &str| common::branch(tx, &admin, name, hq, Some("CN"));
             Ok::<_, Error>((mk(tx, "East")?, mk(tx, "West")?))
         })
         .unwrap();
-    let user = |email: &str, role: &str, branch: Id| -> Principal {
-        db.write_blocking(|tx| {
-            let u = users::create(
-                tx,
-                &admin,
-                users::NewUser {
-                    email: email.into(),
-                    name: email.into(),
-                    password: "password123".into(),
-                    role: role.into(),
-                    branch_id: branch,
-                    ..Default::default()
-                },
-                hash.clone(),
-            )?;
-            kernel::identity::principal_for_user(tx, u.id)
-        })
-        .unwrap()
-    };
+    let user = |email: &str, role: &str, branch: Id| common::user(&db, &admin, &hash, email, role, branch, None);
     let manager = user("manager@east.cn", "manager", east);
     let rep = user("rep@east.cn", "sales", east);
     let rep2 = user("rep2@east.cn", "sales", east);

@@ -1,13 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Store tests of customers, run on SQLite and (when configured) PostgreSQL.
+mod common;
+
 use customers::accounts::{self, AccountFilter, AccountPatch, NewAccount};
 use customers::contacts::{self, ContactFilter, ContactPatch, NewContact};
 use customers::fields::{self, FieldFilter, NewCategory, NewCustomField};
-use kernel::identity::{branches, passwords, users};
+use kernel::identity::passwords;
 use kernel::paging::PageRequest;
 use kernel::testing::{TestDb, test_databases};
 use kernel::{Channel, Error, Id, Principal};
 use serde_json::{Map, Value, json};
+
+use common::{count, field_names};
 
 struct World {
     db: TestDb,
@@ -33,17 +37,7 @@ fn build(db: TestDb) -> World {
         .write_blocking(|tx| {
             let hq = kernel::setup::head_office(tx)?;
             let mk = |tx: &mut kernel::Tx<'_>, name: &str, parent: Id, region: &str| {
-                branches::create(
-                    tx,
-                    &admin,
-                    branches::NewBranch {
-                        name: name.into(),
-                        parent_id: Some(parent),
-                        region: Some(region.into()),
-                        ..Default::default()
-                    },
-                )
-                .map(|b| b.id)
+                common::branch(tx, &admin, name, parent, Some(region))
             };
             let east = mk(tx, "East", hq, "CN")?;
             let west = mk(tx, "West", hq, "CN")?;
@@ -51,25 +45,7 @@ fn build(db: TestDb) -> World {
             Ok::<_, Error>((east, west, seoul))
         })
         .unwrap();
-    let user = |email: &str, role: &str, branch: Id| -> Principal {
-        db.write_blocking(|tx| {
-            let u = users::create(
-                tx,
-                &admin,
-                users::NewUser {
-                    email: email.into(),
-                    name: email.into(),
-                    password: "password123".into(),
-                    role: role.into(),
-                    branch_id: branch,
-                    ..Default::default()
-                },
-                hash.clone(),
-            )?;
-            kernel::identity::principal_for_user(tx, u.id)
-        })
-        .unwrap()
-    };
+    let user = |email: &str, role: &str, branch: Id| common::user(&db, &admin, &hash, email, role, branch, None);
     let manager = user("manager@east.cn", "manager", east);
     let rep = user("rep@east.cn", "sales", east);
     let rep2 = user("rep2@east.cn", "sales", east);
@@ -83,18 +59,6 @@ fn account(name: &str) -> NewAccount {
 
 fn custom(value: Value) -> Option<Map<String, Value>> {
     value.as_object().cloned()
-}
-
-fn count(db: &TestDb, table: &str) -> i64 {
-    let sql = format!("SELECT COUNT(*) FROM {table}");
-    db.read_blocking(|tx| tx.query_sql::<i64>(&sql, &[])).unwrap()[0]
-}
-
-fn field_names(e: Error) -> Vec<String> {
-    match e {
-        Error::Validation(errors) => errors.into_iter().map(|e| e.field).collect(),
-        other => panic!("expected a validation error, got {other:?}"),
-    }
 }
 
 #[test]

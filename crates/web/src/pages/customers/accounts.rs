@@ -20,6 +20,7 @@ use super::details::{
 };
 use super::listing::{self, Column, Extras, ListParams, custom_filters, export_links, saved_views, tag_choices};
 use super::panels::{PanelContext, Shown};
+use super::save;
 use super::{
     FieldInput, Link, Names, Pairs, account_choices, branch_tree, categories, category_options, custom_values,
     definitions, field_inputs, id_options, show_value, user_choices,
@@ -27,8 +28,7 @@ use super::{
 use crate::error::ApiError;
 use crate::pages::admin::{Opt, branch_options};
 use crate::pages::{
-    ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, act, enc, load, load_with_ctx, render,
-    see_other,
+    CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, act, enc, load, load_with_ctx, render, see_other,
 };
 use crate::state::{AppState, Credentials};
 
@@ -36,14 +36,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(list).post(create))
         .route("/accounts/new", get(new_form))
-        .route("/accounts/deleted", get(deleted))
         .route("/accounts/views", post(save_view))
         .route("/accounts/views/{id}/delete", post(delete_view))
         .route("/accounts/custom-fields", get(custom_part))
         .route("/accounts/{id}", get(show).post(update))
         .route("/accounts/{id}/edit", get(edit_form))
-        .route("/accounts/{id}/delete", get(confirm_delete).post(delete))
-        .route("/accounts/{id}/restore", post(restore))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -808,31 +805,16 @@ async fn create(
         .write(creds.clone(), move |tx, who| {
             let defs = definitions(tx, who, f.id("category_id"), RecordType::Account)?;
             let input = new_account(&f, custom_values(&defs, &f, false))?;
-            if !confirmed && who.can("customers.accounts.create") {
-                let found = customers::duplicate_candidates(
-                    tx,
-                    who,
-                    RecordType::Account,
-                    input.email.as_deref(),
-                    input.phone.as_deref(),
-                    input.branch_id,
-                )?;
-                if !found.is_empty() {
-                    return Ok(Created::Duplicates(found));
-                }
+            let (email, phone) = (input.email.as_deref(), input.phone.as_deref());
+            let kind = RecordType::Account;
+            if let Some(found) = save::unconfirmed_duplicates(tx, who, kind, confirmed, email, phone, input.branch_id)?
+            {
+                return Ok(found);
             }
             caccounts::create(tx, who, input).map(|a| Created::Saved(a.id))
         })
         .await;
-    match result {
-        Ok(Created::Saved(id)) => Ok(see_other(&format!("/accounts/{id}?saved=created"))),
-        Ok(Created::Duplicates(found)) => {
-            let mut page = form_page(&state, creds, None, Some(form), false).await?;
-            page.duplicates = duplicate_rows(&page.ctx, "accounts", &found);
-            Ok((StatusCode::OK, render(&page)).into_response())
-        }
-        Err(e) => refuse_form(form_page(&state, creds, None, Some(form), false).await?, e),
-    }
+    save::answer(result, "accounts", false, |stale| form_page(&state, creds, None, Some(form), stale)).await
 }
 
 async fn update(
@@ -886,86 +868,6 @@ async fn update(
             caccounts::update(tx, who, id, patch)
         })
         .await;
-    match result {
-        Ok(_) => Ok(see_other(&format!("/accounts/{id}?saved=1"))),
-        Err(e) => {
-            let stale = e.status == StatusCode::PRECONDITION_FAILED;
-            let mut page = form_page(&state, creds, Some(id), Some(form), stale).await?;
-            if stale {
-                page.errors = FormErrors::message(page.ctx.t("customers-stale"));
-                return Ok((StatusCode::PRECONDITION_FAILED, render(&page)).into_response());
-            }
-            refuse_form(page, e)
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Delete and restore
-
-async fn confirm_delete(State(state): State<AppState>, creds: Credentials, Path(id): Path<i64>) -> PageResult {
-    let (ctx, a) = load(&state, creds, "/accounts", move |tx, who| {
-        who.require("customers.accounts.delete")?;
-        caccounts::get(tx, who, Id(id))
-    })
-    .await?;
-    Ok(render(&ConfirmPage {
-        title: ctx.t("accounts-delete-title"),
-        question: ctx.ta("accounts-delete-confirm", "name", &a.name),
-        action: format!("/accounts/{id}/delete"),
-        button: ctx.t("delete"),
-        cancel: format!("/accounts/{id}"),
-        error: None,
-        ctx,
-    }))
-}
-
-async fn delete(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    act(&state, creds, form, &format!("/accounts?deleted={id}"), move |tx, who| caccounts::delete(tx, who, Id(id)))
-        .await
-}
-
-async fn restore(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    act(&state, creds, form, &format!("/accounts/{id}?saved=restored"), move |tx, who| {
-        caccounts::restore(tx, who, Id(id)).map(|_| ())
-    })
-    .await
-}
-
-#[derive(Deserialize, Default)]
-pub struct DeletedQuery {
-    cursor: Option<String>,
-}
-
-/// The deleted accounts the caller may restore, newest first.
-async fn deleted(State(state): State<AppState>, creds: Credentials, Query(q): Query<DeletedQuery>) -> PageResult {
-    let page = PageRequest::parse(None, q.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
-    let (ctx, found) = load(&state, creds, "/accounts", move |tx, who| caccounts::list_deleted(tx, who, &page)).await?;
-    let next = found.next_cursor.as_ref().map(|c| format!("/accounts/deleted?cursor={}", enc(c)));
-    let rows = found
-        .items
-        .iter()
-        .map(|r| crate::pages::DeletedRow {
-            id: r.id.to_string(),
-            cells: vec![
-                r.name.clone(),
-                r.phone_raw.clone().or(r.phone.clone()).unwrap_or_default(),
-                r.email.clone().unwrap_or_default(),
-                ctx.datetime(&r.updated_at),
-            ],
-        })
-        .collect();
-    let columns = ["field-name", "field-phone", "field-email", "field-deleted-at"].map(|k| ctx.t(k)).to_vec();
-    let can_restore = ctx.can("customers.accounts.delete");
-    Ok(render(&crate::pages::DeletedPage { area: "accounts", columns, rows, can_restore, next, notice: None, ctx }))
+    let result = result.map(|_| Created::Saved(id));
+    save::answer(result, "accounts", true, |stale| form_page(&state, creds, Some(id), Some(form), stale)).await
 }

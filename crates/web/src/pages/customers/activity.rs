@@ -19,13 +19,30 @@ use crate::pages::{Ctx, FormErrors, PageResult, enc, load, load_with_ctx, render
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/accounts/{id}/log", get(log_account))
-        .route("/contacts/{id}/log", get(log_contact))
-        .route("/accounts/{id}/activities", post(save_account))
-        .route("/contacts/{id}/activities", post(save_contact))
-        .route("/accounts/{id}/timeline", get(more_account))
-        .route("/contacts/{id}/timeline", get(more_contact))
+    let mut router = Router::new();
+    for kind in [RecordType::Account, RecordType::Contact] {
+        let on = format!("/{}s/{{id}}", kind.as_str());
+        router = router
+            .route(
+                &format!("{on}/log"),
+                get(move |State(state), creds, headers, Path(id), Query(q): Query<KindQuery>| {
+                    log_form(state, creds, headers, kind, Id(id), q.kind)
+                }),
+            )
+            .route(
+                &format!("{on}/activities"),
+                post(move |State(state), creds, headers, Path(id), Form(form)| {
+                    save(state, creds, headers, kind, Id(id), form)
+                }),
+            )
+            .route(
+                &format!("{on}/timeline"),
+                get(move |State(state), creds, headers, Path(id), Query(q): Query<CursorQuery>| {
+                    more(state, creds, headers, kind, Id(id), q.cursor)
+                }),
+            );
+    }
+    router
 }
 
 fn base(kind: RecordType, id: Id) -> String {
@@ -106,26 +123,6 @@ async fn log_form(
     }
 }
 
-async fn log_account(
-    State(state): State<AppState>,
-    creds: Credentials,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Query(q): Query<KindQuery>,
-) -> PageResult {
-    log_form(state, creds, headers, RecordType::Account, Id(id), q.kind).await
-}
-
-async fn log_contact(
-    State(state): State<AppState>,
-    creds: Credentials,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Query(q): Query<KindQuery>,
-) -> PageResult {
-    log_form(state, creds, headers, RecordType::Contact, Id(id), q.kind).await
-}
-
 /// The new entry (for the top of the timeline) and an emptied log form.
 #[derive(Template)]
 #[template(path = "customers/logged.html")]
@@ -184,26 +181,6 @@ async fn save(
     }
 }
 
-async fn save_account(
-    State(state): State<AppState>,
-    creds: Credentials,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<LogForm>,
-) -> PageResult {
-    save(state, creds, headers, RecordType::Account, Id(id), form).await
-}
-
-async fn save_contact(
-    State(state): State<AppState>,
-    creds: Credentials,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<LogForm>,
-) -> PageResult {
-    save(state, creds, headers, RecordType::Contact, Id(id), form).await
-}
-
 /// Further timeline entries and the next "more" link (htmx swaps them for the link).
 #[derive(Template)]
 #[template(path = "customers/timeline_more.html")]
@@ -242,24 +219,4 @@ async fn more(
     .await?;
     let more = next.map(|c| format!("{}/timeline?cursor={}", base(kind, id), enc(&c)));
     Ok(render(&More { ctx, entries, more }))
-}
-
-async fn more_account(
-    State(state): State<AppState>,
-    creds: Credentials,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Query(q): Query<CursorQuery>,
-) -> PageResult {
-    more(state, creds, headers, RecordType::Account, Id(id), q.cursor).await
-}
-
-async fn more_contact(
-    State(state): State<AppState>,
-    creds: Credentials,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Query(q): Query<CursorQuery>,
-) -> PageResult {
-    more(state, creds, headers, RecordType::Contact, Id(id), q.cursor).await
 }

@@ -11,39 +11,34 @@ use customers::contacts::{self as ccontacts, Contact, ContactFilter, ContactPatc
 use kernel::error::Validator;
 use kernel::paging::PageRequest;
 use kernel::{Id, Principal, Tx};
-use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::accounts::{
     Created, CustomPart, FormPage, ListFilter, ListPage, ListRow, ProfileRow, RecordPage, ShowQuery, address_list,
-    custom_rows, duplicate_rows, more_link, notice, refuse_form, tag_links,
+    custom_rows, more_link, notice, tag_links,
 };
 use super::details::{self, address_kinds, address_rows, form_addresses, set_addresses, split_tags};
 use super::listing::{self, Column, Extras, ListParams, custom_filters, export_links, saved_views, tag_choices};
 use super::panels::PanelContext;
+use super::save;
 use super::{
     Link, Names, Pairs, account_choices, branch_tree, categories, category_options, custom_values, definitions,
     field_inputs, id_options, user_choices,
 };
 use crate::error::ApiError;
 use crate::pages::admin::{Opt, branch_options};
-use crate::pages::{
-    ConfirmPage, CsrfForm, FormErrors, PageError, PageResult, act, enc, load, load_with_ctx, render, see_other,
-};
+use crate::pages::{CsrfForm, FormErrors, PageError, PageResult, act, load, load_with_ctx, render, see_other};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/contacts", get(list).post(create))
         .route("/contacts/new", get(new_form))
-        .route("/contacts/deleted", get(deleted))
         .route("/contacts/views", post(save_view))
         .route("/contacts/views/{id}/delete", post(delete_view))
         .route("/contacts/custom-fields", get(custom_part))
         .route("/contacts/{id}", get(show).post(update))
         .route("/contacts/{id}/edit", get(edit_form))
-        .route("/contacts/{id}/delete", get(confirm_delete).post(delete))
-        .route("/contacts/{id}/restore", post(restore))
 }
 
 async fn list(
@@ -563,31 +558,16 @@ async fn create(
                 member_since: member.member_since,
                 tags: Some(split_tags(f.get("tags"))),
             };
-            if !confirmed && who.can("customers.contacts.create") {
-                let found = customers::duplicate_candidates(
-                    tx,
-                    who,
-                    RecordType::Contact,
-                    input.email.as_deref(),
-                    input.phone.as_deref(),
-                    input.branch_id,
-                )?;
-                if !found.is_empty() {
-                    return Ok(Created::Duplicates(found));
-                }
+            let (email, phone) = (input.email.as_deref(), input.phone.as_deref());
+            let kind = RecordType::Contact;
+            if let Some(found) = save::unconfirmed_duplicates(tx, who, kind, confirmed, email, phone, input.branch_id)?
+            {
+                return Ok(found);
             }
             ccontacts::create(tx, who, input).map(|c| Created::Saved(c.id))
         })
         .await;
-    match result {
-        Ok(Created::Saved(id)) => Ok(see_other(&format!("/contacts/{id}?saved=created"))),
-        Ok(Created::Duplicates(found)) => {
-            let mut page = form_page(&state, creds, None, Some(form), false).await?;
-            page.duplicates = duplicate_rows(&page.ctx, "contacts", &found);
-            Ok((StatusCode::OK, render(&page)).into_response())
-        }
-        Err(e) => refuse_form(form_page(&state, creds, None, Some(form), false).await?, e),
-    }
+    save::answer(result, "contacts", false, |stale| form_page(&state, creds, None, Some(form), stale)).await
 }
 
 /// The member fields the page reads as numbers and dates (the crate checks the rest).
@@ -657,83 +637,6 @@ async fn update(
             ccontacts::update(tx, who, id, patch)
         })
         .await;
-    match result {
-        Ok(_) => Ok(see_other(&format!("/contacts/{id}?saved=1"))),
-        Err(e) => {
-            let stale = e.status == StatusCode::PRECONDITION_FAILED;
-            let mut page = form_page(&state, creds, Some(id), Some(form), stale).await?;
-            if stale {
-                page.errors = FormErrors::message(page.ctx.t("customers-stale"));
-                return Ok((StatusCode::PRECONDITION_FAILED, render(&page)).into_response());
-            }
-            refuse_form(page, e)
-        }
-    }
-}
-
-async fn confirm_delete(State(state): State<AppState>, creds: Credentials, Path(id): Path<i64>) -> PageResult {
-    let (ctx, c) = load(&state, creds, "/contacts", move |tx, who| {
-        who.require("customers.contacts.delete")?;
-        ccontacts::get(tx, who, Id(id))
-    })
-    .await?;
-    Ok(render(&ConfirmPage {
-        title: ctx.t("contacts-delete-title"),
-        question: ctx.ta("contacts-delete-confirm", "name", &c.name),
-        action: format!("/contacts/{id}/delete"),
-        button: ctx.t("delete"),
-        cancel: format!("/contacts/{id}"),
-        error: None,
-        ctx,
-    }))
-}
-
-async fn delete(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    act(&state, creds, form, &format!("/contacts?deleted={id}"), move |tx, who| ccontacts::delete(tx, who, Id(id)))
-        .await
-}
-
-async fn restore(
-    State(state): State<AppState>,
-    creds: Credentials,
-    Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
-) -> PageResult {
-    act(&state, creds, form, &format!("/contacts/{id}?saved=restored"), move |tx, who| {
-        ccontacts::restore(tx, who, Id(id)).map(|_| ())
-    })
-    .await
-}
-
-#[derive(Deserialize, Default)]
-pub struct DeletedQuery {
-    cursor: Option<String>,
-}
-
-/// The deleted contacts the caller may restore, newest first.
-async fn deleted(State(state): State<AppState>, creds: Credentials, Query(q): Query<DeletedQuery>) -> PageResult {
-    let page = PageRequest::parse(None, q.cursor.as_deref().filter(|c| !c.is_empty())).map_err(PageError::from)?;
-    let (ctx, found) = load(&state, creds, "/contacts", move |tx, who| ccontacts::list_deleted(tx, who, &page)).await?;
-    let next = found.next_cursor.as_ref().map(|c| format!("/contacts/deleted?cursor={}", enc(c)));
-    let rows = found
-        .items
-        .iter()
-        .map(|r| crate::pages::DeletedRow {
-            id: r.id.to_string(),
-            cells: vec![
-                r.name.clone(),
-                r.phone_raw.clone().or(r.phone.clone()).unwrap_or_default(),
-                r.email.clone().unwrap_or_default(),
-                ctx.datetime(&r.updated_at),
-            ],
-        })
-        .collect();
-    let columns = ["field-name", "field-phone", "field-email", "field-deleted-at"].map(|k| ctx.t(k)).to_vec();
-    let can_restore = ctx.can("customers.contacts.delete");
-    Ok(render(&crate::pages::DeletedPage { area: "contacts", columns, rows, can_restore, next, notice: None, ctx }))
+    let result = result.map(|_| Created::Saved(id));
+    save::answer(result, "contacts", true, |stale| form_page(&state, creds, Some(id), Some(form), stale)).await
 }

@@ -9,6 +9,8 @@ pub mod details;
 pub mod listing;
 pub mod panels;
 pub mod quality;
+pub mod removal;
+pub mod save;
 pub mod search;
 pub mod tasks;
 
@@ -36,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(search::router())
         .merge(details::router())
         .merge(quality::router())
+        .merge(removal::router())
 }
 
 /// Whether htmx sent the request (it then wants a fragment, not a page).
