@@ -475,6 +475,32 @@ pub fn timeline(tx: &mut Tx<'_>, who: &Principal, account_id: Id, page: &PageReq
             .add(Expr::col((Activities::Table, Activities::ContactId)).in_subquery(its_contacts))
             .add(Condition::any().add(account().is_null()).add(account().ne(account_id.get()))),
     ];
+    newest_first(tx, page, branches)
+}
+
+/// Every live activity on contact `contact_id`, by anyone, newest first: the contact page's
+/// timeline. Visible to whoever can read the contact (a rep sees a colleague's visit to
+/// their customer).
+#[instrument(skip_all, fields(contact.id = %contact_id))]
+pub fn contact_timeline(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    contact_id: Id,
+    page: &PageRequest,
+) -> Result<Page<Activity>> {
+    who.require("customers.activities.read")?;
+    contacts::get(tx, who, contact_id)?;
+    let on_contact = Condition::all().add(Expr::col((Activities::Table, Activities::ContactId)).eq(contact_id.get()));
+    newest_first(tx, page, [on_contact])
+}
+
+/// One page of the live activities matching any of `branches`, newest first: each branch
+/// is read as its own limited index range on (…, occurred_at, id) and the results merged.
+fn newest_first<const N: usize>(
+    tx: &mut Tx<'_>,
+    page: &PageRequest,
+    branches: [Condition; N],
+) -> Result<Page<Activity>> {
     let cursor = match &page.cursor {
         Some(c) => {
             let at = c

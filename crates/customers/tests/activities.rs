@@ -264,6 +264,37 @@ fn timeline_shows_everyone_s_entries_newest_first_to_whoever_reads_the_account()
                 .len(),
             4
         );
+
+        // The contact's own timeline: everything on her, by anyone, newest first, for
+        // whoever reads her (the rep once she is theirs), and nobody else.
+        let on_wang =
+            log(&w, &w.manager, call(Some(gome), Some(wang), "visit with 王芳", t0 + Duration::hours(5))).unwrap();
+        w.db.write_blocking(|tx| {
+            contacts::update(
+                tx,
+                &w.manager,
+                wang,
+                contacts::ContactPatch { owner_id: Some(w.rep.user_id), ..Default::default() },
+            )
+        })
+        .unwrap();
+        let mut seen = Vec::new();
+        let mut page = PageRequest { limit: 1, cursor: None };
+        loop {
+            let p = w.db.read_blocking(|tx| activities::contact_timeline(tx, &w.rep, wang, &page)).unwrap();
+            seen.extend(p.items.iter().map(|a| a.id));
+            match p.next_cursor {
+                Some(c) => page = PageRequest::parse(Some(1), Some(&c)).unwrap(),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![on_wang.id, loose.id]);
+        for who in [&w.rep2, &w.west] {
+            assert!(matches!(
+                w.db.read_blocking(|tx| activities::contact_timeline(tx, who, wang, &PageRequest::default())),
+                Err(Error::NotFound(_))
+            ));
+        }
     }
 }
 

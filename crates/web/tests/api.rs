@@ -652,6 +652,7 @@ async fn authorization_matrix() {
                 [CREATED, CREATED, CREATED, NO, NO, NO, NO],
             ),
             (Method::GET, format!("/api/v1/contacts/{reps_contact}"), None, [OK; 7]),
+            (Method::GET, format!("/api/v1/contacts/{reps_contact}/timeline"), None, [OK; 7]),
             // Search: 王 (percent-encoded), and the lists' `q=`.
             (Method::GET, "/api/v1/search?q=%E7%8E%8B&limit=5".into(), None, [OK; 7]),
             (Method::GET, "/api/v1/contacts?q=%E7%8E%8B".into(), None, [OK; 7]),

@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/activities/{id}", get(read).patch(update).delete(remove))
         .route("/api/v1/activities/{id}/restore", axum::routing::post(restore))
         .route("/api/v1/accounts/{id}/timeline", get(timeline))
+        .route("/api/v1/contacts/{id}/timeline", get(contact_timeline))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -112,4 +113,18 @@ pub async fn timeline(
 ) -> ApiResult<axum::Json<Page<Activity>>> {
     let page = p.page()?;
     Ok(axum::Json(state.read(creds, move |tx, who| activities::timeline(tx, who, id, &page)).await?))
+}
+
+/// Every activity on the contact, by anyone, newest first (by `occurred_at`); for whoever
+/// can read the contact.
+#[utoipa::path(get, path = "/api/v1/contacts/{id}/timeline", tag = "customers", params(("id" = String, Path), ListParams),
+    responses((status = 200, body = Page<Activity>)))]
+pub async fn contact_timeline(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+    Query(p): Query<ListParams>,
+) -> ApiResult<axum::Json<Page<Activity>>> {
+    let page = p.page()?;
+    Ok(axum::Json(state.read(creds, move |tx, who| activities::contact_timeline(tx, who, id, &page)).await?))
 }

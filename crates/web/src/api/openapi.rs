@@ -18,7 +18,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::categories::list_categories, super::categories::create_category, super::categories::list_fields, super::categories::create_field,
         super::accounts::list, super::accounts::create, super::accounts::read, super::accounts::update, super::accounts::remove, super::accounts::restore,
         super::contacts::list, super::contacts::create, super::contacts::read, super::contacts::update, super::contacts::remove, super::contacts::restore,
-        super::activities::list, super::activities::create, super::activities::read, super::activities::update, super::activities::remove, super::activities::timeline,
+        super::activities::list, super::activities::create, super::activities::read, super::activities::update, super::activities::remove, super::activities::timeline, super::activities::contact_timeline,
         super::tasks::list, super::tasks::create, super::tasks::update, super::tasks::remove, super::tasks::my_day,
         super::search::search,
         super::categories::read_category, super::categories::update_category, super::categories::remove_category,

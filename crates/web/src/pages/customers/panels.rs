@@ -177,7 +177,7 @@ struct TimelineHtml<'a> {
 }
 
 /// One page of the timeline of an account (every activity on it and its contacts, by
-/// anyone) or of a contact (the activities on them the caller sees).
+/// anyone) or of a contact (every activity on them, by anyone).
 pub fn timeline_page(
     tx: &mut Tx<'_>,
     who: &Principal,
@@ -188,10 +188,7 @@ pub fn timeline_page(
     let page = PageRequest::parse(Some(PANEL_ROWS), cursor.filter(|c| !c.is_empty()))?;
     match record_type {
         RecordType::Account => activities::timeline(tx, who, id, &page),
-        RecordType::Contact => {
-            let filter = activities::ActivityFilter { contact_id: Some(id), ..Default::default() };
-            activities::list(tx, who, &filter, &page)
-        }
+        RecordType::Contact => activities::contact_timeline(tx, who, id, &page),
     }
 }
 
