@@ -65,6 +65,15 @@ pub fn stands_in(tx: &mut Tx<'_>, approver: Id, delegate: Id, at: DateTime<Utc>)
     Ok(n.first().copied().unwrap_or(0) > 0)
 }
 
+/// Who stands in for `approver` at `at` (running, unrevoked delegations).
+pub fn delegates_of(tx: &mut Tx<'_>, approver: Id, at: DateTime<Utc>) -> Result<Vec<Id>> {
+    Ok(tx.query_sql(
+        "SELECT delegate_id FROM approval_delegations WHERE user_id = $1 AND starts_at <= $2 AND ends_at > $2 \
+         AND revoked_at IS NULL ORDER BY id",
+        &[approver.into(), at.into()],
+    )?)
+}
+
 /// Names a delegate for the caller's approvals for a period (at most a year).
 pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewDelegation, now: DateTime<Utc>) -> Result<Delegation> {
     who.require("workflow.approvals.decide")?;

@@ -337,12 +337,37 @@ fn start_step(tx: &mut Tx<'_>, instance: &Instance, process: &Process, number: i
     )?;
     for approver in approvers {
         insert_task(tx, instance.id, step_id, approver, None, now)?;
-        notifications::notify(
+        notify_approver(
             tx,
             approver,
+            now,
             "approval.requested",
             &format!("Approval requested: {}", subject.title),
             &format!("Step {number} of \"{}\" waits for your decision.", process.name),
+        )?;
+    }
+    Ok(())
+}
+
+/// Tells an approver that an item waits for them, and whoever stands in for them now
+/// (a delegate decides in their place, so must hear of it too).
+fn notify_approver(
+    tx: &mut Tx<'_>,
+    approver: Id,
+    at: DateTime<Utc>,
+    kind: &str,
+    title: &str,
+    body: &str,
+) -> Result<()> {
+    notifications::notify(tx, approver, kind, title, body, Some("/approvals"))?;
+    let name = kernel::identity::users::find(tx, approver)?.map(|u| u.name).unwrap_or_default();
+    for delegate in crate::delegations::delegates_of(tx, approver, at)? {
+        notifications::notify(
+            tx,
+            delegate,
+            kind,
+            &format!("{title} (standing in for {name})"),
+            body,
             Some("/approvals"),
         )?;
     }
@@ -615,13 +640,13 @@ pub fn decide(
         .ok_or_else(|| Error::Internal(format!("{} {} is gone", instance.record_type, instance.record_id)))?;
     if let Some(to) = passed_to {
         insert_task(tx, instance.id, step.id, to, Some(id), now)?;
-        notifications::notify(
+        notify_approver(
             tx,
             to,
+            now,
             "approval.requested",
             &format!("Approval passed to you: {}", subject.title),
             &format!("{} passed this item on to you.", who.name),
-            Some("/approvals"),
         )?;
     }
     if let Some(requester) = instance.requester_id {

@@ -694,6 +694,20 @@ fn a_delegate_decides_for_an_absent_approver_and_the_decision_says_so() {
             (a.approver_id, a.decided_by, a.on_behalf_of),
             (w.dir1.user_id, Some(w.dir2.user_id), Some(w.dir1.user_id))
         );
+        // Step 2 waits for the director; the delegate standing in hears of it too.
+        let heard = |who: &Principal| -> Vec<String> {
+            w.db.read_blocking(|tx| {
+                tx.query_sql(
+                    "SELECT title FROM notifications WHERE user_id = $1 AND kind = 'approval.requested' ORDER BY id",
+                    &[who.user_id.into()],
+                )
+            })
+            .unwrap()
+        };
+        assert_eq!(heard(&w.dir1).len(), 2, "{:?}", heard(&w.dir1));
+        let standing_in = heard(&w.dir2);
+        assert_eq!(standing_in.len(), 1, "{standing_in:?}");
+        assert!(standing_in[0].contains("standing in for"), "{standing_in:?}");
         // The director may still decide personally (step 2), recorded as their own.
         let t2 = inbox(&w, &w.dir1, id).unwrap();
         let a = decide(&w, &w.dir1, t2, Decision::Approve).unwrap();
