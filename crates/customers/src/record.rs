@@ -324,7 +324,7 @@ pub(crate) fn insert_indexes(tx: &mut Tx<'_>, kind: RecordType, records: Vec<Ind
     let keys: Vec<_> = records.iter().map(|r| (r.id, r.name, r.email, r.phone)).collect();
     let docs: Vec<(Id, crate::search::Document<'_>)> = records.into_iter().map(|r| (r.id, r.document)).collect();
     crate::details::insert_tags(tx, kind, &tags)?;
-    crate::search::insert_terms(tx, kind, &docs)?;
+    crate::search::insert_documents(tx, kind, &docs)?;
     crate::duplicates::insert_keys(tx, kind, &keys)
 }
 

@@ -5,6 +5,7 @@ use customers::contacts::{self, ContactFilter};
 use customers::exports::{self, ExportFormat};
 use customers::fields::{self, NewCategory, NewCustomField};
 use customers::imports::{self, Import, Mapping, RunOptions};
+use customers::search;
 use kernel::identity::{passwords, users};
 use kernel::paging::PageRequest;
 use kernel::testing::{TestDb, test_databases};
@@ -206,12 +207,16 @@ fn dry_run_reports_and_writes_no_records() {
         let who = admin();
         let csv = "姓名,邮箱\n张伟伟,zhang.wei@gome.com.cn\n新人,new@x.cn\n坏,bad@\n";
         let up = db.write_blocking(|tx| imports::create(tx, &who, "contact", "d.csv", csv.as_bytes())).unwrap();
-        let before = (count(&db, "contacts"), count(&db, "audit_log"), count(&db, "search_terms"));
+        let before =
+            (count(&db, "contacts"), count(&db, "audit_log"), db.read_blocking(search::document_count).unwrap());
         let dry = db.write_blocking(|tx| imports::dry_run(tx, &who, up.id, None)).unwrap();
         assert_eq!((dry.rows_checked, dry.would_create, dry.would_update, dry.failed), (3, 1, 1, 1));
         assert_eq!(dry.errors[0].row, 4);
         assert_eq!(dry.errors[0].column, "邮箱");
-        assert_eq!(before, (count(&db, "contacts"), count(&db, "audit_log"), count(&db, "search_terms")));
+        assert_eq!(
+            before,
+            (count(&db, "contacts"), count(&db, "audit_log"), db.read_blocking(search::document_count).unwrap())
+        );
         let report = db.read_blocking(|tx| imports::errors_csv(tx, &who, up.id)).unwrap();
         assert!(String::from_utf8_lossy(&report).contains("4,邮箱,"));
         let import = db.read_blocking(|tx| imports::get(tx, &who, up.id)).unwrap();

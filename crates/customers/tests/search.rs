@@ -257,26 +257,12 @@ fn card_numbers_extra_phones_and_titles_are_found_and_survive_reindex() {
         };
         check("after the writes");
         // A rebuild cuts the same terms as the write paths.
-        let count = |w: &World| -> i64 {
-            w.db.read_blocking(|tx| {
-                let rows: Vec<Count> = tx.query_sql("SELECT count(*) AS n FROM search_terms", &[])?;
-                Ok::<_, Error>(rows[0].0)
-            })
-            .unwrap()
-        };
+        let count = |w: &World| -> i64 { w.db.read_blocking(|tx| search::document_count(tx)).unwrap() };
         let before = count(&w);
         let n = w.db.write_blocking(search::reindex_all).unwrap();
         assert_eq!(n, 3);
-        assert_eq!(count(&w), before, "reindex writes exactly the terms the writes wrote");
+        assert_eq!(count(&w), before, "reindex writes one document per record, as the writes did");
         check("after reindex_all");
-    }
-}
-
-struct Count(i64);
-
-impl kernel::db::FromRow for Count {
-    fn from_row(row: &kernel::db::Row<'_>) -> Result<Self, kernel::db::DbError> {
-        Ok(Count(row.get("n")?))
     }
 }
 
@@ -389,7 +375,7 @@ fn common_terms_filter_lists_by_probing_rows() {
             let docs: Vec<(Id, search::Document<'_>)> = (0..n)
                 .map(|i| (ids[i], search::Document { name: &names[i], email: Some(&emails[i]), ..Default::default() }))
                 .collect();
-            search::insert_terms(tx, customers::RecordType::Contact, &docs)?;
+            search::insert_documents(tx, customers::RecordType::Contact, &docs)?;
             Ok::<_, Error>(())
         })
         .unwrap();
@@ -521,33 +507,31 @@ fn search_benchmark() {
         let started = Instant::now();
         match backend {
             "postgres" => db.read_blocking(|tx| {
-                tx.batch("VACUUM ANALYZE search_terms")?;
+                tx.batch("VACUUM ANALYZE search_index")?;
                 tx.batch("VACUUM ANALYZE contacts")
             }),
             _ => db.write_blocking(|tx| tx.batch("ANALYZE")),
         }
         .unwrap();
         println!("[{backend}] vacuum/analyze {:.2} s", started.elapsed().as_secs_f64());
-        let terms: Vec<i64> = db.read_blocking(|tx| tx.query_sql("SELECT count(*) FROM search_terms", &[])).unwrap();
+        let documents = db.read_blocking(search::document_count).unwrap();
         println!(
-            "[{backend}] {count} contacts: bulk insert {:.2} s, reindex_all {:.2} s, {} terms ({:.1} per contact)",
+            "[{backend}] {count} contacts: bulk insert {:.2} s, reindex_all {:.2} s, {documents} documents",
             seeded.as_secs_f64(),
             indexed.as_secs_f64(),
-            terms[0],
-            terms[0] as f64 / count as f64
         );
         if backend == "postgres" {
             let size: Vec<i64> = db
                 .read_blocking(|tx| {
                     tx.query_sql(
-                        "SELECT (pg_total_relation_size('search_terms') + 0)::BIGINT AS a \
+                        "SELECT (pg_total_relation_size('search_index') + 0)::BIGINT AS a \
                          UNION ALL SELECT pg_total_relation_size('contacts')::BIGINT",
                         &[],
                     )
                 })
                 .unwrap();
             println!(
-                "[{backend}] search_terms with indexes {:.1} MB ({:.0} B per contact); contacts {:.1} MB",
+                "[{backend}] search_index with indexes {:.1} MB ({:.0} B per contact); contacts {:.1} MB",
                 size[0] as f64 / 1e6,
                 size[0] as f64 / count as f64,
                 size[1] as f64 / 1e6
@@ -595,5 +579,68 @@ fn search_benchmark() {
             median(counts).0,
             median(misses).0
         );
+    }
+}
+
+#[test]
+fn names_with_quotes_and_punctuation_are_found_whole() {
+    for w in test_databases().into_iter().map(build) {
+        let admin = w.admin.clone();
+        // The index's tokens are put into SQL as literals: quotes, backslashes and FTS5
+        // syntax in a name must neither break a query nor match anything else.
+        contact(&w, &admin, r#"O'Brien "Tiny" \ Ltd."#, None, None, None);
+        contact(&w, &admin, "国美电器（北京）有限公司", None, None, None);
+        contact(&w, &admin, "AND OR NOT * ^ = _20", None, None, None);
+        contact(&w, &admin, "Brien Tiny", None, None, None);
+        let scored = |q: &str| -> Vec<(String, i64)> {
+            w.db.read_blocking(|tx| search::search(tx, &admin, q, None))
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.name, h.score))
+                .collect()
+        };
+        assert_eq!(scored(r#"o'brien "tiny" \ ltd."#)[0], (r#"O'Brien "Tiny" \ Ltd."#.to_owned(), 3));
+        assert_eq!(scored("O'Brien")[0], (r#"O'Brien "Tiny" \ Ltd."#.to_owned(), 2));
+        assert_eq!(find(&w, &admin, "tiny"), ["Brien Tiny", r#"O'Brien "Tiny" \ Ltd."#].map(String::from));
+        assert_eq!(scored("国美电器（北京）"), [("国美电器（北京）有限公司".to_owned(), 2)]);
+        assert_eq!(scored("and or not * ^ = _20"), [("AND OR NOT * ^ = _20".to_owned(), 3)]);
+        assert!(find(&w, &admin, "\"").is_empty() && find(&w, &admin, "'").is_empty());
+        let list = |q: &str| -> usize {
+            w.db.read_blocking(|tx| {
+                let filter = ContactFilter { q: Some(q.into()), ..Default::default() };
+                contacts::list(tx, &admin, &filter, &PageRequest::default())
+            })
+            .unwrap()
+            .items
+            .len()
+        };
+        assert_eq!(list("o'brien tiny"), 2, "a list's q= takes the same tokens");
+        assert_eq!(list(r#"ltd" tiny "*"#), 1, "FTS5 syntax in a query is text");
+    }
+}
+
+#[test]
+fn a_migration_that_asks_for_a_rebuild_gets_one_at_start() {
+    for w in test_databases().into_iter().map(build) {
+        let admin = w.admin.clone();
+        contact(&w, &admin, "王芳", None, None, None);
+        // Fresh databases carry the migration's request; the first start clears it.
+        w.db.write_blocking(search::rebuild_if_requested).unwrap();
+        assert_eq!(w.db.write_blocking(search::rebuild_if_requested).unwrap(), None, "asked once");
+        // An index emptied by a layout change, and the request a migration leaves.
+        w.db.write_blocking(|tx| {
+            let empty = match tx.backend() {
+                kernel::Backend::Sqlite => "INSERT INTO search_index (search_index) VALUES ('delete-all')",
+                kernel::Backend::Postgres => "DELETE FROM search_index",
+            };
+            tx.batch(empty)?;
+            tx.batch("INSERT INTO search_rebuilds (requested_at) VALUES ('2026-11-22T00:00:00Z')")
+        })
+        .unwrap();
+        assert!(find(&w, &admin, "王芳").is_empty());
+        let rebuilt = w.db.write_blocking(search::rebuild_if_requested).unwrap();
+        assert!(rebuilt.is_some_and(|n| n >= 1), "{rebuilt:?}");
+        assert_eq!(find(&w, &admin, "王芳"), ["王芳"]);
+        assert_eq!(w.db.write_blocking(search::rebuild_if_requested).unwrap(), None);
     }
 }

@@ -159,7 +159,19 @@ fn open(settings: &Settings) -> Result<Db> {
         tracing::info!(migration = name, "applied migration");
     }
     kernel::setup::ensure_defaults(&db).context("creating built-in roles and the head office")?;
+    rebuild_search_if_requested(&db)?;
     Ok(db)
+}
+
+/// After a migration that changed the search index's layout, fills it again (its terms are
+/// cut in Rust, so the migration cannot).
+fn rebuild_search_if_requested(db: &Db) -> Result<()> {
+    if let Some(n) =
+        db.write_blocking(customers::search::rebuild_if_requested).context("rebuilding the search index")?
+    {
+        tracing::info!(records = n, "search index rebuilt after a migration");
+    }
+    Ok(())
 }
 
 fn cli_principal() -> Principal {
@@ -198,8 +210,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Reindex => {
             let db = open(&settings)?;
-            let n = db.write_blocking(customers::search::reindex_all).context("rebuilding the search terms")?;
-            println!("search terms rebuilt for {n} accounts and contacts");
+            let n = db.write_blocking(customers::search::reindex_all).context("rebuilding the search index")?;
+            println!("search index rebuilt for {n} accounts and contacts");
             Ok(())
         }
         Command::Migrate => {
@@ -207,6 +219,7 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("opening {}", settings.database_redacted()))?;
             let applied = db.migrate().context("applying migrations")?;
             kernel::setup::ensure_defaults(&db)?;
+            rebuild_search_if_requested(&db)?;
             let status = db.migration_status()?;
             println!("schema at version {} ({} migration(s) applied now)", status.applied, applied.len());
             Ok(())

@@ -542,6 +542,7 @@ enum Target {
 
 /// Everything one run needs besides the rows: resolved columns, where records go, and
 /// caches of the look-ups rows share (accounts, categories, field definitions).
+#[derive(Clone)]
 struct Plan<'a> {
     who: &'a Principal,
     kind: RecordType,
@@ -1018,6 +1019,25 @@ fn process(
     rows: &[(usize, RowResult)],
     dry: bool,
 ) -> Result<BatchOutcome> {
+    let checked = check_rows(tx, plan, headers, rows)?;
+    apply(tx, plan, checked, dry)
+}
+
+/// One batch's rows checked: the good records in file order, and the bad rows' errors.
+struct CheckedBatch {
+    good: Vec<(usize, Checked)>,
+    outcome: BatchOutcome,
+}
+
+/// Maps, validates and normalises a batch of rows. Reads only what the rows refer to
+/// (accounts, categories, field definitions, regions), so for contacts it can run on a
+/// read transaction while the previous batch is written.
+fn check_rows(
+    tx: &mut Tx<'_>,
+    plan: &mut Plan<'_>,
+    headers: &[String],
+    rows: &[(usize, RowResult)],
+) -> Result<CheckedBatch> {
     let mut out = BatchOutcome::default();
     let mut good: Vec<(usize, Checked)> = Vec::new();
     for (index, row) in rows {
@@ -1054,7 +1074,13 @@ fn process(
             }
         }
     }
-    // One look-up of existing records by the upsert key for the whole batch.
+    Ok(CheckedBatch { good, outcome: out })
+}
+
+/// Applies a checked batch: one look-up of existing records by the upsert key, then each
+/// record created, updated or skipped, and (unless `dry`) written.
+fn apply(tx: &mut Tx<'_>, plan: &Plan<'_>, batch: CheckedBatch, dry: bool) -> Result<BatchOutcome> {
+    let CheckedBatch { good, outcome: mut out } = batch;
     let column = match plan.match_on.as_str() {
         "phone" => "phone_e164",
         other => other,
@@ -1178,34 +1204,19 @@ fn write(
         }
         audit.push((new.id(), "update", new.changes(Some(&old))));
     }
-    let who = plan.who;
-    let rows: Vec<Vec<Value>> = audit
-        .into_iter()
-        .map(|(id, action, changes)| {
-            let mut c = changes.to_json();
-            if let Json::Object(map) = &mut c {
-                map.insert("import_id".into(), json!({"old": null, "new": plan.import_id.to_string()}));
-            }
-            vec![
-                Id::new().into(),
-                at.into(),
-                Value::BigInt(who.actor().map(Id::get)),
-                who.channel.as_str().into(),
-                Value::String(who.ip.clone()),
-                Value::String(who.request_id.clone()),
-                action.into(),
-                plan.kind.as_str().into(),
-                id.into(),
-                Value::Json(Some(Box::new(c))),
-            ]
+    let import_id = plan.import_id.to_string();
+    let audit: Vec<(Id, &str, Changes)> =
+        audit.into_iter().map(|(id, action, changes)| (id, action, changes.created("import_id", &import_id))).collect();
+    let entries: Vec<kernel::audit::Entry<'_>> = audit
+        .iter()
+        .map(|(id, action, changes)| kernel::audit::Entry {
+            action,
+            record_type: plan.kind.as_str(),
+            record_id: *id,
+            changes,
         })
         .collect();
-    tx.insert_rows(
-        "audit_log",
-        &["id", "at", "actor_id", "channel", "ip", "request_id", "action", "record_type", "record_id", "changes"],
-        &rows,
-    )?;
-    Ok(())
+    kernel::audit::record_many(tx, plan.who, at, &entries)
 }
 
 fn store_errors(tx: &mut Tx<'_>, import_id: Id, phase: &str, errors: &[RowError]) -> Result<()> {
@@ -1310,50 +1321,103 @@ pub fn run(
     }
     check_mapping(kind_of(&import), &import.headers, &import.mapping)?;
     let mut plan = db.read_blocking(|tx| Plan::new(tx, who, &import, &parsed.headers))?;
-    let mut next = import.processed_rows.max(0) as usize;
-    let mut rows = parsed.rows().enumerate().skip(next);
+    let start = import.processed_rows.max(0) as usize;
+    let batch_rows = options.batch_rows.max(1);
+    let headers = &parsed.headers;
+    let mut next = start;
     let mut batches = 0;
-    loop {
-        let batch: Vec<(usize, RowResult)> = rows.by_ref().take(options.batch_rows.max(1)).collect();
-        let last = batch.len() < options.batch_rows.max(1);
-        let from = next;
-        next += batch.len();
-        let current = db.write_blocking(|tx| -> Result<Import> {
-            let outcome = process(tx, &mut plan, &parsed.headers, &batch, false)?;
-            store_errors(tx, id, "run", &outcome.errors)?;
-            let c = outcome.counts;
-            // The checkpoint, in the batch's own transaction; the `next_row` guard makes a
-            // second runner of the same import fail instead of writing the batch twice.
-            let moved = tx.execute_sql(
-                "UPDATE imports SET next_row = $1, created = created + $2, updated = updated + $3, \
-                 skipped = skipped + $4, failed = failed + $5, status = $6, updated_at = $7 \
-                 WHERE id = $8 AND next_row = $9",
-                &[
-                    (next as i64).into(),
-                    c.created.into(),
-                    c.updated.into(),
-                    c.skipped.into(),
-                    c.failed.into(),
-                    (if last { "done" } else { "running" }).into(),
-                    now().into(),
-                    id.into(),
-                    (from as i64).into(),
-                ],
-            )?;
-            if moved != 1 {
-                return Err(Error::conflict("import", "another run of this import moved its checkpoint"));
-            }
-            fetch(tx, who, id)
-        })?;
-        progress(&current).map_err(Error::Internal)?;
+    // After each committed batch: report progress; says whether the run stops here.
+    let mut after_batch = |current: &Import, last: bool| -> Result<bool> {
+        progress(current).map_err(Error::Internal)?;
         batches += 1;
-        if last {
-            return Ok(current);
-        }
-        if options.stop_after_batches.is_some_and(|n| batches >= n) {
-            return Ok(current);
+        Ok(last || options.stop_after_batches.is_some_and(|n| batches >= n))
+    };
+    if plan.kind != RecordType::Contact {
+        // Accounts may name a parent written by an earlier batch of the same file: each
+        // batch is checked inside its own write, after the previous one committed.
+        let mut rows = parsed.rows().enumerate().skip(start);
+        loop {
+            let batch: Vec<(usize, RowResult)> = rows.by_ref().take(batch_rows).collect();
+            let last = batch.len() < batch_rows;
+            let from = next;
+            next += batch.len();
+            let current = db.write_blocking(|tx| {
+                let checked = check_rows(tx, &mut plan, headers, &batch)?;
+                commit_batch(tx, &plan, checked, from, next, last)
+            })?;
+            if after_batch(&current, last)? {
+                return Ok(current);
+            }
         }
     }
+    // Contacts refer only to records outside the file (accounts, categories), so one
+    // thread reads and checks the next batch on a read transaction while this one writes
+    // the previous: the writer, the one SQLite writer or a PostgreSQL connection, never
+    // waits on parsing and validation.
+    let writer_plan = plan.clone();
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<(usize, bool, CheckedBatch)>>(2);
+        let parsed = &parsed;
+        scope.spawn(move || {
+            let mut rows = parsed.rows().enumerate().skip(start);
+            loop {
+                let batch: Vec<(usize, RowResult)> = rows.by_ref().take(batch_rows).collect();
+                let last = batch.len() < batch_rows;
+                let checked = db.read_blocking(|tx| check_rows(tx, &mut plan, headers, &batch));
+                let stop = last || checked.is_err();
+                // A closed channel means the writer stopped (an error, or stop_after_batches).
+                if sender.send(checked.map(|c| (batch.len(), last, c))).is_err() || stop {
+                    return;
+                }
+            }
+        });
+        loop {
+            let (len, last, checked) =
+                receiver.recv().map_err(|_| Error::Internal("the import's reader stopped".into()))??;
+            let from = next;
+            next += len;
+            let current = db.write_blocking(|tx| commit_batch(tx, &writer_plan, checked, from, next, last))?;
+            if after_batch(&current, last)? {
+                return Ok(current);
+            }
+        }
+    })
+}
+
+/// Writes a checked batch and moves the import's checkpoint from `from` to `next` in the
+/// same transaction; the `next_row` guard makes a second runner of the same import fail
+/// instead of writing the batch twice.
+fn commit_batch(
+    tx: &mut Tx<'_>,
+    plan: &Plan<'_>,
+    checked: CheckedBatch,
+    from: usize,
+    next: usize,
+    last: bool,
+) -> Result<Import> {
+    let outcome = apply(tx, plan, checked, false)?;
+    store_errors(tx, plan.import_id, "run", &outcome.errors)?;
+    let c = outcome.counts;
+    let moved = tx.execute_sql(
+        "UPDATE imports SET next_row = $1, created = created + $2, updated = updated + $3, \
+         skipped = skipped + $4, failed = failed + $5, status = $6, updated_at = $7 \
+         WHERE id = $8 AND next_row = $9",
+        &[
+            (next as i64).into(),
+            c.created.into(),
+            c.updated.into(),
+            c.skipped.into(),
+            c.failed.into(),
+            (if last { "done" } else { "running" }).into(),
+            now().into(),
+            plan.import_id.into(),
+            (from as i64).into(),
+        ],
+    )?;
+    if moved != 1 {
+        return Err(Error::conflict("import", "another run of this import moved its checkpoint"));
+    }
+    fetch(tx, plan.who, plan.import_id)
 }
 
 /// The job handler of [`IMPORT_JOB`]: runs the import as the user who started it.

@@ -664,7 +664,7 @@ pub fn seed_large(db: &Db) -> Result<()> {
                     .iter()
                     .map(|(id, name, ext)| (*id, Document { name, other: vec![ext.as_str()], ..Default::default() }))
                     .collect();
-                search::insert_terms(tx, RecordType::Account, &docs)?;
+                search::insert_documents(tx, RecordType::Account, &docs)?;
                 bulk(
                     tx,
                     &mut rng,
@@ -687,7 +687,7 @@ pub fn seed_large(db: &Db) -> Result<()> {
     let analyse = Instant::now();
     match db.backend() {
         kernel::Backend::Postgres => db.read_blocking(|tx| {
-            for table in ["search_terms", "contacts", "accounts", "activities"] {
+            for table in ["search_index", "contacts", "accounts", "activities"] {
                 tx.batch(&format!("VACUUM ANALYZE {table}"))?;
             }
             Ok::<_, kernel::Error>(())
