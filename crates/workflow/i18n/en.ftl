@@ -27,5 +27,6 @@ notice-approved-title = Approved: { $title }
 notice-rejected-title = Rejected: { $title }
 notice-finished-body = { $type }: "{ $process }" has ended.
 notice-escalated-title = Escalated to you: step { $step } of "{ $process }"
-notice-escalated-body = An approval waited too long and now waits for you as well.
+notice-escalated-body = An approval has waited since { $since } and now waits for you as well.
 notice-reminder-title = Reminder: step { $step } of "{ $process }" waits for your decision
+notice-waiting-since = Waiting since { $since }.

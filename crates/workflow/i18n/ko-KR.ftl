@@ -25,5 +25,6 @@ notice-approved-title = 승인됨: { $title }
 notice-rejected-title = 반려됨: { $title }
 notice-finished-body = { $type }: "{ $process }" 승인이 끝났습니다.
 notice-escalated-title = 상향 이관됨: "{ $process }"의 { $step }단계
-notice-escalated-body = 승인이 너무 오래 대기하여 이제 귀하의 결정도 기다립니다.
+notice-escalated-body = { $since }부터 대기 중인 승인이 이제 귀하의 결정도 기다립니다.
 notice-reminder-title = 알림: "{ $process }"의 { $step }단계가 결정을 기다립니다
+notice-waiting-since = { $since }부터 대기 중입니다.

@@ -25,5 +25,6 @@ notice-approved-title = 已批准：{ $title }
 notice-rejected-title = 已驳回：{ $title }
 notice-finished-body = { $type }：“{ $process }”已结束。
 notice-escalated-title = 已升级给您：“{ $process }”的第 { $step } 步
-notice-escalated-body = 一项审批等待过久，现在也在等待您的决定。
+notice-escalated-body = 一项审批自 { $since } 起等待过久，现在也在等待您的决定。
 notice-reminder-title = 提醒：“{ $process }”的第 { $step } 步等待您的决定
+notice-waiting-since = 自 { $since } 起等待。

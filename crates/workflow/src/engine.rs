@@ -850,7 +850,7 @@ pub fn tick(tx: &mut Tx<'_>, registry: &Registry, now: DateTime<Utc>) -> Result<
                         m,
                         "approval.escalated",
                         Text::msg("notice-escalated-title").arg("step", w.step_number).arg("process", &process.name),
-                        Text::msg("notice-escalated-body"),
+                        Text::msg("notice-escalated-body").arg("since", w.created_at),
                         Some("/approvals"),
                     )?;
                     report.escalated += 1;
@@ -868,7 +868,7 @@ pub fn tick(tx: &mut Tx<'_>, registry: &Registry, now: DateTime<Utc>) -> Result<
                     w.approver_id,
                     "approval.reminder",
                     Text::msg("notice-reminder-title").arg("step", w.step_number).arg("process", &process.name),
-                    "",
+                    Text::msg("notice-waiting-since").arg("since", w.created_at),
                     Some("/approvals"),
                 )?;
                 report.reminded += 1;

@@ -33,12 +33,19 @@ pub fn catalog() -> &'static Catalog {
 }
 
 /// Words of a notice, rendered in the recipient's locale when the notice is written:
-/// plain words (a record's own title, a comment, a name), or a message of a catalog whose
-/// arguments are texts themselves. Another area brings its own catalog (`Text::message`).
+/// plain words (a record's own title, a comment, a name), a moment (shown in the
+/// recipient's time zone), or a message of a catalog whose arguments are texts
+/// themselves. Another area brings its own catalog (`Text::message`).
 #[derive(Debug, Clone)]
 pub enum Text {
     Plain(String),
-    Message { catalog: fn() -> &'static Catalog, key: &'static str, args: Vec<(&'static str, Text)> },
+    /// `2026-11-20 09:30` in the recipient's time zone.
+    At(DateTime<Utc>),
+    Message {
+        catalog: fn() -> &'static Catalog,
+        key: &'static str,
+        args: Vec<(&'static str, Text)>,
+    },
 }
 
 impl Text {
@@ -60,12 +67,17 @@ impl Text {
         self
     }
 
-    /// The words in `locale` (English, then the key, where a message is missing).
-    pub fn render(&self, locale: &str) -> String {
+    /// The words in `locale` (English, then the key, where a message is missing), moments
+    /// in `time_zone` (an IANA name; Asia/Shanghai when it is not one).
+    pub fn render(&self, locale: &str, time_zone: &str) -> String {
         match self {
             Text::Plain(s) => s.clone(),
+            Text::At(at) => {
+                let tz: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+                at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+            }
             Text::Message { catalog, key, args } => {
-                let values: Vec<(&str, String)> = args.iter().map(|(k, v)| (*k, v.render(locale))).collect();
+                let values: Vec<(&str, String)> = args.iter().map(|(k, v)| (*k, v.render(locale, time_zone))).collect();
                 let refs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 catalog().t_args(locale, key, &refs)
             }
@@ -88,6 +100,12 @@ impl From<&String> for Text {
 impl From<&str> for Text {
     fn from(s: &str) -> Text {
         Text::Plain(s.to_owned())
+    }
+}
+
+impl From<DateTime<Utc>> for Text {
+    fn from(at: DateTime<Utc>) -> Text {
+        Text::At(at)
     }
 }
 
@@ -172,9 +190,11 @@ pub fn notify(
     if !in_app && !email {
         return Ok(());
     }
-    let locale = kernel::identity::users::find(tx, user_id)?.map(|u| u.locale).unwrap_or_else(|| "en".into());
-    let title = truncate(&title.into().render(&locale), 300);
-    let body = truncate(&body.into().render(&locale), 2000);
+    let (locale, zone) = kernel::identity::users::find(tx, user_id)?
+        .map(|u| (u.locale, u.time_zone))
+        .unwrap_or_else(|| ("en".into(), "Asia/Shanghai".into()));
+    let title = truncate(&title.into().render(&locale, &zone), 300);
+    let body = truncate(&body.into().render(&locale, &zone), 2000);
     if in_app {
         let id = Id::new();
         tx.execute_sql(

@@ -938,3 +938,54 @@ fn every_notice_text_is_in_every_language() {
         }
     }
 }
+
+#[test]
+fn reminders_and_escalations_say_since_when_in_the_recipients_time_zone() {
+    use workflow::processes::Timeouts;
+    for w in worlds() {
+        let mut s = step("sequential", json!([user(&w.rep)]));
+        s.timeouts = Some(Timeouts {
+            remind_after_hours: Some(1),
+            escalate_after_hours: Some(2),
+            auto_after_hours: None,
+            auto_decision: None,
+        });
+        define(&w, "Timed", 1, vec![], vec![s]);
+        w.db.write_blocking(|tx| {
+            tx.execute_sql(
+                "UPDATE users SET locale = 'ko-KR', time_zone = 'Asia/Seoul' WHERE id = $1",
+                &[w.rep.user_id.into()],
+            )?;
+            tx.execute_sql(
+                "UPDATE users SET locale = 'zh-CN', time_zone = 'Asia/Shanghai' WHERE id = $1",
+                &[w.manager.user_id.into()],
+            )
+        })
+        .unwrap();
+        let id = claim(&w, "10", "CNY");
+        submit(&w, id).unwrap();
+        let task = inbox(&w, &w.rep, id).unwrap();
+        let created = w.db.read_blocking(|tx| engine::get(tx, &w.rep, task)).unwrap().created_at;
+        let shanghai: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+        let later = workflow::calendar::add_working_seconds(created, 3 * 3600, shanghai, &Default::default());
+        let r = w.db.write_blocking(|tx| engine::tick(tx, &w.registry, later)).unwrap();
+        assert_eq!((r.reminded, r.escalated), (1, 1));
+        let body = |who: &Principal, kind: &str| -> String {
+            w.db.read_blocking(|tx| {
+                tx.query_sql::<String>(
+                    "SELECT body FROM notifications WHERE user_id = $1 AND kind = $2",
+                    &[who.user_id.into(), kind.into()],
+                )
+            })
+            .unwrap()
+            .remove(0)
+        };
+        let seoul = created.with_timezone(&chrono_tz::Asia::Seoul).format("%Y-%m-%d %H:%M");
+        let china = created.with_timezone(&shanghai).format("%Y-%m-%d %H:%M");
+        assert_eq!(body(&w.rep, "approval.reminder"), format!("{seoul}부터 대기 중입니다."));
+        assert_eq!(
+            body(&w.manager, "approval.escalated"),
+            format!("一项审批自 {china} 起等待过久，现在也在等待您的决定。")
+        );
+    }
+}
