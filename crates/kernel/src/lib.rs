@@ -6,12 +6,14 @@
 //! * [`principal`]: who is asking, their permissions and data scope;
 //! * [`audit`]: the append-only audit log;
 //! * [`identity`]: branches, roles, users, sessions, API tokens, login;
+//! * [`i18n`]: Fluent translation catalogs (each crate brings its own texts);
 //! * [`jobs`] and [`events`]: durable background jobs, and live events published when a
 //!   unit of work commits.
 pub mod audit;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod i18n;
 pub mod id;
 pub mod identity;
 pub mod jobs;

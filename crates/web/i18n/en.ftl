@@ -580,3 +580,11 @@ privacy-erase-title = Erase personal data
 privacy-erase-question = Erase everything personal about { $name }? Name, phone, e-mail and other personal fields are removed for good; activities and tasks stay without their words. This cannot be undone.
 privacy-erase-type-id = Type the contact id { $id } to confirm
 privacy-erased = Personal data erased.
+
+# notices brief: notification preferences (account page)
+account-notifications = Notifications
+account-notifications-help = Choose how you hear of each kind of notice: in the app (the bell), by e-mail, both or neither.
+account-notifications-kind = Kind of notice
+account-notifications-in-app = In the app
+account-notifications-email = E-mail
+account-notifications-saved = Notification preferences saved.

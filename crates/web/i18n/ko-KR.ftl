@@ -580,3 +580,11 @@ privacy-erase-title = 개인정보 삭제
 privacy-erase-question = { $name }의 개인정보를 모두 삭제할까요? 이름, 전화번호, 이메일 등 개인 필드가 영구히 지워지고, 활동과 할 일은 내용 없이 남습니다. 되돌릴 수 없습니다.
 privacy-erase-type-id = 확인하려면 연락처 번호 { $id }를 입력하세요
 privacy-erased = 개인정보를 삭제했습니다.
+
+# notices brief: notification preferences (account page)
+account-notifications = 알림
+account-notifications-help = 알림 종류마다 받는 방법을 고르세요: 앱 안(종 모양), 이메일, 둘 다 또는 받지 않음.
+account-notifications-kind = 알림 종류
+account-notifications-in-app = 앱 안
+account-notifications-email = 이메일
+account-notifications-saved = 알림 설정을 저장했습니다.

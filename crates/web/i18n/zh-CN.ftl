@@ -580,3 +580,11 @@ privacy-erase-title = 删除个人数据
 privacy-erase-question = 要删除 { $name } 的全部个人信息吗？姓名、电话、邮箱等个人字段将被永久清除；活动和任务保留，但不含内容。此操作无法撤销。
 privacy-erase-type-id = 请输入联系人编号 { $id } 以确认
 privacy-erased = 个人数据已删除。
+
+# notices brief: notification preferences (account page)
+account-notifications = 通知
+account-notifications-help = 为每类通知选择接收方式：站内（铃铛）、电子邮件、两者都要或都不要。
+account-notifications-kind = 通知类型
+account-notifications-in-app = 站内
+account-notifications-email = 电子邮件
+account-notifications-saved = 通知偏好已保存。

@@ -1,10 +1,8 @@
 //! Translations (Fluent): English, Simplified Chinese and Korean, embedded in the binary.
-use std::collections::HashMap;
+//! The loader is `kernel::i18n::Catalog`; these are the pages' own texts.
+use kernel::i18n::Catalog;
 
-use fluent_bundle::concurrent::FluentBundle;
-use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
-
-pub const LOCALES: [&str; 3] = ["en", "zh-CN", "ko-KR"];
+pub use kernel::i18n::LOCALES;
 
 const SOURCES: [(&str, &str); 3] = [
     ("en", include_str!("../i18n/en.ftl")),
@@ -13,59 +11,27 @@ const SOURCES: [(&str, &str); 3] = [
 ];
 
 pub struct I18n {
-    bundles: HashMap<&'static str, FluentBundle<FluentResource>>,
+    catalog: Catalog,
 }
 
 impl I18n {
     pub fn load() -> I18n {
-        let mut bundles = HashMap::new();
-        for (locale, source) in SOURCES {
-            let resource = FluentResource::try_new(source.to_owned()).unwrap_or_else(|(res, errors)| {
-                tracing::error!(?errors, locale, "translation file has errors");
-                res
-            });
-            let lang: unic_langid::LanguageIdentifier = locale.parse().unwrap_or_default();
-            let mut bundle = FluentBundle::new_concurrent(vec![lang]);
-            bundle.set_use_isolating(false);
-            if let Err(errors) = bundle.add_resource(resource) {
-                tracing::error!(?errors, locale, "duplicate translation keys");
-            }
-            bundles.insert(locale, bundle);
-        }
-        I18n { bundles }
+        I18n { catalog: Catalog::new(&SOURCES) }
     }
 
     /// The message `key` in `locale`, falling back to English, then to the key itself.
     pub fn t(&self, locale: &str, key: &str) -> String {
-        self.format(locale, key, None)
+        self.catalog.t(locale, key)
     }
 
     pub fn t_args(&self, locale: &str, key: &str, args: &[(&str, &str)]) -> String {
-        let mut fluent = FluentArgs::new();
-        for (k, v) in args {
-            fluent.set(*k, FluentValue::from(*v));
-        }
-        self.format(locale, key, Some(&fluent))
-    }
-
-    fn format(&self, locale: &str, key: &str, args: Option<&FluentArgs<'_>>) -> String {
-        for candidate in [locale, "en"] {
-            let Some(bundle) = self.bundles.get(candidate) else { continue };
-            let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else { continue };
-            let mut errors = Vec::new();
-            return bundle.format_pattern(pattern, args, &mut errors).into_owned();
-        }
-        key.to_owned()
+        self.catalog.t_args(locale, key, args)
     }
 
     /// Every message key of a locale (for the test that all locales are complete).
     pub fn keys(locale: &str) -> Vec<String> {
         let source = SOURCES.iter().find(|(l, _)| *l == locale).map(|(_, s)| *s).unwrap_or_default();
-        source
-            .lines()
-            .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && !l.starts_with('-'))
-            .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_owned()))
-            .collect()
+        kernel::i18n::keys(source)
     }
 }
 

@@ -1922,3 +1922,67 @@ async fn approvals_and_expense_claims_over_http() {
         assert_eq!(unread["unread"], 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_preferences_over_http() {
+    for db in test_databases() {
+        let w = world(db);
+        let sales = w.token("sales");
+        let uri = "/api/v1/me/notification-preferences";
+        let (status, _, _) = call(&w.app, Method::GET, uri, None, None, &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // Nothing chosen yet: every kind, in the app and by mail, named in the caller's
+        // language (users are zh-CN unless they say otherwise).
+        let (status, got, _) = call(&w.app, Method::GET, uri, Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{got}");
+        let items = got["items"].as_array().unwrap();
+        assert_eq!(items.len(), 6, "{got}");
+        assert_eq!(
+            items[0],
+            json!({"kind": "approval.requested", "label": "需要我审批的事项", "in_app": true, "email": true})
+        );
+        assert!(items.iter().all(|i| i["in_app"] == true && i["email"] == true));
+        // Unknown kinds, unknown fields and missing choices: 422 naming them, nothing saved.
+        let (status, problem, _) = call(
+            &w.app,
+            Method::PUT,
+            uri,
+            Some(sales),
+            Some(json!({"items": [
+                {"kind": "approval.step", "in_app": false, "email": false},
+                {"kind": "approval.bogus", "in_app": true, "email": true}
+            ]})),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(error_fields(&problem), ["items[1].kind"]);
+        for body in [
+            json!({"items": [{"kind": "approval.step", "in_app": false, "email": false, "sms": true}]}),
+            json!({"items": [{"kind": "approval.step", "in_app": false}]}),
+        ] {
+            let (status, problem, _) = call(&w.app, Method::PUT, uri, Some(sales), Some(body), &[]).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        }
+        assert_eq!(count(&w.db, "notification_preferences").await, 0);
+        // A good change is saved and shown; the other kinds stay as they were.
+        let (status, got, _) = call(
+            &w.app,
+            Method::PUT,
+            uri,
+            Some(sales),
+            Some(json!({"items": [{"kind": "approval.step", "in_app": true, "email": false}]})),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{got}");
+        let step = got["items"].as_array().unwrap().iter().find(|i| i["kind"] == "approval.step").unwrap().clone();
+        assert_eq!((step["in_app"].clone(), step["email"].clone()), (json!(true), json!(false)));
+        let (_, again, _) = call(&w.app, Method::GET, uri, Some(sales), None, &[]).await;
+        assert_eq!(again, got);
+        assert_eq!(count(&w.db, "audit_log WHERE record_type = 'notification_preferences'").await, 1);
+        // Another user's choices are their own.
+        let (_, theirs, _) = call(&w.app, Method::GET, uri, Some(w.token("manager")), None, &[]).await;
+        assert!(theirs["items"].as_array().unwrap().iter().all(|i| i["email"] == true));
+    }
+}

@@ -1149,3 +1149,53 @@ async fn approval_processes_are_defined_and_versioned_from_the_editor() {
         assert_eq!(send(&app, get("/approval-processes/new", Some(&sales))).await.status, StatusCode::FORBIDDEN);
     }
 }
+
+#[tokio::test]
+async fn account_page_sets_notification_preferences_with_one_button() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "rep@example.com", "sales").await;
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let ok = login(&app, "rep@example.com", PASSWORD).await;
+        let me = format!("rapport_session={}", cookie_value(&set_cookie(&ok, "rapport_session").unwrap()));
+        // Every kind, both boxes ticked by default, each box named for screen readers.
+        let page = send(&app, get("/account", Some(&me))).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("action=\"/account/notifications\""), "{}", page.body);
+        assert_eq!(page.body.matches("name=\"in_app\"").count(), 6);
+        assert_eq!(page.body.matches("name=\"email\"").count(), 6);
+        assert_eq!(page.body.matches(" checked>").count(), 12);
+        assert!(page.body.contains("aria-label=\"Approval requests for me: E-mail\""));
+        let csrf = form_value(&page.body, "csrf_token");
+        // Without the CSRF token: refused, nothing saved.
+        let refused = send(&app, post_form("/account/notifications", Some(&me), "in_app=approval.step")).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        // Untick mail for requests and everything for reminders; the rest stays ticked.
+        let mut body = format!("csrf_token={}", enc(&csrf));
+        for kind in
+            ["approval.requested", "approval.submitted", "approval.step", "approval.finished", "approval.escalated"]
+        {
+            body.push_str(&format!("&in_app={kind}"));
+            if kind != "approval.requested" {
+                body.push_str(&format!("&email={kind}"));
+            }
+        }
+        let saved = send(&app, post_form("/account/notifications", Some(&me), &body)).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        assert_eq!(location(&saved), "/account?saved=notifications");
+        let page = send(&app, get("/account?saved=notifications", Some(&me))).await;
+        assert!(page.body.contains("Notification preferences saved."));
+        assert_eq!(page.body.matches(" checked>").count(), 9);
+        assert!(
+            page.body.contains(
+                "name=\"email\" value=\"approval.requested\" aria-label=\"Approval requests for me: E-mail\">"
+            )
+        );
+        assert!(page.body.contains(
+            "name=\"in_app\" value=\"approval.reminder\" aria-label=\"Reminders of items waiting for me: In the app\">"
+        ));
+        let rows: Vec<i64> =
+            db.read(|tx| tx.query_sql::<i64>("SELECT COUNT(*) FROM notification_preferences", &[])).await.unwrap();
+        assert_eq!(rows[0], 2);
+    }
+}

@@ -114,6 +114,30 @@ impl Money {
         };
         Money { amount, currency: currency.to_owned() }
     }
+
+    /// The amount for people to read: thousands grouped (`1,999.00 CNY`, `88,000 KRW`), the
+    /// way English, Chinese and Korean all write it.
+    pub fn display(&self) -> String {
+        let (sign, digits) = match self.amount.strip_prefix('-') {
+            Some(rest) => ("-", rest),
+            None => ("", self.amount.as_str()),
+        };
+        let (whole, fraction) = match digits.split_once('.') {
+            Some((w, f)) => (w, Some(f)),
+            None => (digits, None),
+        };
+        let mut grouped = String::new();
+        for (i, c) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        match fraction {
+            Some(f) => format!("{sign}{grouped}.{f} {}", self.currency),
+            None => format!("{sign}{grouped} {}", self.currency),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +165,10 @@ mod tests {
         let won = Money { amount: "50000".into(), currency: "KRW".into() };
         assert_eq!(won.to_minor().unwrap(), (50_000, "KRW".into()));
         assert_eq!(Money::from_minor(50_000, "KRW").amount, "50000");
+        assert_eq!(Money::from_minor(50_000, "KRW").display(), "50,000 KRW");
+        assert_eq!(Money::from_minor(123_456_789, "CNY").display(), "1,234,567.89 CNY");
+        assert_eq!(Money::from_minor(-99_900, "USD").display(), "-999.00 USD");
+        assert_eq!(Money::from_minor(5, "USD").display(), "0.05 USD");
         assert!(Money { amount: "1.5".into(), currency: "KRW".into() }.to_minor().is_err());
         assert!(Money { amount: "0".into(), currency: "CNY".into() }.to_minor().is_err());
         assert!(Money { amount: "1".into(), currency: "yuan".into() }.to_minor().is_err());

@@ -19,7 +19,7 @@ use kernel::{Error, Id, Principal, Result, Tx};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use crate::notifications;
+use crate::notifications::{self, Text};
 use crate::processes::{self, Approver, Process, Step};
 use crate::registry::{ApprovalStatus, Registry, Subject};
 
@@ -295,7 +295,14 @@ fn resolve(tx: &mut Tx<'_>, approver: &Approver, subject: &Subject) -> Result<Ve
 
 /// Starts step `number` (from 1) of `process` on `instance`: a step row and one pending
 /// task per approver. Refused (422, nothing written) when the step finds too few approvers.
-fn start_step(tx: &mut Tx<'_>, instance: &Instance, process: &Process, number: i64, subject: &Subject) -> Result<()> {
+fn start_step(
+    tx: &mut Tx<'_>,
+    instance: &Instance,
+    process: &Process,
+    number: i64,
+    subject: &Subject,
+    label: &Text,
+) -> Result<()> {
     let index = (number - 1) as usize;
     let Some(step) = process.steps.get(index) else {
         return Err(Error::Internal(format!("process {} has no step {number}", process.id)));
@@ -342,8 +349,11 @@ fn start_step(tx: &mut Tx<'_>, instance: &Instance, process: &Process, number: i
             approver,
             now,
             "approval.requested",
-            &format!("Approval requested: {}", subject.title),
-            &format!("Step {number} of \"{}\" waits for your decision.", process.name),
+            Text::msg("notice-requested-title").arg("title", &subject.title),
+            Text::msg("notice-requested-body")
+                .arg("type", label.clone())
+                .arg("step", number)
+                .arg("process", &process.name),
         )?;
     }
     Ok(())
@@ -356,18 +366,18 @@ fn notify_approver(
     approver: Id,
     at: DateTime<Utc>,
     kind: &str,
-    title: &str,
-    body: &str,
+    title: Text,
+    body: Text,
 ) -> Result<()> {
-    notifications::notify(tx, approver, kind, title, body, Some("/approvals"))?;
+    notifications::notify(tx, approver, kind, title.clone(), body.clone(), Some("/approvals"))?;
     let name = kernel::identity::users::find(tx, approver)?.map(|u| u.name).unwrap_or_default();
     for delegate in crate::delegations::delegates_of(tx, approver, at)? {
         notifications::notify(
             tx,
             delegate,
             kind,
-            &format!("{title} (standing in for {name})"),
-            body,
+            Text::msg("notice-standing-in").arg("title", title.clone()).arg("name", &name),
+            body.clone(),
             Some("/approvals"),
         )?;
     }
@@ -471,7 +481,7 @@ pub fn submit(
         }
         Err(e) => return Err(e.into()),
     }
-    start_step(tx, &instance, &process, 1, &subject)?;
+    start_step(tx, &instance, &process, 1, &subject, &rt.label())?;
     rt.set_approval_status(tx, record_id, ApprovalStatus::Pending)?;
     let changes = Changes::new()
         .field("approval_status", &"draft", &"pending")
@@ -483,8 +493,8 @@ pub fn submit(
             tx,
             subject.owner_id,
             "approval.submitted",
-            &format!("Submitted for approval: {}", subject.title),
-            &format!("\"{}\" has started.", process.name),
+            Text::msg("notice-submitted-title").arg("title", &subject.title),
+            Text::msg("notice-submitted-body").arg("type", rt.label()).arg("process", &process.name),
             Some(&subject.link),
         )?;
     }
@@ -645,21 +655,21 @@ pub fn decide(
             to,
             now,
             "approval.requested",
-            &format!("Approval passed to you: {}", subject.title),
-            &format!("{} passed this item on to you.", who.name),
+            Text::msg("notice-passed-title").arg("title", &subject.title),
+            Text::msg("notice-passed-body").arg("name", &who.name),
         )?;
     }
     if let Some(requester) = instance.requester_id {
-        let verb = match &decision {
-            Decision::Approve => "approved",
-            Decision::Reject => "rejected",
-            Decision::Pass { .. } => "passed on",
+        let key = match &decision {
+            Decision::Approve => "notice-step-approved",
+            Decision::Reject => "notice-step-rejected",
+            Decision::Pass { .. } => "notice-step-passed",
         };
         notifications::notify(
             tx,
             requester,
             "approval.step",
-            &format!("{} {verb} step {}: {}", who.name, step.number, subject.title),
+            Text::msg(key).arg("name", &who.name).arg("step", step.number).arg("title", &subject.title),
             comment.as_deref().unwrap_or(""),
             Some(&subject.link),
         )?;
@@ -709,7 +719,7 @@ fn settle(
     let next = step.number + 1;
     let final_status = if outcome == "approved" && (next as usize) <= process.steps.len() {
         tx.execute_sql("UPDATE approval_instances SET step = $1 WHERE id = $2", &[next.into(), instance.id.into()])?;
-        start_step(tx, instance, &process, next, subject)?;
+        start_step(tx, instance, &process, next, subject, &rt.label())?;
         return Ok(());
     } else if outcome == "approved" {
         ApprovalStatus::Approved
@@ -728,12 +738,13 @@ fn settle(
             tx,
             requester,
             "approval.finished",
-            &format!(
-                "{}: {}",
-                if final_status == ApprovalStatus::Approved { "Approved" } else { "Rejected" },
-                subject.title
-            ),
-            &format!("\"{}\" has ended.", process.name),
+            Text::msg(if final_status == ApprovalStatus::Approved {
+                "notice-approved-title"
+            } else {
+                "notice-rejected-title"
+            })
+            .arg("title", &subject.title),
+            Text::msg("notice-finished-body").arg("type", rt.label()).arg("process", &process.name),
             Some(&subject.link),
         )?;
     }
@@ -838,8 +849,8 @@ pub fn tick(tx: &mut Tx<'_>, registry: &Registry, now: DateTime<Utc>) -> Result<
                         tx,
                         m,
                         "approval.escalated",
-                        &format!("Escalated to you: step {} of \"{}\"", w.step_number, process.name),
-                        "An approval waited too long and now waits for you as well.",
+                        Text::msg("notice-escalated-title").arg("step", w.step_number).arg("process", &process.name),
+                        Text::msg("notice-escalated-body").arg("since", w.created_at),
                         Some("/approvals"),
                     )?;
                     report.escalated += 1;
@@ -856,8 +867,8 @@ pub fn tick(tx: &mut Tx<'_>, registry: &Registry, now: DateTime<Utc>) -> Result<
                     tx,
                     w.approver_id,
                     "approval.reminder",
-                    &format!("Reminder: step {} of \"{}\" waits for your decision", w.step_number, process.name),
-                    "",
+                    Text::msg("notice-reminder-title").arg("step", w.step_number).arg("process", &process.name),
+                    Text::msg("notice-waiting-since").arg("since", w.created_at),
                     Some("/approvals"),
                 )?;
                 report.reminded += 1;

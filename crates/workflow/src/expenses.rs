@@ -369,7 +369,7 @@ fn subject(row: ClaimRow) -> Subject {
         id: c.id,
         owner_id: c.owner_id,
         branch_id: c.branch_id,
-        title: format!("{} {} {}: {}", c.category, c.amount.amount, c.amount.currency, c.description),
+        title: format!("{} {}: {}", c.category, c.amount.display(), c.description),
         link: format!("/expenses/{}", c.id),
         values,
     }
@@ -395,6 +395,10 @@ impl RecordType for ExpenseClaimType {
 
     fn load(&self, tx: &mut Tx<'_>, id: Id) -> Result<Option<Subject>> {
         Ok(find(tx, id)?.map(subject))
+    }
+
+    fn label(&self) -> crate::notifications::Text {
+        crate::notifications::Text::msg("record-expense-claim")
     }
 
     fn set_approval_status(&self, tx: &mut Tx<'_>, id: Id, status: ApprovalStatus) -> Result<()> {

@@ -10,6 +10,7 @@ use kernel::{Id, Principal, Result, Tx};
 use serde::Serialize;
 
 use crate::amount::Decimal;
+use crate::notifications::{NoticeKind, Text};
 
 /// What a field holds, which decides the operators a condition on it may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -95,12 +96,19 @@ pub trait RecordType: Send + Sync + 'static {
     /// Sets the record's approval status in the caller's transaction: `pending` locks
     /// it against changes, `approved` and `rejected` end the approval.
     fn set_approval_status(&self, tx: &mut Tx<'_>, id: Id, status: ApprovalStatus) -> Result<()>;
+    /// The record type's name in notices, e.g. "Expense claim" / "费用报销" / "경비 청구"
+    /// (a message of the area's own catalog); the key by default.
+    fn label(&self) -> Text {
+        Text::Plain(self.key().to_owned())
+    }
 }
 
-/// The record types of this build, by key.
+/// The record types of this build, by key, and the kinds of notice users may choose to
+/// receive (see [`crate::notifications`]).
 #[derive(Clone, Default)]
 pub struct Registry {
     types: BTreeMap<&'static str, Arc<dyn RecordType>>,
+    notice_kinds: Vec<NoticeKind>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -118,7 +126,22 @@ impl Registry {
     /// The record types the workflow crate brings itself (expense claims); areas add
     /// theirs with [`Registry::with`].
     pub fn standard() -> Self {
-        Self::empty().with(crate::expenses::ExpenseClaimType)
+        let mut r = Self::empty().with(crate::expenses::ExpenseClaimType);
+        r.notice_kinds = crate::notifications::KINDS.to_vec();
+        r
+    }
+
+    /// Adds a kind of notice (an area that notifies: sales, service, …); a kind already
+    /// listed is replaced.
+    pub fn with_notice_kind(mut self, kind: NoticeKind) -> Self {
+        self.notice_kinds.retain(|k| k.key != kind.key);
+        self.notice_kinds.push(kind);
+        self
+    }
+
+    /// The kinds of notice, in the order the preferences show them.
+    pub fn notice_kinds(&self) -> &[NoticeKind] {
+        &self.notice_kinds
     }
 
     pub fn with(mut self, record_type: impl RecordType) -> Self {

@@ -12,6 +12,7 @@ use workflow::Registry;
 use workflow::amount::Money;
 use workflow::engine::{self, Decision};
 use workflow::expenses::{self, ClaimPatch, NewClaim};
+use workflow::notifications;
 use workflow::processes::{self, Condition, NewProcess, ProcessPatch, StepInput};
 
 struct World {
@@ -58,6 +59,8 @@ fn build(db: TestDb) -> World {
                     role: role.into(),
                     branch_id: branch,
                     manager_id: manager,
+                    // Notices are written in the recipient's language; these read English.
+                    locale: Some("en".into()),
                     ..Default::default()
                 },
                 hash.clone(),
@@ -770,6 +773,219 @@ fn timeouts_remind_escalate_and_decide_in_working_hours_with_holidays() {
         let h = w.db.read_blocking(|tx| engine::history(tx, "expense_claim", id)).unwrap();
         assert!(
             h[0].decisions.iter().any(|d| d.comment.as_deref() == Some("automatic decision after 9 working hours"))
+        );
+    }
+}
+
+fn prefs(w: &World, who: &Principal, items: Value) -> Result<Vec<notifications::Preference>, Error> {
+    let input: notifications::PreferencesInput = serde_json::from_value(json!({ "items": items })).unwrap();
+    w.db.write_blocking(|tx| notifications::set_preferences(tx, who, &w.registry, input))
+}
+
+/// Notifications and queued mails of `who` of `kind`.
+fn heard(w: &World, who: &Principal, kind: &str) -> (i64, i64) {
+    let email = w.db.read_blocking(|tx| users::get(tx, &w.admin, who.user_id)).unwrap().email;
+    (
+        count(&w.db, &format!("notifications WHERE user_id = {} AND kind = '{kind}'", who.user_id)),
+        count(&w.db, &format!("mail_outbox WHERE to_email = '{email}'")),
+    )
+}
+
+#[test]
+fn notice_preferences_choose_in_app_and_mail_per_kind() {
+    for w in worlds() {
+        define(
+            &w,
+            "Directors",
+            10,
+            vec![],
+            vec![step("parallel", json!([user(&w.dir1), user(&w.dir2), user(&w.dir3)]))],
+        );
+        // No choice made: every registered kind, in the app and by mail.
+        let mine = w.db.read_blocking(|tx| notifications::preferences(tx, &w.dir1, &w.registry)).unwrap();
+        let kinds: Vec<&str> = mine.iter().map(|p| p.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "approval.requested",
+                "approval.submitted",
+                "approval.step",
+                "approval.finished",
+                "approval.reminder",
+                "approval.escalated"
+            ]
+        );
+        assert!(mine.iter().all(|p| p.in_app && p.email && !p.label.is_empty()), "{mine:?}");
+        // dir1 wants requests in the app only, dir2 by mail only, dir3 not at all.
+        let only_app = prefs(&w, &w.dir1, json!([{"kind": "approval.requested", "in_app": true, "email": false}]));
+        assert!(only_app.unwrap().iter().any(|p| p.kind == "approval.requested" && p.in_app && !p.email));
+        prefs(&w, &w.dir2, json!([{"kind": "approval.requested", "in_app": false, "email": true}])).unwrap();
+        prefs(&w, &w.dir3, json!([{"kind": "approval.requested", "in_app": false, "email": false}])).unwrap();
+        // Unknown or repeated kinds: 422 naming the item, nothing written.
+        let before = count(&w.db, "notification_preferences");
+        let audited = count(&w.db, "audit_log WHERE record_type = 'notification_preferences'");
+        let bad = prefs(
+            &w,
+            &w.rep,
+            json!([
+                {"kind": "approval.finished", "in_app": false, "email": false},
+                {"kind": "sales.won", "in_app": true, "email": true},
+                {"kind": "approval.finished", "in_app": true, "email": false}
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(fields(bad), ["items[1].kind", "items[2].kind"]);
+        assert_eq!(count(&w.db, "notification_preferences"), before);
+        assert_eq!(audited, 3);
+        assert_eq!(count(&w.db, "audit_log WHERE record_type = 'notification_preferences'"), audited);
+        let id = claim(&w, "50000", "CNY");
+        submit(&w, id).unwrap();
+        assert_eq!(heard(&w, &w.dir1, "approval.requested"), (1, 0));
+        assert_eq!(heard(&w, &w.dir2, "approval.requested"), (0, 1));
+        assert_eq!(heard(&w, &w.dir3, "approval.requested"), (0, 0));
+        // The rep chose nothing: both for every step decision.
+        let task = inbox(&w, &w.dir3, id).expect("dir3 still has the task");
+        decide(&w, &w.dir3, task, Decision::Approve).unwrap();
+        assert_eq!(heard(&w, &w.rep, "approval.step"), (1, 1));
+        // Saving the same choice again writes no audit entry; switching back works.
+        prefs(&w, &w.dir3, json!([{"kind": "approval.requested", "in_app": false, "email": false}])).unwrap();
+        assert_eq!(count(&w.db, "audit_log WHERE record_type = 'notification_preferences'"), 3);
+        let back = prefs(&w, &w.dir3, json!([{"kind": "approval.requested", "in_app": true, "email": true}])).unwrap();
+        assert!(back.iter().all(|p| p.in_app && p.email));
+    }
+}
+
+#[test]
+fn notices_are_written_in_the_recipients_language() {
+    for w in worlds() {
+        define(&w, "报销审批", 10, vec![], vec![step("sequential", json!([{"kind": "manager"}]))]);
+        let set_locale = |who: &Principal, locale: &str| {
+            w.db.write_blocking(|tx| {
+                tx.execute_sql("UPDATE users SET locale = $1 WHERE id = $2", &[locale.into(), who.user_id.into()])
+            })
+            .unwrap();
+        };
+        set_locale(&w.manager, "zh-CN");
+        set_locale(&w.rep, "ko-KR");
+        // An old notice keeps the words it was written with.
+        w.db.write_blocking(|tx| {
+            tx.execute_sql(
+                "INSERT INTO notifications (id, user_id, kind, title, body, link, created_at) \
+                 VALUES ($1, $2, 'approval.step', 'Old English title', 'old body', NULL, $3)",
+                &[Id::new().into(), w.rep.user_id.into(), chrono::Utc::now().into()],
+            )
+        })
+        .unwrap();
+        let id = claim(&w, "1234567.5", "CNY");
+        submit(&w, id).unwrap();
+        let task = inbox(&w, &w.manager, id).unwrap();
+        decide(&w, &w.manager, task, Decision::Reject).unwrap();
+        let notices = |who: &Principal| -> Vec<(String, String)> {
+            let rows =
+                w.db.read_blocking(|tx| {
+                    tx.query_sql::<String>(
+                        "SELECT title || '|' || body FROM notifications WHERE user_id = $1 ORDER BY id",
+                        &[who.user_id.into()],
+                    )
+                })
+                .unwrap();
+            rows.iter().map(|r| r.split_once('|').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap()).collect()
+        };
+        let title = "travel 1,234,567.50 CNY: 上海 → 首尔 출장";
+        assert_eq!(
+            notices(&w.manager),
+            [(format!("待您审批：{title}"), "费用报销：“报销审批”的第 1 步等待您的决定。".to_owned())]
+        );
+        assert_eq!(
+            notices(&w.rep),
+            [
+                ("Old English title".to_owned(), "old body".to_owned()),
+                (format!("manager님이 1단계를 반려했습니다: {title}"), "好的 / 좋아요".to_owned()),
+                (format!("반려됨: {title}"), "경비 청구: \"报销审批\" 승인이 끝났습니다.".to_owned()),
+            ]
+        );
+        // Mails say the same in the same language.
+        let subjects: Vec<(String, String)> =
+            w.db.read_blocking(|tx| {
+                tx.query_sql::<String>("SELECT to_email || '|' || subject FROM mail_outbox ORDER BY id", &[])
+            })
+            .unwrap()
+            .iter()
+            .map(|r| r.split_once('|').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap())
+            .collect();
+        assert_eq!(
+            subjects,
+            [
+                ("manager@east.cn".to_owned(), format!("待您审批：{title}")),
+                ("rep@east.cn".to_owned(), format!("manager님이 1단계를 반려했습니다: {title}")),
+                ("rep@east.cn".to_owned(), format!("반려됨: {title}")),
+            ]
+        );
+        let body: Vec<String> =
+            w.db.read_blocking(|tx| tx.query_sql::<String>("SELECT body FROM mail_outbox ORDER BY id LIMIT 1", &[]))
+                .unwrap();
+        assert_eq!(body[0], "费用报销：“报销审批”的第 1 步等待您的决定。\n\n/approvals\n");
+    }
+}
+
+#[test]
+fn every_notice_text_is_in_every_language() {
+    assert_eq!(kernel::i18n::missing_keys(&notifications::SOURCES), Vec::<(String, Vec<String>)>::new());
+    let c = notifications::catalog();
+    for kind in notifications::KINDS {
+        for locale in kernel::i18n::LOCALES {
+            assert!(c.has(locale, kind.label_key), "{} in {locale}", kind.label_key);
+        }
+    }
+}
+
+#[test]
+fn reminders_and_escalations_say_since_when_in_the_recipients_time_zone() {
+    use workflow::processes::Timeouts;
+    for w in worlds() {
+        let mut s = step("sequential", json!([user(&w.rep)]));
+        s.timeouts = Some(Timeouts {
+            remind_after_hours: Some(1),
+            escalate_after_hours: Some(2),
+            auto_after_hours: None,
+            auto_decision: None,
+        });
+        define(&w, "Timed", 1, vec![], vec![s]);
+        w.db.write_blocking(|tx| {
+            tx.execute_sql(
+                "UPDATE users SET locale = 'ko-KR', time_zone = 'Asia/Seoul' WHERE id = $1",
+                &[w.rep.user_id.into()],
+            )?;
+            tx.execute_sql(
+                "UPDATE users SET locale = 'zh-CN', time_zone = 'Asia/Shanghai' WHERE id = $1",
+                &[w.manager.user_id.into()],
+            )
+        })
+        .unwrap();
+        let id = claim(&w, "10", "CNY");
+        submit(&w, id).unwrap();
+        let task = inbox(&w, &w.rep, id).unwrap();
+        let created = w.db.read_blocking(|tx| engine::get(tx, &w.rep, task)).unwrap().created_at;
+        let shanghai: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+        let later = workflow::calendar::add_working_seconds(created, 3 * 3600, shanghai, &Default::default());
+        let r = w.db.write_blocking(|tx| engine::tick(tx, &w.registry, later)).unwrap();
+        assert_eq!((r.reminded, r.escalated), (1, 1));
+        let body = |who: &Principal, kind: &str| -> String {
+            w.db.read_blocking(|tx| {
+                tx.query_sql::<String>(
+                    "SELECT body FROM notifications WHERE user_id = $1 AND kind = $2",
+                    &[who.user_id.into(), kind.into()],
+                )
+            })
+            .unwrap()
+            .remove(0)
+        };
+        let seoul = created.with_timezone(&chrono_tz::Asia::Seoul).format("%Y-%m-%d %H:%M");
+        let china = created.with_timezone(&shanghai).format("%Y-%m-%d %H:%M");
+        assert_eq!(body(&w.rep, "approval.reminder"), format!("{seoul}부터 대기 중입니다."));
+        assert_eq!(
+            body(&w.manager, "approval.escalated"),
+            format!("一项审批自 {china} 起等待过久，现在也在等待您的决定。")
         );
     }
 }

@@ -118,7 +118,7 @@ fn notification_mails_reach_a_real_smtp_server_once_with_utf8_subjects() {
         let admin = Principal::system(Channel::Cli);
         let hash = passwords::hash("password123").unwrap();
         let hq = db.write_blocking(kernel::setup::head_office).unwrap();
-        let user = |email: &str, name: &str, role: &str| -> Principal {
+        let user = |email: &str, name: &str, role: &str, locale: &str| -> Principal {
             db.write_blocking(|tx| {
                 let u = users::create(
                     tx,
@@ -129,6 +129,7 @@ fn notification_mails_reach_a_real_smtp_server_once_with_utf8_subjects() {
                         password: "password123".into(),
                         role: role.into(),
                         branch_id: hq,
+                        locale: Some(locale.into()),
                         ..Default::default()
                     },
                     hash.clone(),
@@ -137,8 +138,9 @@ fn notification_mails_reach_a_real_smtp_server_once_with_utf8_subjects() {
             })
             .unwrap()
         };
-        let wang = user("wang.fang@example.cn", "王芳", "manager");
-        let kim = user("kim.minjun@example.kr", "김민준", "sales");
+        // Each hears in their own language: 王芳 in Chinese, 김민준 in Korean.
+        let wang = user("wang.fang@example.cn", "王芳", "manager", "zh-CN");
+        let kim = user("kim.minjun@example.kr", "김민준", "sales", "ko-KR");
         let registry = workflow::Registry::standard();
         db.write_blocking(|tx| {
             processes::create(
@@ -198,13 +200,13 @@ fn notification_mails_reach_a_real_smtp_server_once_with_utf8_subjects() {
         let mut seen: Vec<(String, String)> =
             mails.iter().map(|m| (m.rcpt.join(","), header(&m.data, "Subject"))).collect();
         seen.sort();
-        let title = "meals 88000 KRW: 서울 고객 만찬 · 首尔客户晚宴";
+        let title = "meals 88,000 KRW: 서울 고객 만찬 · 首尔客户晚宴";
         assert_eq!(
             seen,
             [
-                ("<kim.minjun@example.kr>".to_owned(), format!("Approved: {title}")),
-                ("<kim.minjun@example.kr>".to_owned(), format!("王芳 approved step 1: {title}")),
-                ("<wang.fang@example.cn>".to_owned(), format!("Approval requested: {title}")),
+                ("<kim.minjun@example.kr>".to_owned(), format!("王芳님이 1단계를 승인했습니다: {title}")),
+                ("<kim.minjun@example.kr>".to_owned(), format!("승인됨: {title}")),
+                ("<wang.fang@example.cn>".to_owned(), format!("待您审批：{title}")),
             ]
         );
         let to: Vec<String> = mails.iter().map(|m| header(&m.data, "To")).collect();

@@ -36,6 +36,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::approvals::list_delegations, super::approvals::create_delegation, super::approvals::revoke_delegation,
         super::expense_claims::list, super::expense_claims::create, super::expense_claims::read, super::expense_claims::update, super::expense_claims::submit, super::expense_claims::history,
         super::notifications::list, super::notifications::unread, super::notifications::read_all, super::notifications::read_one,
+        super::notifications::preferences, super::notifications::set_preferences,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),

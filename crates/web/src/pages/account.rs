@@ -1,4 +1,4 @@
-//! My account: change password, language and time zone, API tokens.
+//! My account: change password, language and time zone, notification preferences, API tokens.
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(show))
         .route("/account/password", post(password))
         .route("/account/preferences", post(preferences))
+        .route("/account/notifications", post(notifications))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
 }
@@ -42,9 +43,12 @@ struct AccountPage {
     locales: Vec<Opt>,
     zones: Vec<Opt>,
     tokens: Vec<TokenRow>,
+    /// One row per kind of notice: in the app, by e-mail.
+    notices: Vec<workflow::notifications::Preference>,
     notice: Option<String>,
     password_errors: FormErrors,
     preference_errors: FormErrors,
+    notification_errors: FormErrors,
     token_errors: FormErrors,
     new_secret: Option<String>,
 }
@@ -60,10 +64,12 @@ impl WithErrors for AccountPage {
 }
 
 async fn page(state: &AppState, creds: Credentials) -> Result<AccountPage, PageError> {
-    let (ctx, (me, list)) = load(state, creds, "/account", |tx, who| {
+    let registry = state.config.workflow.clone();
+    let (ctx, (me, list, notices)) = load(state, creds, "/account", move |tx, who| {
         let me = users::get(tx, who, who.user_id)?;
         let list = tokens::list(tx, who, None)?;
-        Ok((me, list))
+        let notices = workflow::notifications::preferences(tx, who, &registry)?;
+        Ok((me, list, notices))
     })
     .await?;
     let tokens = list
@@ -83,9 +89,11 @@ async fn page(state: &AppState, creds: Credentials) -> Result<AccountPage, PageE
         locales: locale_options(&me.locale),
         zones: time_zone_options(&me.time_zone),
         tokens,
+        notices,
         notice: None,
         password_errors: FormErrors::default(),
         preference_errors: FormErrors::default(),
+        notification_errors: FormErrors::default(),
         token_errors: FormErrors::default(),
         new_secret: None,
         ctx,
@@ -102,6 +110,7 @@ async fn show(State(state): State<AppState>, creds: Credentials, Query(n): Query
     p.notice = n.saved.as_deref().map(|s| match s {
         "password" => p.ctx.t("account-password-changed"),
         "preferences" => p.ctx.t("account-preferences-saved"),
+        "notifications" => p.ctx.t("account-notifications-saved"),
         _ => p.ctx.t("form-saved"),
     });
     Ok(render(&p))
@@ -148,6 +157,37 @@ async fn preferences(
     match state.write(creds.clone(), move |tx, who| users::update(tx, who, who.user_id, patch)).await {
         Ok(_) => Ok(see_other("/account?saved=preferences")),
         Err(e) => refused_in(page(&state, creds).await?, e, |p| &mut p.preference_errors),
+    }
+}
+
+/// The notification table as posted: `csrf_token`, and one `in_app=<kind>` and
+/// `email=<kind>` per ticked box (an unticked box sends nothing, so every registered kind
+/// not listed is switched off).
+async fn notifications(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let token = pairs.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.clone());
+    let creds = creds.with_csrf(token);
+    let ticked = |field: &str, kind: &str| pairs.iter().any(|(k, v)| k == field && v == kind);
+    let registry = state.config.workflow.clone();
+    let items = registry
+        .notice_kinds()
+        .iter()
+        .map(|k| workflow::notifications::PreferenceInput {
+            kind: k.key.to_owned(),
+            in_app: ticked("in_app", k.key),
+            email: ticked("email", k.key),
+        })
+        .collect();
+    let input = workflow::notifications::PreferencesInput { items };
+    match state
+        .write(creds.clone(), move |tx, who| workflow::notifications::set_preferences(tx, who, &registry, input))
+        .await
+    {
+        Ok(_) => Ok(see_other("/account?saved=notifications")),
+        Err(e) => refused_in(page(&state, creds).await?, e, |p| &mut p.notification_errors),
     }
 }
 
