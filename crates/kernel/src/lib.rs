@@ -5,9 +5,11 @@
 //!   validated domain values;
 //! * [`principal`]: who is asking, their permissions and data scope;
 //! * [`audit`]: the append-only audit log;
+//! * [`attachments`]: files attached to records of any type (the owning area checks access);
 //! * [`identity`]: branches, roles, users, sessions, API tokens, login;
 //! * [`jobs`] and [`events`]: durable background jobs, and live events published when a
 //!   unit of work commits.
+pub mod attachments;
 pub mod audit;
 pub mod db;
 pub mod error;
