@@ -580,3 +580,16 @@ privacy-erase-title = Erase personal data
 privacy-erase-question = Erase everything personal about { $name }? Name, phone, e-mail and other personal fields are removed for good; activities and tasks stay without their words. This cannot be undone.
 privacy-erase-type-id = Type the contact id { $id } to confirm
 privacy-erased = Personal data erased.
+
+# attachments: receipt attachments and the relay user picker (issue 4 gaps)
+expenses-receipts = Receipts
+expenses-no-receipts = No receipts yet.
+expenses-receipt-add = Add a receipt (photo or PDF)
+expenses-receipt-hint = An image or a PDF, at most 10 MB. On a phone you can take a photo.
+expenses-receipt-upload = Upload
+expenses-receipt-delete-title = Delete receipt
+expenses-receipt-delete-confirm = Delete the receipt { $name }?
+expenses-receipt-after-save = You can add receipts once the claim is saved.
+approvals-pass-to-person = Pass on to
+approvals-pass-to-placeholder = Name or e-mail
+approvals-pass-to-hint = Type part of a name or e-mail, then pick a colleague from the list.

@@ -580,3 +580,16 @@ privacy-erase-title = 개인정보 삭제
 privacy-erase-question = { $name }의 개인정보를 모두 삭제할까요? 이름, 전화번호, 이메일 등 개인 필드가 영구히 지워지고, 활동과 할 일은 내용 없이 남습니다. 되돌릴 수 없습니다.
 privacy-erase-type-id = 확인하려면 연락처 번호 { $id }를 입력하세요
 privacy-erased = 개인정보를 삭제했습니다.
+
+# attachments: receipt attachments and the relay user picker (issue 4 gaps)
+expenses-receipts = 영수증
+expenses-no-receipts = 아직 영수증이 없습니다.
+expenses-receipt-add = 영수증 추가 (사진 또는 PDF)
+expenses-receipt-hint = 이미지 또는 PDF, 최대 10 MB. 휴대폰에서는 바로 사진을 찍을 수 있습니다.
+expenses-receipt-upload = 업로드
+expenses-receipt-delete-title = 영수증 삭제
+expenses-receipt-delete-confirm = 영수증 { $name }을(를) 삭제할까요?
+expenses-receipt-after-save = 청구서를 저장한 뒤 영수증을 추가할 수 있습니다.
+approvals-pass-to-person = 전달 대상
+approvals-pass-to-placeholder = 이름 또는 이메일
+approvals-pass-to-hint = 이름이나 이메일 일부를 입력한 뒤 목록에서 동료를 고르세요.

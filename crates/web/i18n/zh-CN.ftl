@@ -580,3 +580,16 @@ privacy-erase-title = 删除个人数据
 privacy-erase-question = 要删除 { $name } 的全部个人信息吗？姓名、电话、邮箱等个人字段将被永久清除；活动和任务保留，但不含内容。此操作无法撤销。
 privacy-erase-type-id = 请输入联系人编号 { $id } 以确认
 privacy-erased = 个人数据已删除。
+
+# attachments: receipt attachments and the relay user picker (issue 4 gaps)
+expenses-receipts = 票据
+expenses-no-receipts = 还没有票据。
+expenses-receipt-add = 添加票据（照片或 PDF）
+expenses-receipt-hint = 图片或 PDF，最大 10 MB。在手机上可以直接拍照。
+expenses-receipt-upload = 上传
+expenses-receipt-delete-title = 删除票据
+expenses-receipt-delete-confirm = 删除票据 { $name }？
+expenses-receipt-after-save = 保存报销单后即可添加票据。
+approvals-pass-to-person = 转交给
+approvals-pass-to-placeholder = 姓名或邮箱
+approvals-pass-to-hint = 输入姓名或邮箱的一部分，然后从列表中选择同事。

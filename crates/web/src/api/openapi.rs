@@ -36,6 +36,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::approvals::list_delegations, super::approvals::create_delegation, super::approvals::revoke_delegation,
         super::expense_claims::list, super::expense_claims::create, super::expense_claims::read, super::expense_claims::update, super::expense_claims::submit, super::expense_claims::history,
         super::notifications::list, super::notifications::unread, super::notifications::read_all, super::notifications::read_one,
+        super::attachments::list_claim, super::attachments::upload_claim, super::attachments::download, super::attachments::remove,
+        super::approvals::pass_candidates,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),
