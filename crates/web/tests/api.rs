@@ -2076,6 +2076,9 @@ async fn expense_claim_receipts_over_http() {
         assert_eq!(bytes, png);
         assert_eq!(headers["content-type"], "image/png");
         assert_eq!(headers["x-content-type-options"], "nosniff");
+        // Scripts never run from a stored file; the browser's PDF viewer may.
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'none'") && csp.contains("object-src 'self'"), "{csp}");
         let disposition = headers["content-disposition"].to_str().unwrap();
         assert!(disposition.starts_with("inline;"), "{disposition}");
         assert!(disposition.contains("filename*=UTF-8''%E5%8F%91%E7%A5%A8%201.png"), "{disposition}");

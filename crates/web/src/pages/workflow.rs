@@ -62,6 +62,8 @@ pub struct Receipt {
     pub name: String,
     pub href: String,
     pub image: bool,
+    /// What stands in for a thumbnail: `PDF`, `HEIC` (browsers cannot show it), `FILE`.
+    pub badge: &'static str,
     pub size: String,
 }
 
@@ -76,6 +78,11 @@ fn receipt(a: &Attachment) -> Receipt {
         name: a.file_name.clone(),
         href: format!("/api/v1/attachments/{}", a.id),
         image: a.is_image(),
+        badge: match a.content_type.as_str() {
+            "application/pdf" => "PDF",
+            "image/heic" => "HEIC",
+            _ => "FILE",
+        },
         size,
     }
 }
