@@ -2224,5 +2224,19 @@ async fn relay_pass_candidates_over_http() {
         )
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        // Passed on: the old item offers nobody any more.
+        let finance_id = people_id(&w, &format!("finance.{east}@example.com")).await;
+        let (status, _, _) =
+            post(&w.app, &format!("/api/v1/approvals/{task}/pass"), manager, json!({"to_user_id": finance_id})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/approvals/{task}/pass-candidates"), Some(manager), None, &[])
+                .await;
+        assert_eq!(status, StatusCode::CONFLICT);
     }
+}
+
+async fn people_id(w: &World, email: &str) -> String {
+    let email = email.to_owned();
+    w.db.read(move |tx| users::find_by_email(tx, &email)).await.unwrap().unwrap().id.to_string()
 }

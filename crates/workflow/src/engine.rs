@@ -676,7 +676,7 @@ pub struct Colleague {
     pub email: String,
 }
 
-/// Whom the caller may pass relay task `id` on to: active users (not the caller) whose
+/// Whom the caller may pass pending relay task `id` on to: active users (not the caller) whose
 /// name or e-mail contains `q`, by name, at most `limit` (1..=50). Only whoever may decide
 /// the task asks (its approver, or a delegate standing in); the list needs no user-admin
 /// permission, since choosing a colleague is part of deciding.
@@ -689,6 +689,12 @@ pub fn pass_candidates(tx: &mut Tx<'_>, who: &Principal, id: Id, q: &str, limit:
     }
     if task.step_kind != "relay" {
         return Err(Error::field("to_user_id", "only an item on a relay step can be passed on"));
+    }
+    if task.status != "pending" {
+        return Err(Error::Conflict {
+            field: None,
+            message: format!("this approval is already {}; it cannot be passed on now", task.status),
+        });
     }
     let limit = limit.clamp(1, 50);
     let found = users::directory(tx, q, limit + 1)?;

@@ -236,7 +236,7 @@ pub struct CandidateParams {
 /// Whom you may pass this relay item on to: active users whose name or e-mail contains
 /// `q`, by name (you left out). For the item's approver, or a delegate standing in.
 #[utoipa::path(get, path = "/api/v1/approvals/{id}/pass-candidates", tag = "workflow", params(("id" = String, Path), CandidateParams),
-    responses((status = 200, body = Vec<Colleague>), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = Vec<Colleague>), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn pass_candidates(
     State(state): State<AppState>,
     creds: Credentials,
