@@ -5,10 +5,12 @@
 //!   validated domain values;
 //! * [`principal`]: who is asking, their permissions and data scope;
 //! * [`audit`]: the append-only audit log;
+//! * [`attachments`]: files attached to records of any type (the owning area checks access);
 //! * [`identity`]: branches, roles, users, sessions, API tokens, login;
 //! * [`i18n`]: Fluent translation catalogs (each crate brings its own texts);
 //! * [`jobs`] and [`events`]: durable background jobs, and live events published when a
 //!   unit of work commits.
+pub mod attachments;
 pub mod audit;
 pub mod db;
 pub mod error;

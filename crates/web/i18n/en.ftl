@@ -588,3 +588,15 @@ account-notifications-kind = Kind of notice
 account-notifications-in-app = In the app
 account-notifications-email = E-mail
 account-notifications-saved = Notification preferences saved.
+# attachments: receipt attachments and the relay user picker (issue 4 gaps)
+expenses-receipts = Receipts
+expenses-no-receipts = No receipts yet.
+expenses-receipt-add = Add a receipt (photo or PDF)
+expenses-receipt-hint = An image or a PDF, at most 10 MB. On a phone you can take a photo.
+expenses-receipt-upload = Upload
+expenses-receipt-delete-title = Delete receipt
+expenses-receipt-delete-confirm = Delete the receipt { $name }?
+expenses-receipt-after-save = You can add receipts once the claim is saved.
+approvals-pass-to-person = Pass on to
+approvals-pass-to-placeholder = Name or e-mail
+approvals-pass-to-hint = Type part of a name or e-mail, then pick a colleague from the list.

@@ -588,3 +588,15 @@ account-notifications-kind = 알림 종류
 account-notifications-in-app = 앱 안
 account-notifications-email = 이메일
 account-notifications-saved = 알림 설정을 저장했습니다.
+# attachments: receipt attachments and the relay user picker (issue 4 gaps)
+expenses-receipts = 영수증
+expenses-no-receipts = 아직 영수증이 없습니다.
+expenses-receipt-add = 영수증 추가 (사진 또는 PDF)
+expenses-receipt-hint = 이미지 또는 PDF, 최대 10 MB. 휴대폰에서는 바로 사진을 찍을 수 있습니다.
+expenses-receipt-upload = 업로드
+expenses-receipt-delete-title = 영수증 삭제
+expenses-receipt-delete-confirm = 영수증 { $name }을(를) 삭제할까요?
+expenses-receipt-after-save = 청구서를 저장한 뒤 영수증을 추가할 수 있습니다.
+approvals-pass-to-person = 전달 대상
+approvals-pass-to-placeholder = 이름 또는 이메일
+approvals-pass-to-hint = 이름이나 이메일 일부를 입력한 뒤 목록에서 동료를 고르세요.

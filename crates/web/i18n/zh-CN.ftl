@@ -588,3 +588,15 @@ account-notifications-kind = 通知类型
 account-notifications-in-app = 站内
 account-notifications-email = 电子邮件
 account-notifications-saved = 通知偏好已保存。
+# attachments: receipt attachments and the relay user picker (issue 4 gaps)
+expenses-receipts = 票据
+expenses-no-receipts = 还没有票据。
+expenses-receipt-add = 添加票据（照片或 PDF）
+expenses-receipt-hint = 图片或 PDF，最大 10 MB。在手机上可以直接拍照。
+expenses-receipt-upload = 上传
+expenses-receipt-delete-title = 删除票据
+expenses-receipt-delete-confirm = 删除票据 { $name }？
+expenses-receipt-after-save = 保存报销单后即可添加票据。
+approvals-pass-to-person = 转交给
+approvals-pass-to-placeholder = 姓名或邮箱
+approvals-pass-to-hint = 输入姓名或邮箱的一部分，然后从列表中选择同事。

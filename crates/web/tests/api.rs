@@ -1845,13 +1845,14 @@ async fn approvals_and_expense_claims_over_http() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{claim}");
         assert_eq!(
-            (claim["amount"]["amount"].clone(), claim["approval_status"].clone()),
-            (json!("1999.50"), json!("draft"))
+            (claim["amount"]["amount"].clone(), claim["approval_status"].clone(), claim["submitted_at"].clone()),
+            (json!("1999.50"), Value::Null, Value::Null)
         );
         let cid = claim["id"].as_str().unwrap().to_owned();
         let (status, claim, _) =
             post(&w.app, &format!("/api/v1/expense-claims/{cid}/submit"), sales, json!(null)).await;
         assert_eq!((status, claim["approval_status"].clone()), (StatusCode::OK, json!("pending")), "{claim}");
+        assert!(claim["submitted_at"].is_string(), "{claim}");
         let (status, _, _) = post(&w.app, &format!("/api/v1/expense-claims/{cid}/submit"), sales, json!(null)).await;
         assert_eq!(status, StatusCode::CONFLICT);
         // Locked while it runs.
@@ -1985,4 +1986,320 @@ async fn notification_preferences_over_http() {
         let (_, theirs, _) = call(&w.app, Method::GET, uri, Some(w.token("manager")), None, &[]).await;
         assert!(theirs["items"].as_array().unwrap().iter().all(|i| i["email"] == true));
     }
+}
+// --- Receipt attachments and the relay picker (issue 4 gaps) ---
+
+/// A tiny but real PNG header (what the server sniffs) and some bytes.
+fn png_bytes() -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+    b.extend_from_slice(&[7; 100]);
+    b
+}
+
+async fn send_raw(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    token: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value, axum::http::HeaderMap, Vec<u8>) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), headers, bytes)
+}
+
+fn multipart_file(file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "rapport-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/plain\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expense_claim_receipts_over_http() {
+    for db in test_databases() {
+        let w = world(db);
+        let (admin, sales, viewer, outsider) =
+            (w.token("admin"), w.token("sales"), w.token("viewer"), w.west_sales.clone());
+        let west = w.west;
+        // The approver is the west manager: outside the claim's (east) scope.
+        let approver_id =
+            w.db.read(move |tx| users::find_by_email(tx, &format!("manager.{west}@example.com")))
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+                .to_string();
+        let (status, _, _) = post(
+            &w.app,
+            "/api/v1/approval-processes",
+            admin,
+            json!({"name": "Claims", "record_type": "expense_claim", "conditions": [], "priority": 10,
+                   "steps": [{"kind": "sequential", "approvers": [{"kind": "user", "user_id": approver_id}]}]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, claim, _) = post(
+            &w.app,
+            "/api/v1/expense-claims",
+            sales,
+            json!({"amount": {"amount": "88", "currency": "CNY"}, "category": "meals", "description": "午餐"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        // Never submitted: no approval status (the contract's three values only), no date.
+        assert_eq!((claim["approval_status"].clone(), claim["submitted_at"].clone()), (Value::Null, Value::Null));
+        let cid = claim["id"].as_str().unwrap().to_owned();
+        let uri = format!("/api/v1/expense-claims/{cid}/attachments");
+
+        // Raw body with a Chinese name (percent-encoded in the query), the client's type ignored.
+        let png = png_bytes();
+        let (status, a, headers, _) = send_raw(
+            &w.app,
+            Method::POST,
+            &format!("{uri}?file_name=%E5%8F%91%E7%A5%A8%201.png"),
+            sales,
+            "text/html",
+            png.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{a}");
+        assert_eq!(
+            (a["file_name"].clone(), a["content_type"].clone(), a["size_bytes"].clone(), a["record_id"].clone()),
+            (json!("发票 1.png"), json!("image/png"), json!(png.len()), json!(cid))
+        );
+        let aid = a["id"].as_str().unwrap().to_owned();
+        assert_eq!(headers["location"], format!("/api/v1/attachments/{aid}"));
+        // Multipart, a Korean PDF; the path in its name is dropped.
+        let (ct, body) = multipart_file("C:\\scans\\영수증.pdf", b"%PDF-1.4\n1 0 obj\n");
+        let (status, pdf, _, _) = send_raw(&w.app, Method::POST, &uri, sales, &ct, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{pdf}");
+        assert_eq!(
+            (pdf["file_name"].clone(), pdf["content_type"].clone()),
+            (json!("영수증.pdf"), json!("application/pdf"))
+        );
+
+        // Refused, naming the problem, writing nothing: empty, not an image/PDF, too large.
+        let before = count(&w.db, "attachments").await;
+        let audits = count(&w.db, CHANGES).await;
+        for (bytes, expected) in [
+            (Vec::new(), StatusCode::UNPROCESSABLE_ENTITY),
+            (b"<html><script>alert(1)</script></html>".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+            (vec![0xff; 10 * 1024 * 1024 + 1], StatusCode::PAYLOAD_TOO_LARGE),
+        ] {
+            let (status, problem, _, _) =
+                send_raw(&w.app, Method::POST, &format!("{uri}?file_name=x.png"), sales, "image/png", bytes).await;
+            assert_eq!(status, expected, "{problem}");
+            assert_eq!(problem["errors"][0]["field"], "file", "{problem}");
+        }
+        let (ct, body) = multipart_file("big.png", &vec![0x89; 10 * 1024 * 1024 + 1]);
+        let (status, problem, _, _) = send_raw(&w.app, Method::POST, &uri, sales, &ct, body).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+        assert_eq!(count(&w.db, "attachments").await, before);
+        assert_eq!(count(&w.db, CHANGES).await, audits);
+        // Exactly 10 MB is fine.
+        let mut big = png_bytes();
+        big.resize(10 * 1024 * 1024, 0);
+        let (status, big, _, _) =
+            send_raw(&w.app, Method::POST, &format!("{uri}?file_name=big.png"), sales, "image/png", big).await;
+        assert_eq!(status, StatusCode::CREATED, "{big}");
+        let (status, _, _) = call(
+            &w.app,
+            Method::DELETE,
+            &format!("/api/v1/attachments/{}", big["id"].as_str().unwrap()),
+            Some(sales),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+
+        // List and download round trip; the name survives in Content-Disposition.
+        let (status, list, _) = call(&w.app, Method::GET, &uri, Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        let names: Vec<&str> = list.as_array().unwrap().iter().map(|a| a["file_name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["发票 1.png", "영수증.pdf"]);
+        let (status, _, headers, bytes) =
+            send_raw(&w.app, Method::GET, &format!("/api/v1/attachments/{aid}"), sales, "text/plain", Vec::new()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(bytes, png);
+        assert_eq!(headers["content-type"], "image/png");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        // Scripts never run from a stored file; the browser's PDF viewer may.
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'none'") && csp.contains("object-src 'self'"), "{csp}");
+        let disposition = headers["content-disposition"].to_str().unwrap();
+        assert!(disposition.starts_with("inline;"), "{disposition}");
+        assert!(disposition.contains("filename*=UTF-8''%E5%8F%91%E7%A5%A8%201.png"), "{disposition}");
+        // The attach entries are on the claim's own history.
+        let (_, log, _) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/audit?record_type=expense_claim&record_id={cid}"),
+            Some(admin),
+            None,
+            &[],
+        )
+        .await;
+        let actions: Vec<&str> =
+            log["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions.iter().filter(|a| **a == "attach").count(), 3, "{log}");
+
+        // A reader who may not edit: lists and downloads, cannot add or delete.
+        let (status, _, _) = call(&w.app, Method::GET, &uri, Some(viewer), None, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, _, _) =
+            send_raw(&w.app, Method::POST, &format!("{uri}?file_name=x.png"), viewer, "image/png", png_bytes()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // Outside the claim's scope and not (yet) its approver: nothing is revealed.
+        for (method, u) in [
+            (Method::GET, uri.clone()),
+            (Method::GET, format!("/api/v1/attachments/{aid}")),
+            (Method::DELETE, format!("/api/v1/attachments/{aid}")),
+        ] {
+            let (status, problem, _) = call(&w.app, method, &u, Some(&outsider), None, &[]).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{u}: {problem}");
+        }
+
+        // Submitted: locked (409), and the approver may now look at the receipts.
+        let (status, claim, _) =
+            post(&w.app, &format!("/api/v1/expense-claims/{cid}/submit"), sales, json!(null)).await;
+        assert_eq!((status, claim["approval_status"].clone()), (StatusCode::OK, json!("pending")), "{claim}");
+        assert!(claim["submitted_at"].is_string(), "{claim}");
+        let (status, problem, _, _) =
+            send_raw(&w.app, Method::POST, &format!("{uri}?file_name=late.png"), sales, "image/png", png_bytes()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("awaiting approval"), "{problem}");
+        let (status, _, _) =
+            call(&w.app, Method::DELETE, &format!("/api/v1/attachments/{aid}"), Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, list, _) = call(&w.app, Method::GET, &uri, Some(&outsider), None, &[]).await;
+        assert_eq!((status, list.as_array().map(Vec::len)), (StatusCode::OK, Some(2)), "{list}");
+        let (status, _, _, bytes) =
+            send_raw(&w.app, Method::GET, &format!("/api/v1/attachments/{aid}"), &outsider, "text/plain", Vec::new())
+                .await;
+        assert_eq!((status, bytes), (StatusCode::OK, png.clone()));
+        // The approver rejects: the claim may change again; a deleted receipt is gone.
+        let (_, inbox, _) =
+            call(&w.app, Method::GET, "/api/v1/approvals?mine=pending", Some(&outsider), None, &[]).await;
+        let task = inbox["items"].as_array().unwrap().iter().find(|i| i["record_id"] == json!(cid)).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, _, _) =
+            post(&w.app, &format!("/api/v1/approvals/{task}/reject"), &outsider, json!({"comment": "发票不清楚"}))
+                .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, _) =
+            call(&w.app, Method::DELETE, &format!("/api/v1/attachments/{aid}"), Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/attachments/{aid}"), Some(sales), None, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, list, _) = call(&w.app, Method::GET, &uri, Some(sales), None, &[]).await;
+        assert_eq!(list.as_array().map(Vec::len), Some(1));
+        let (_, claim, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/expense-claims/{cid}"), Some(sales), None, &[]).await;
+        assert_eq!(claim["approval_status"], "rejected");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_pass_candidates_over_http() {
+    for db in test_databases() {
+        let w = world(db);
+        let (admin, sales, manager, finance) =
+            (w.token("admin"), w.token("sales"), w.token("manager"), w.token("finance"));
+        let east = w.east;
+        let manager_id =
+            w.db.read(move |tx| users::find_by_email(tx, &format!("manager.{east}@example.com")))
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+                .to_string();
+        let (status, _, _) = post(
+            &w.app,
+            "/api/v1/approval-processes",
+            admin,
+            json!({"name": "Relay", "record_type": "expense_claim", "conditions": [], "priority": 10,
+                   "steps": [{"kind": "relay", "approvers": [{"kind": "user", "user_id": manager_id}]}]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (_, claim, _) = post(
+            &w.app,
+            "/api/v1/expense-claims",
+            sales,
+            json!({"amount": {"amount": "10", "currency": "CNY"}, "category": "office", "description": "pens"}),
+        )
+        .await;
+        let cid = claim["id"].as_str().unwrap().to_owned();
+        post(&w.app, &format!("/api/v1/expense-claims/{cid}/submit"), sales, json!(null)).await;
+        let (_, inbox, _) = call(&w.app, Method::GET, "/api/v1/approvals?mine=pending", Some(manager), None, &[]).await;
+        let task = inbox["items"][0]["id"].as_str().unwrap().to_owned();
+        // Type-ahead on name or e-mail, the caller left out.
+        let (status, people, _) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/approvals/{task}/pass-candidates?q=FIN"),
+            Some(manager),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{people}");
+        let emails: Vec<&str> = people.as_array().unwrap().iter().map(|p| p["email"].as_str().unwrap()).collect();
+        assert_eq!(emails, [format!("finance.{east}@example.com")]);
+        let (_, people, _) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/approvals/{task}/pass-candidates?q=manager"),
+            Some(manager),
+            None,
+            &[],
+        )
+        .await;
+        let ids: Vec<&str> = people.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+        assert!(!ids.contains(&manager_id.as_str()) && !ids.is_empty(), "{people}");
+        // Not the approver: the item is not theirs to pass on.
+        let (status, _, _) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/approvals/{task}/pass-candidates?q=a"),
+            Some(finance),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // Passed on: the old item offers nobody any more.
+        let finance_id = people_id(&w, &format!("finance.{east}@example.com")).await;
+        let (status, _, _) =
+            post(&w.app, &format!("/api/v1/approvals/{task}/pass"), manager, json!({"to_user_id": finance_id})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, _) =
+            call(&w.app, Method::GET, &format!("/api/v1/approvals/{task}/pass-candidates"), Some(manager), None, &[])
+                .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+    }
+}
+
+async fn people_id(w: &World, email: &str) -> String {
+    let email = email.to_owned();
+    w.db.read(move |tx| users::find_by_email(tx, &email)).await.unwrap().unwrap().id.to_string()
 }

@@ -1197,5 +1197,118 @@ async fn account_page_sets_notification_preferences_with_one_button() {
         let rows: Vec<i64> =
             db.read(|tx| tx.query_sql::<i64>("SELECT COUNT(*) FROM notification_preferences", &[])).await.unwrap();
         assert_eq!(rows[0], 2);
+async fn receipts_are_added_shown_to_the_approver_and_passed_on_with_the_picker() {
+    for test in test_databases() {
+        let db = test.db();
+        create_user(&db, "sales@example.com", "sales").await;
+        let manager = create_user(&db, "manager@example.com", "manager").await;
+        create_user(&db, "li.na@example.com", "finance").await;
+        db.write(move |tx| {
+            workflow::processes::create(
+                tx,
+                &Principal::system(Channel::Cli),
+                &workflow::Registry::standard(),
+                workflow::processes::NewProcess {
+                    name: "Relay claims".into(),
+                    record_type: "expense_claim".into(),
+                    steps: vec![workflow::processes::StepInput {
+                        kind: "relay".into(),
+                        approvers: vec![serde_json::json!({"kind": "user", "user_id": manager})],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let app = web::app(AppState::new(db.clone(), Config::default()));
+        let sales = session(&app, "sales@example.com").await;
+        let form = send(&app, get("/expenses/new", Some(&sales))).await;
+        let csrf = hidden_csrf(&form.body);
+        let created = send(
+            &app,
+            post_form(
+                "/expenses",
+                Some(&sales),
+                &format!("csrf_token={}&amount=66&currency=CNY&category=transport&description=taxi", enc(&csrf)),
+            ),
+        )
+        .await;
+        let at = location(&created);
+        let detail = send(&app, get(&at, Some(&sales))).await;
+        assert!(detail.body.contains("enctype=\"multipart/form-data\""), "{}", detail.body);
+        assert!(detail.body.contains("accept=\"image/*,application/pdf\""));
+        // Not an image: the page comes back naming the file field; a photo is added.
+        let refused = send(
+            &app,
+            multipart(
+                &format!("{at}/receipts"),
+                &sales,
+                &[("csrf_token", None, csrf.as_bytes()), ("file", Some("a.txt"), b"hello")],
+            ),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        assert!(refused.body.contains("is not an image"), "{}", refused.body);
+        let png = workflow::demo::receipt_png(4);
+        let added = send(
+            &app,
+            multipart(
+                &format!("{at}/receipts"),
+                &sales,
+                &[("csrf_token", None, csrf.as_bytes()), ("file", Some("出租车.png"), &png)],
+            ),
+        )
+        .await;
+        assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+        let detail = send(&app, get(&at, Some(&sales))).await;
+        assert!(
+            detail.body.contains("出租车.png") && detail.body.contains("<img src=\"/api/v1/attachments/"),
+            "{}",
+            detail.body
+        );
+        // Deleting asks first (a page with one button).
+        let marker = "/receipts/";
+        let start = detail.body.find(marker).unwrap() + marker.len();
+        let rid = detail.body[start..].split('/').next().unwrap().to_owned();
+        let confirm = send(&app, get(&format!("{at}/receipts/{rid}/delete"), Some(&sales))).await;
+        assert_eq!(confirm.status, StatusCode::OK);
+        assert!(confirm.body.contains("Delete the receipt 出租车.png?"), "{}", confirm.body);
+        let submitted = send(&app, post_form(&format!("{at}/submit"), Some(&sales), &csrf_body(&csrf))).await;
+        assert_eq!(submitted.status, StatusCode::SEE_OTHER);
+        // Locked while pending: the delete is refused on the confirmation page.
+        let locked =
+            send(&app, post_form(&format!("{at}/receipts/{rid}/delete"), Some(&sales), &csrf_body(&csrf))).await;
+        assert_eq!(locked.status, StatusCode::CONFLICT, "{}", locked.body);
+
+        // The approver's card shows the receipt and offers colleagues by name or e-mail.
+        let manager_cookie = session(&app, "manager@example.com").await;
+        let inbox = send(&app, get("/approvals", Some(&manager_cookie))).await;
+        assert!(inbox.body.contains("出租车.png") && inbox.body.contains("<datalist id=\"people-"), "{}", inbox.body);
+        let marker = "action=\"/approvals/";
+        let start = inbox.body.find(marker).unwrap() + marker.len();
+        let id = inbox.body[start..].split('/').next().unwrap().to_owned();
+        let people = send(&app, get(&format!("/approvals/{id}/people?to_user_id=li"), Some(&manager_cookie))).await;
+        assert_eq!(people.status, StatusCode::OK);
+        assert!(people.body.contains("value=\"li.na@example.com\""), "{}", people.body);
+        assert!(!people.body.contains("manager@example.com"));
+        let csrf = hidden_csrf(&inbox.body);
+        let passed = send(
+            &app,
+            post_form(
+                &format!("/approvals/{id}/decide"),
+                Some(&manager_cookie),
+                &format!("csrf_token={}&decision=pass&to_user_id={}", enc(&csrf), enc("li.na@example.com")),
+            ),
+        )
+        .await;
+        assert_eq!(passed.status, StatusCode::SEE_OTHER, "{}", passed.body);
+        let finance = session(&app, "li.na@example.com").await;
+        let inbox = send(&app, get("/approvals", Some(&finance))).await;
+        assert!(inbox.body.contains("出租车.png"), "{}", inbox.body);
+        // The receipt itself downloads for the new approver (the session cookie works).
+        let img = send(&app, get(&format!("/api/v1/attachments/{rid}"), Some(&finance))).await;
+        assert_eq!(img.status, StatusCode::OK);
     }
 }

@@ -678,6 +678,44 @@ pub fn decide(
     fetch_approval(tx, id)?.ok_or(Error::NotFound("approval"))
 }
 
+/// A colleague an item may be passed on to.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Colleague {
+    pub id: Id,
+    pub name: String,
+    pub email: String,
+}
+
+/// Whom the caller may pass pending relay task `id` on to: active users (not the caller) whose
+/// name or e-mail contains `q`, by name, at most `limit` (1..=50). Only whoever may decide
+/// the task asks (its approver, or a delegate standing in); the list needs no user-admin
+/// permission, since choosing a colleague is part of deciding.
+#[instrument(skip_all, fields(approval.id = %id))]
+pub fn pass_candidates(tx: &mut Tx<'_>, who: &Principal, id: Id, q: &str, limit: u64) -> Result<Vec<Colleague>> {
+    who.require("workflow.approvals.decide")?;
+    let task = fetch_approval(tx, id)?.ok_or(Error::NotFound("approval"))?;
+    if task.approver_id != who.user_id && !crate::delegations::stands_in(tx, task.approver_id, who.user_id, now())? {
+        return Err(Error::NotFound("approval"));
+    }
+    if task.step_kind != "relay" {
+        return Err(Error::field("to_user_id", "only an item on a relay step can be passed on"));
+    }
+    if task.status != "pending" {
+        return Err(Error::Conflict {
+            field: None,
+            message: format!("this approval is already {}; it cannot be passed on now", task.status),
+        });
+    }
+    let limit = limit.clamp(1, 50);
+    let found = users::directory(tx, q, limit + 1)?;
+    Ok(found
+        .into_iter()
+        .filter(|u| u.id != who.user_id)
+        .take(limit as usize)
+        .map(|u| Colleague { id: u.id, name: u.name, email: u.email })
+        .collect())
+}
+
 /// After a decision: completes the step when it has its approvals (starting the next
 /// step, or approving the record after the last), rejects it when a rejection stands.
 fn settle(

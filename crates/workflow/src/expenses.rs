@@ -1,11 +1,16 @@
 //! Expense claims: the built-in record type approvals guard, so the whole mechanism is
 //! usable before sales exists. A claim is the requester's own record (owner, their
-//! branch); `approval_status` is `draft` until submitted, then `pending`, `approved` or
-//! `rejected`. A pending or approved claim refuses changes (409); a rejected one may be
-//! edited and submitted again. Receipt attachments are not built yet.
+//! branch); `approval_status` is `null` until submitted (`submitted_at` is null too; the
+//! table says `draft`), then `pending`, `approved` or `rejected`. A pending or approved
+//! claim refuses changes (409), receipts included; a rejected one may be edited and
+//! submitted again.
+//!
+//! Receipts are [`kernel::attachments`] of the claim: whoever reads the claim (its
+//! approvers too) lists and downloads them; whoever may edit it adds and deletes them.
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use kernel::attachments::{self, Attachment};
 use kernel::audit::{self, Changes};
 use kernel::db::{DbError, FromRow, Row};
 use kernel::error::Validator;
@@ -30,8 +35,10 @@ pub struct ExpenseClaim {
     /// One of travel, lodging, meals, transport, entertainment, office, training, other.
     pub category: String,
     pub description: String,
-    /// `draft` (not submitted), `pending`, `approved` or `rejected`.
-    pub approval_status: String,
+    /// `pending`, `approved` or `rejected`; `null` while the claim was never submitted.
+    pub approval_status: Option<String>,
+    /// When the claim was last submitted for approval; `null` while it never was.
+    pub submitted_at: Option<DateTime<Utc>>,
     pub owner_id: Id,
     pub branch_id: Id,
     pub created_at: DateTime<Utc>,
@@ -54,7 +61,8 @@ impl FromRow for ClaimRow {
                 amount: Money::from_minor(minor, &currency),
                 category: row.get("category")?,
                 description: row.get("description")?,
-                approval_status: row.get("approval_status")?,
+                approval_status: Some(row.get::<String>("approval_status")?).filter(|s| s != "draft"),
+                submitted_at: row.get("submitted_at")?,
                 owner_id: row.get("owner_id")?,
                 branch_id: row.get("branch_id")?,
                 created_at: row.get("created_at")?,
@@ -90,7 +98,9 @@ pub struct ClaimPatch {
 }
 
 const SELECT: &str = "SELECT c.id, c.amount_minor, c.currency, c.category, c.description, c.approval_status, \
-     c.owner_id, c.branch_id, c.created_at, c.updated_at, c.version, b.path AS branch_path \
+     c.owner_id, c.branch_id, c.created_at, c.updated_at, c.version, b.path AS branch_path, \
+     (SELECT MAX(i.started_at) FROM approval_instances i WHERE i.record_type = 'expense_claim' \
+      AND i.record_id = c.id) AS submitted_at \
      FROM expense_claims c JOIN branches b ON b.id = c.branch_id";
 
 fn now() -> DateTime<Utc> {
@@ -132,13 +142,19 @@ fn find(tx: &mut Tx<'_>, id: Id) -> Result<Option<ClaimRow>> {
     Ok(tx.query_opt_sql(&format!("{SELECT} WHERE c.id = $1 AND c.deleted_at IS NULL"), &[id.into()])?)
 }
 
-/// Is `who` asked to approve this claim (now or before)? Approvers reach the claims they
-/// decide on even outside their data scope.
+/// Is `who` asked to approve this claim (now or before), or did they decide on it, or do
+/// they stand in now for an approver it waits on? Approvers reach the claims they decide
+/// on (and their receipts) even outside their data scope.
 fn is_approver(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<bool> {
     let n: Vec<i64> = tx.query_sql(
-        "SELECT COUNT(*) FROM approval_tasks t JOIN approval_instances i ON i.id = t.instance_id \
-         WHERE i.record_type = $1 AND i.record_id = $2 AND t.approver_id = $3",
-        &[RECORD_TYPE.into(), id.into(), who.user_id.into()],
+        &format!(
+            // Placeholders numbered in order of first appearance (SQLite binds them so).
+            "SELECT COUNT(*) FROM approval_tasks t JOIN approval_instances i ON i.id = t.instance_id \
+             WHERE (t.approver_id = $1 OR t.decided_by = $1 OR (t.status = 'pending' AND {})) \
+             AND i.record_type = $3 AND i.record_id = $4",
+            crate::delegations::DELEGATED
+        ),
+        &[who.user_id.into(), now().into(), RECORD_TYPE.into(), id.into()],
     )?;
     Ok(n.first().copied().unwrap_or(0) > 0)
 }
@@ -174,7 +190,10 @@ pub fn list(tx: &mut Tx<'_>, who: &Principal, status: Option<&str>, page: &PageR
     if let Some(s) = status
         && !matches!(s, "draft" | "pending" | "approved" | "rejected")
     {
-        return Err(Error::field("approval_status", "must be draft, pending, approved or rejected"));
+        return Err(Error::field(
+            "approval_status",
+            "must be pending, approved, rejected, or draft for claims never submitted",
+        ));
     }
     let mut sql = format!("{SELECT} WHERE c.deleted_at IS NULL AND c.id < $1");
     let mut params: Vec<sea_query::Value> = vec![page.cursor.as_ref().map_or(i64::MAX, |c| c.id).into()];
@@ -227,7 +246,8 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewClaim) -> Result<Expen
         amount: Money::from_minor(minor, &currency),
         category,
         description,
-        approval_status: "draft".into(),
+        approval_status: None,
+        submitted_at: None,
         owner_id: owner,
         branch_id: who.branch_id,
         created_at: now,
@@ -258,12 +278,12 @@ pub fn create(tx: &mut Tx<'_>, who: &Principal, input: NewClaim) -> Result<Expen
 }
 
 fn refuse_if_locked(claim: &ExpenseClaim) -> Result<()> {
-    match claim.approval_status.as_str() {
-        "pending" => Err(Error::Conflict {
+    match claim.approval_status.as_deref() {
+        Some("pending") => Err(Error::Conflict {
             field: Some("approval_status".into()),
             message: "the expense claim is awaiting approval and cannot change until the approval ends".into(),
         }),
-        "approved" => Err(Error::Conflict {
+        Some("approved") => Err(Error::Conflict {
             field: Some("approval_status".into()),
             message: "the expense claim is approved and can no longer change".into(),
         }),
@@ -340,6 +360,83 @@ pub fn submit(tx: &mut Tx<'_>, who: &Principal, registry: &Registry, id: Id) -> 
     who.require("workflow.expenses.create")?;
     crate::engine::submit(tx, who, registry, RECORD_TYPE, id)?;
     fetch_readable(tx, who, id)
+}
+
+/// The receipts of a claim `who` may read (its approvers too), oldest first.
+#[instrument(skip_all, fields(claim.id = %id))]
+pub fn receipts(tx: &mut Tx<'_>, who: &Principal, id: Id) -> Result<Vec<Attachment>> {
+    who.require("workflow.expenses.read")?;
+    fetch_readable(tx, who, id)?;
+    attachments::list(tx, RECORD_TYPE, id)
+}
+
+/// What a receipt may be: a photo or a scan.
+const NOT_A_RECEIPT: &str = "is not an image (PNG, JPEG, GIF, WebP, HEIC) or a PDF; a receipt is a photo or a scan";
+
+/// Adds a receipt (an image or a PDF, at most 10 MB) to a claim `who` may edit. A pending
+/// or approved claim refuses it (409) like any other change.
+#[instrument(skip_all, fields(claim.id = %id))]
+pub fn add_receipt(tx: &mut Tx<'_>, who: &Principal, id: Id, file_name: &str, bytes: &[u8]) -> Result<Attachment> {
+    who.require("workflow.expenses.create")?;
+    let claim = fetch_in_scope(tx, who, id)?;
+    refuse_if_locked(&claim)?;
+    attachments::check_size(bytes)?;
+    if attachments::sniff(bytes).is_none() {
+        return Err(Error::field("file", NOT_A_RECEIPT));
+    }
+    touch_unlocked(tx, &claim)?;
+    attachments::add(tx, who, RECORD_TYPE, id, file_name, bytes)
+}
+
+/// A receipt with its bytes, for whoever may read its claim (its approvers too); any
+/// other caller gets a 404.
+#[instrument(skip_all, fields(attachment.id = %attachment_id))]
+pub fn receipt(tx: &mut Tx<'_>, who: &Principal, attachment_id: Id) -> Result<(Attachment, Vec<u8>)> {
+    who.require("workflow.expenses.read")?;
+    let a = receipt_meta(tx, attachment_id)?;
+    readable_or_404(fetch_readable(tx, who, a.record_id))?;
+    attachments::content(tx, attachment_id)?.ok_or(Error::NotFound("attachment"))
+}
+
+/// Deletes (softly) a receipt of a claim `who` may edit; refused while the claim is
+/// pending or approved (409).
+#[instrument(skip_all, fields(attachment.id = %attachment_id))]
+pub fn remove_receipt(tx: &mut Tx<'_>, who: &Principal, attachment_id: Id) -> Result<Attachment> {
+    who.require("workflow.expenses.create")?;
+    let a = receipt_meta(tx, attachment_id)?;
+    let claim = readable_or_404(fetch_in_scope(tx, who, a.record_id))?;
+    refuse_if_locked(&claim)?;
+    touch_unlocked(tx, &claim)?;
+    attachments::delete(tx, who, attachment_id)
+}
+
+fn receipt_meta(tx: &mut Tx<'_>, attachment_id: Id) -> Result<Attachment> {
+    attachments::find(tx, attachment_id)?.filter(|a| a.record_type == RECORD_TYPE).ok_or(Error::NotFound("attachment"))
+}
+
+/// A claim out of reach hides its receipts too: "attachment not found", not "claim".
+fn readable_or_404(claim: Result<ExpenseClaim>) -> Result<ExpenseClaim> {
+    claim.map_err(|e| match e {
+        Error::NotFound(_) => Error::NotFound("attachment"),
+        other => other,
+    })
+}
+
+/// Marks the claim changed, on the condition that it is still a draft or rejected: a
+/// submission that commits first wins and the receipt change is refused (409); on
+/// PostgreSQL the row lock holds a racing submission back until this commits.
+fn touch_unlocked(tx: &mut Tx<'_>, claim: &ExpenseClaim) -> Result<()> {
+    let n = tx.execute_sql(
+        "UPDATE expense_claims SET updated_at = $1 WHERE id = $2 AND approval_status IN ('draft', 'rejected')",
+        &[now().into(), claim.id.into()],
+    )?;
+    if n == 0 {
+        return Err(Error::conflict(
+            "approval_status",
+            "the expense claim is awaiting approval and cannot change until the approval ends",
+        ));
+    }
+    Ok(())
 }
 
 /// The `expense_claim` record type: fields `amount` (money), `currency`, `category`

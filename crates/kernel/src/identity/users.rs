@@ -208,6 +208,30 @@ pub fn list(tx: &mut Tx<'_>, who: &Principal, filter: &UserFilter, page: &PageRe
     Ok(Page::from_rows(rows, page, |u| id_cursor(u.id)))
 }
 
+/// Active users whose name or e-mail contains `text` (case-insensitive), by name, at most
+/// `limit`: a directory for choosing a colleague (a relay hand-off), so no permission or
+/// data scope applies; the caller decides who may look.
+pub fn directory(tx: &mut Tx<'_>, text: &str, limit: u64) -> Result<Vec<User>> {
+    let mut q = select()
+        .and_where(Expr::col((Users::Table, Users::Active)).eq(true))
+        .order_by((Users::Table, Users::Name), Order::Asc)
+        .order_by((Users::Table, Users::Id), Order::Asc)
+        .limit(limit)
+        .to_owned();
+    let text = text.trim().to_lowercase().replace(['\\', '%', '_'], "");
+    if !text.is_empty() {
+        let pattern = format!("%{text}%");
+        q.and_where(
+            sea_query::Func::lower(Expr::col((Users::Table, Users::Name))).like(pattern.clone()).or(Expr::col((
+                Users::Table,
+                Users::Email,
+            ))
+            .like(pattern)),
+        );
+    }
+    Ok(tx.fetch_all(&q)?)
+}
+
 /// Deleted users (to restore them), with the permission and scope rules of [`list`].
 pub fn list_deleted(tx: &mut Tx<'_>, who: &Principal, page: &PageRequest) -> Result<Page<User>> {
     who.require("identity.users.read")?;

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use kernel::paging::Page;
 use serde::Deserialize;
 use workflow::delegations::{self, Delegation, NewDelegation};
-use workflow::engine::{self, Approval, Decision, DecisionInput, PassInput};
+use workflow::engine::{self, Approval, Colleague, Decision, DecisionInput, PassInput};
 use workflow::processes::{self, NewProcess, Process, ProcessPatch};
 
 use super::{ListParams, versioned};
@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/approvals/{id}/approve", post(approve))
         .route("/api/v1/approvals/{id}/reject", post(reject))
         .route("/api/v1/approvals/{id}/pass", post(pass))
+        .route("/api/v1/approvals/{id}/pass-candidates", get(pass_candidates))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -219,4 +220,30 @@ pub async fn revoke_delegation(
     let now = chrono::Utc::now();
     state.write(creds, move |tx, who| delegations::revoke(tx, who, id, now)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CandidateParams {
+    /// Part of a name or e-mail.
+    pub q: Option<String>,
+    /// At most 50; default 10.
+    #[param(minimum = 1, maximum = 50)]
+    pub limit: Option<u64>,
+}
+
+/// Whom you may pass this relay item on to: active users whose name or e-mail contains
+/// `q`, by name (you left out). For the item's approver, or a delegate standing in.
+#[utoipa::path(get, path = "/api/v1/approvals/{id}/pass-candidates", tag = "workflow", params(("id" = String, Path), CandidateParams),
+    responses((status = 200, body = Vec<Colleague>), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn pass_candidates(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+    Query(p): Query<CandidateParams>,
+) -> ApiResult<axum::Json<Vec<Colleague>>> {
+    let q = p.q.unwrap_or_default();
+    let limit = p.limit.unwrap_or(10);
+    Ok(axum::Json(state.read(creds, move |tx, who| engine::pass_candidates(tx, who, id, &q, limit)).await?))
 }

@@ -31,7 +31,7 @@ pub struct ClaimListParams {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
-    /// `draft`, `pending`, `approved` or `rejected`.
+    /// `pending`, `approved` or `rejected`; `draft` lists the claims never submitted.
     pub approval_status: Option<String>,
 }
 
@@ -49,7 +49,8 @@ pub async fn list(
     ))
 }
 
-/// Creates a draft claim of yours (`approval_status: draft`); submit it to start its approval.
+/// Creates a draft claim of yours (`approval_status` and `submitted_at` null); submit it to
+/// start its approval.
 #[utoipa::path(post, path = "/api/v1/expense-claims", tag = "workflow", request_body = NewClaim,
     responses((status = 201, body = ExpenseClaim)))]
 pub async fn create(

@@ -37,6 +37,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::expense_claims::list, super::expense_claims::create, super::expense_claims::read, super::expense_claims::update, super::expense_claims::submit, super::expense_claims::history,
         super::notifications::list, super::notifications::unread, super::notifications::read_all, super::notifications::read_one,
         super::notifications::preferences, super::notifications::set_preferences,
+        super::attachments::list_claim, super::attachments::upload_claim, super::attachments::download, super::attachments::remove,
+        super::approvals::pass_candidates,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),

@@ -1,20 +1,27 @@
 //! Workflow pages: the approval inbox (`/approvals`, decide with a comment; one card per
 //! item, so it works on a phone), expense claims (`/expenses`: list, new, detail with
-//! where the approval stands and its history), and the bell (`/notifications`).
+//! where the approval stands and its history, receipts to add from a phone's camera), and
+//! the bell (`/notifications`). An inbox card shows the claim's receipts, and a relay
+//! item's "pass on to" field offers colleagues as you type (a datalist htmx fills).
 use ::workflow;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use kernel::Id;
+use kernel::attachments::{self, Attachment};
 use kernel::paging::PageRequest;
 use serde::Deserialize;
 use workflow::amount::Money;
-use workflow::engine::{self, Decision, History};
+use workflow::engine::{self, Colleague, Decision, History};
 use workflow::expenses::{self, CATEGORIES, ExpenseClaim, NewClaim};
 use workflow::notifications::{self, Notification};
 
-use super::{CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, enc, load, refused, render, see_other};
+use super::{
+    ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, enc, load, refused, render, see_other,
+};
+use crate::error::ApiError;
 use crate::extract::PathId;
 use crate::state::{AppState, Credentials};
 
@@ -22,10 +29,16 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/approvals", get(inbox))
         .route("/approvals/{id}/decide", post(decide))
+        .route("/approvals/{id}/people", get(people))
         .route("/expenses", get(list).post(create))
         .route("/expenses/new", get(new))
         .route("/expenses/{id}", get(detail))
         .route("/expenses/{id}/submit", post(submit))
+        .route(
+            "/expenses/{id}/receipts",
+            post(upload_receipt).layer(DefaultBodyLimit::max(attachments::MAX_BYTES + (64 << 10))),
+        )
+        .route("/expenses/{id}/receipts/{rid}/delete", get(confirm_delete_receipt).post(delete_receipt))
         .route("/notifications", get(bell))
         .route("/notifications/read", post(read_all))
 }
@@ -39,6 +52,39 @@ pub struct Item {
     pub step: i64,
     pub relay: bool,
     pub since: String,
+    /// The claim's receipts, for the approver to look at before deciding.
+    pub receipts: Vec<Receipt>,
+}
+
+/// One receipt as a page shows it.
+pub struct Receipt {
+    pub id: String,
+    pub name: String,
+    pub href: String,
+    pub image: bool,
+    /// What stands in for a thumbnail: `PDF`, `HEIC` (browsers cannot show it), `FILE`.
+    pub badge: &'static str,
+    pub size: String,
+}
+
+fn receipt(a: &Attachment) -> Receipt {
+    let size = match a.size_bytes {
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / f64::from(1 << 20)),
+        n if n >= 1 << 10 => format!("{} KB", n >> 10),
+        n => format!("{n} B"),
+    };
+    Receipt {
+        id: a.id.to_string(),
+        name: a.file_name.clone(),
+        href: format!("/api/v1/attachments/{}", a.id),
+        image: a.is_image(),
+        badge: match a.content_type.as_str() {
+            "application/pdf" => "PDF",
+            "image/heic" => "HEIC",
+            _ => "FILE",
+        },
+        size,
+    }
 }
 
 #[derive(Template)]
@@ -77,7 +123,19 @@ async fn inbox_page(state: &AppState, creds: Credentials, cursor: Option<String>
                 Some(rt) => rt.load(tx, a.record_id)?,
                 None => None,
             };
-            titles.push(subject.map(|s| (s.title, s.link)).unwrap_or_else(|| (a.record_type.clone(), String::new())));
+            // Receipts the approver may see (a claim they are asked to approve).
+            let receipts = if a.record_type == expenses::RECORD_TYPE {
+                match expenses::receipts(tx, who, a.record_id) {
+                    Ok(r) => r,
+                    Err(kernel::Error::NotFound(_) | kernel::Error::Forbidden(_)) => Vec::new(),
+                    Err(e) => return Err(e),
+                }
+            } else {
+                Vec::new()
+            };
+            let (title, link) =
+                subject.map(|s| (s.title, s.link)).unwrap_or_else(|| (a.record_type.clone(), String::new()));
+            titles.push((title, link, receipts));
         }
         Ok((found, titles))
     })
@@ -86,7 +144,7 @@ async fn inbox_page(state: &AppState, creds: Credentials, cursor: Option<String>
         .items
         .iter()
         .zip(titles)
-        .map(|(a, (title, link))| Item {
+        .map(|(a, (title, link, receipts))| Item {
             id: a.id.to_string(),
             title,
             link,
@@ -94,6 +152,7 @@ async fn inbox_page(state: &AppState, creds: Credentials, cursor: Option<String>
             step: a.step,
             relay: a.step_kind == "relay",
             since: ctx.datetime(&a.created_at),
+            receipts: receipts.iter().map(receipt).collect(),
         })
         .collect();
     let next = found.next_cursor.map(|c| format!("/approvals?cursor={}", enc(&c)));
@@ -121,20 +180,21 @@ async fn decide(
     PathId(id): PathId,
     Form(form): Form<DecideForm>,
 ) -> PageResult {
-    let decision = match form.decision.as_str() {
-        "approve" => Decision::Approve,
-        "reject" => Decision::Reject,
-        _ => match super::opt_id(&form.to_user_id) {
-            Some(to_user_id) => Decision::Pass { to_user_id },
-            None => Decision::Pass { to_user_id: Id(0) },
-        },
-    };
+    let kind = form.decision.clone();
+    let to = form.to_user_id.unwrap_or_default();
     let done = form.decision.clone();
     let config = state.config.clone();
     let comment = form.comment;
     let creds = creds.with_csrf(form.csrf_token);
     let result = state
-        .write(creds.clone(), move |tx, who| engine::decide(tx, who, &config.workflow, id, decision, comment))
+        .write(creds.clone(), move |tx, who| {
+            let decision = match kind.as_str() {
+                "approve" => Decision::Approve,
+                "reject" => Decision::Reject,
+                _ => Decision::Pass { to_user_id: colleague(tx, &to)? },
+            };
+            engine::decide(tx, who, &config.workflow, id, decision, comment)
+        })
         .await;
     match result {
         Ok(_) => Ok(see_other(&format!("/approvals?done={}", enc(&done)))),
@@ -143,6 +203,51 @@ async fn decide(
             refused(page, e)
         }
     }
+}
+
+/// The colleague the "pass on to" field names: an id, an e-mail (what the picker fills
+/// in), or `Name <e-mail>`.
+fn colleague(tx: &mut kernel::Tx<'_>, typed: &str) -> kernel::Result<Id> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Err(kernel::Error::field("to_user_id", "is required: choose whom to pass the item on to"));
+    }
+    if let Ok(id) = typed.parse::<i64>() {
+        return Ok(Id(id));
+    }
+    let email = match (typed.rfind('<'), typed.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &typed[a + 1..b],
+        _ => typed,
+    };
+    kernel::identity::users::find_by_email(tx, email)?.filter(|u| u.active).map(|u| u.id).ok_or_else(|| {
+        kernel::Error::field("to_user_id", format!("{typed:?} is no active user; type a name or e-mail and pick one"))
+    })
+}
+
+#[derive(Deserialize)]
+struct PeopleQuery {
+    #[serde(default)]
+    to_user_id: String,
+}
+
+/// The options of a relay item's "pass on to" datalist.
+#[derive(Template)]
+#[template(path = "approvals/people_options.html")]
+struct PeopleOptions {
+    people: Vec<Colleague>,
+}
+
+/// Colleagues matching what was typed in a relay item's "pass on to" field.
+async fn people(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+    Query(q): Query<PeopleQuery>,
+) -> PageResult {
+    let typed = q.to_user_id;
+    let (_, people) =
+        load(&state, creds, "/approvals", move |tx, who| engine::pass_candidates(tx, who, id, &typed, 10)).await?;
+    Ok(render(&PeopleOptions { people }))
 }
 
 pub struct ClaimRow {
@@ -156,13 +261,15 @@ pub struct ClaimRow {
 }
 
 fn claim_row(ctx: &Ctx, c: &ExpenseClaim) -> ClaimRow {
+    // Never submitted: the API says `null`; the page says "Draft".
+    let status = c.approval_status.clone().unwrap_or_else(|| "draft".into());
     ClaimRow {
         id: c.id.to_string(),
         amount: format!("{} {}", c.amount.amount, c.amount.currency),
         category: ctx.t_or(&format!("expense-category-{}", c.category), &c.category),
         description: c.description.clone(),
-        status: c.approval_status.clone(),
-        status_label: ctx.t_or(&format!("approval-status-{}", c.approval_status), &c.approval_status),
+        status: status.clone(),
+        status_label: ctx.t_or(&format!("approval-status-{status}"), &status),
         created: ctx.datetime(&c.created_at),
     }
 }
@@ -263,6 +370,9 @@ struct DetailPage {
     ctx: Ctx,
     claim: ClaimRow,
     can_submit: bool,
+    /// May add and delete receipts: the owner, while the claim is a draft or rejected.
+    can_edit: bool,
+    receipts: Vec<Receipt>,
     runs: Vec<Run>,
     errors: FormErrors,
 }
@@ -277,14 +387,17 @@ impl WithErrors for DetailPage {
 }
 
 async fn detail_page(state: &AppState, creds: Credentials, id: Id) -> Result<DetailPage, PageError> {
-    let (ctx, (claim, history, mine)) = load(state, creds, "/expenses", move |tx, who| {
+    let (ctx, (claim, history, mine, receipts)) = load(state, creds, "/expenses", move |tx, who| {
         let claim = expenses::get(tx, who, id)?;
         let history: Vec<History> = engine::history(tx, expenses::RECORD_TYPE, id)?;
         let mine = who.actor() == Some(claim.owner_id) && who.can("workflow.expenses.create");
-        Ok((claim, history, mine))
+        let receipts = expenses::receipts(tx, who, id)?;
+        Ok((claim, history, mine, receipts))
     })
     .await?;
-    let can_submit = mine && matches!(claim.approval_status.as_str(), "draft" | "rejected");
+    let can_submit = mine && matches!(claim.approval_status.as_deref(), None | Some("rejected"));
+    let can_edit = can_submit;
+    let receipts = receipts.iter().map(receipt).collect();
     let runs = history
         .iter()
         .map(|h| Run {
@@ -308,7 +421,7 @@ async fn detail_page(state: &AppState, creds: Credentials, id: Id) -> Result<Det
         })
         .collect();
     let claim = claim_row(&ctx, &claim);
-    Ok(DetailPage { ctx, claim, can_submit, runs, errors: FormErrors::default() })
+    Ok(DetailPage { ctx, claim, can_submit, can_edit, receipts, runs, errors: FormErrors::default() })
 }
 
 async fn detail(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> PageResult {
@@ -327,6 +440,123 @@ async fn submit(
     match result {
         Ok(_) => Ok(see_other(&format!("/expenses/{id}"))),
         Err(e) => refused(detail_page(&state, creds, id).await?, e),
+    }
+}
+
+/// The receipt upload (multipart: `csrf_token`, `file`), from a file or a phone's camera.
+async fn upload_receipt(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+    mut form: Multipart,
+) -> PageResult {
+    let mut csrf = None;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut refusal = None;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                refusal = Some(upload_error(e.status(), e.body_text()));
+                break;
+            }
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned).unwrap_or_default();
+        match field.bytes().await {
+            Ok(bytes) if name == "csrf_token" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
+            Ok(bytes) if name == "file" => file = Some((filename, bytes.to_vec())),
+            Ok(_) => {}
+            Err(e) => {
+                refusal = Some(upload_error(e.status(), e.body_text()));
+                break;
+            }
+        }
+    }
+    let creds = creds.with_csrf(csrf);
+    let result = match (refusal, file) {
+        (Some(e), _) => Err(e),
+        (None, Some((_, bytes))) if bytes.len() > attachments::MAX_BYTES => Err(crate::api::attachments::too_large()),
+        (None, file) => {
+            let (name, bytes) = file.unwrap_or_default();
+            state.write(creds.clone(), move |tx, who| expenses::add_receipt(tx, who, id, &name, &bytes)).await
+        }
+    };
+    match result {
+        Ok(_) => Ok(see_other(&format!("/expenses/{id}#receipts"))),
+        Err(e) => {
+            // Only reads from here: a refused post's CSRF token was already checked.
+            let creds = Credentials { needs_csrf: false, ..creds };
+            let status = e.status;
+            let mut page = detail_page(&state, creds, id).await?;
+            if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                page.errors = FormErrors { general: Some(e.detail.clone()), fields: e.errors };
+                return Ok((status, render(&page)).into_response());
+            }
+            refused(page, e)
+        }
+    }
+}
+
+fn upload_error(status: axum::http::StatusCode, text: String) -> ApiError {
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        crate::api::attachments::too_large()
+    } else {
+        ApiError::bad_request(text)
+    }
+}
+
+fn delete_receipt_page(ctx: Ctx, claim: Id, a: &Attachment, error: Option<String>) -> ConfirmPage {
+    ConfirmPage {
+        title: ctx.t("expenses-receipt-delete-title"),
+        question: ctx.ta("expenses-receipt-delete-confirm", "name", &a.file_name),
+        action: format!("/expenses/{claim}/receipts/{}/delete", a.id),
+        button: ctx.t("delete"),
+        cancel: format!("/expenses/{claim}#receipts"),
+        error,
+        ctx,
+    }
+}
+
+/// The receipt of claim `claim` named `rid`, if `who` may read the claim.
+fn find_receipt(tx: &mut kernel::Tx<'_>, who: &kernel::Principal, claim: Id, rid: Id) -> kernel::Result<Attachment> {
+    expenses::receipts(tx, who, claim)?.into_iter().find(|a| a.id == rid).ok_or(kernel::Error::NotFound("attachment"))
+}
+
+async fn confirm_delete_receipt(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path((claim, rid)): Path<(i64, i64)>,
+) -> PageResult {
+    let (claim, rid) = (Id(claim), Id(rid));
+    let (ctx, a) = load(&state, creds, "/expenses", move |tx, who| find_receipt(tx, who, claim, rid)).await?;
+    Ok(render(&delete_receipt_page(ctx, claim, &a, None)))
+}
+
+async fn delete_receipt(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Path((claim, rid)): Path<(i64, i64)>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let (claim, rid) = (Id(claim), Id(rid));
+    let creds = creds.with_csrf(form.csrf_token);
+    let result = state
+        .write(creds.clone(), move |tx, who| {
+            find_receipt(tx, who, claim, rid)?;
+            expenses::remove_receipt(tx, who, rid)
+        })
+        .await;
+    match result {
+        Ok(_) => Ok(see_other(&format!("/expenses/{claim}#receipts"))),
+        Err(e) if e.status == axum::http::StatusCode::CONFLICT || e.status == axum::http::StatusCode::BAD_REQUEST => {
+            let status = e.status;
+            let creds = Credentials { needs_csrf: false, ..creds };
+            let (ctx, a) = load(&state, creds, "/expenses", move |tx, who| find_receipt(tx, who, claim, rid)).await?;
+            Ok((status, render(&delete_receipt_page(ctx, claim, &a, Some(e.detail)))).into_response())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
