@@ -13,6 +13,10 @@ use web::{AppState, Config};
 #[path = "pages/customers.rs"]
 mod customers;
 
+/// The working-calendar and delegation pages.
+#[path = "pages/calendars.rs"]
+mod calendars;
+
 const PASSWORD: &str = "correct-horse-1";
 
 async fn create_user(db: &Db, email: &str, role: &str) -> Id {

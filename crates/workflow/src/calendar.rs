@@ -6,8 +6,9 @@
 //! * Hours: a branch without its own hours (`approval_working_hours`) uses its nearest
 //!   parent's, else [`Week::standard`] (Monday–Friday 09:00–18:00).
 //! * Days (`approval_holidays`, kind `holiday` or `working`): those of the branch, its
-//!   parents and every branch (`branch_id` null) apply; for one date the nearest wins
-//!   (the branch's own entry over its parent's over every branch's).
+//!   parents of the same region (a Korean branch under a Chinese head office does not
+//!   keep China's holidays) and every branch (`branch_id` null) apply; for one date the
+//!   nearest wins (the branch's own entry over its parent's over every branch's).
 //! * A make-up working day is worked on the hours of the first weekday (Monday…Friday)
 //!   that has any.
 //! * [`presets`]: the public holidays of China and South Korea that an admin loads into a
@@ -246,31 +247,44 @@ pub fn add_working_seconds(
 struct BranchLink {
     parent_id: Option<Id>,
     time_zone: String,
+    region: String,
 }
 
 impl FromRow for BranchLink {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
-        Ok(BranchLink { parent_id: row.get("parent_id")?, time_zone: row.get("time_zone")? })
+        Ok(BranchLink { parent_id: row.get("parent_id")?, time_zone: row.get("time_zone")?, region: row.get("region")? })
     }
 }
 
-/// `branch` and its parents, nearest first, with the branch's own time zone.
-fn chain(tx: &mut Tx<'_>, branch: Id) -> Result<(Vec<Id>, chrono_tz::Tz)> {
-    let mut ids = vec![branch];
-    let mut tz = chrono_tz::Asia::Shanghai;
+/// A branch's place in the tree, for its calendar.
+struct Chain {
+    /// The branch and its parents, nearest first (where hours come from).
+    all: Vec<Id>,
+    /// Those of the branch's own region (where days come from: a Korean branch does
+    /// not keep its Chinese head office's holidays).
+    same_region: Vec<Id>,
+    tz: chrono_tz::Tz,
+}
+
+fn chain(tx: &mut Tx<'_>, branch: Id) -> Result<Chain> {
+    let mut c = Chain { all: Vec::new(), same_region: Vec::new(), tz: chrono_tz::Asia::Shanghai };
+    let mut region = None;
     let mut at = Some(branch);
     while let Some(id) = at {
-        let rows: Vec<BranchLink> = tx.query_sql("SELECT parent_id, time_zone FROM branches WHERE id = $1", &[id.into()])?;
+        let rows: Vec<BranchLink> =
+            tx.query_sql("SELECT parent_id, time_zone, region FROM branches WHERE id = $1", &[id.into()])?;
         let Some(link) = rows.into_iter().next() else { break };
-        if id == branch {
-            tz = link.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+        if region.is_none() {
+            c.tz = link.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+            region = Some(link.region.clone());
         }
-        at = link.parent_id.filter(|p| !ids.contains(p));
-        if let Some(p) = at {
-            ids.push(p);
+        c.all.push(id);
+        if region.as_deref() == Some(link.region.as_str()) {
+            c.same_region.push(id);
         }
+        at = link.parent_id.filter(|p| !c.all.contains(p));
     }
-    Ok((ids, tz))
+    Ok(c)
 }
 
 struct HoursRow {
@@ -301,13 +315,14 @@ fn effective_hours(tx: &mut Tx<'_>, chain: &[Id]) -> Result<(Week, Option<Id>)> 
 /// The working calendar of `branch`: its time zone, its (or its nearest parent's) hours,
 /// and the holidays and working days of it, its parents and every branch.
 pub fn for_branch(tx: &mut Tx<'_>, branch: Id) -> Result<Calendar> {
-    let (chain, tz) = chain(tx, branch)?;
-    let (week, _) = effective_hours(tx, &chain)?;
-    let days = effective_days(tx, &chain, None)?.into_iter().filter_map(|d| Some((d.day, DayKind::parse(&d.kind)?)));
-    Ok(Calendar { tz, week, days: days.collect() })
+    let chain = chain(tx, branch)?;
+    let (week, _) = effective_hours(tx, &chain.all)?;
+    let days =
+        effective_days(tx, &chain.same_region, None)?.into_iter().filter_map(|d| Some((d.day, DayKind::parse(&d.kind)?)));
+    Ok(Calendar { tz: chain.tz, week, days: days.collect() })
 }
 
-/// The holidays that apply to `branch` (its own, its parents' and every branch's).
+/// The holidays that apply to `branch` (its own, its same-region parents' and every branch's).
 pub fn holidays(tx: &mut Tx<'_>, branch: Id) -> Result<BTreeSet<NaiveDate>> {
     let calendar = for_branch(tx, branch)?;
     Ok(calendar.days.into_iter().filter(|(_, k)| *k == DayKind::Holiday).map(|(d, _)| d).collect())
@@ -345,8 +360,8 @@ fn existing_branch(tx: &mut Tx<'_>, id: Id, field: &str) -> Result<()> {
 pub fn hours(tx: &mut Tx<'_>, who: &Principal, branch: Id) -> Result<BranchHours> {
     who.require("workflow.processes.read")?;
     existing_branch(tx, branch, "")?;
-    let (chain, _) = chain(tx, branch)?;
-    let (week, from) = effective_hours(tx, &chain)?;
+    let chain = chain(tx, branch)?;
+    let (week, from) = effective_hours(tx, &chain.all)?;
     let source = match from {
         None => "default",
         Some(b) if b == branch => "own",
@@ -468,7 +483,8 @@ fn effective_days(tx: &mut Tx<'_>, chain: &[Id], year: Option<i32>) -> Result<Ve
 }
 
 /// The holidays and working days of a year: for `branch`, those that apply to it (its
-/// own, its parents', every branch's; `branch_id` says whose); without, every branch's.
+/// own, its same-region parents', every branch's; `branch_id` says whose); without,
+/// every branch's.
 pub fn days(tx: &mut Tx<'_>, who: &Principal, branch: Option<Id>, year: Option<i32>) -> Result<Vec<CalendarDay>> {
     who.require("workflow.processes.read")?;
     if let Some(y) = year
@@ -479,7 +495,7 @@ pub fn days(tx: &mut Tx<'_>, who: &Principal, branch: Option<Id>, year: Option<i
     let chain = match branch {
         Some(b) => {
             existing_branch(tx, b, "branch_id")?;
-            chain(tx, b)?.0
+            chain(tx, b)?.same_region
         }
         None => Vec::new(),
     };

@@ -20,6 +20,7 @@ pub mod tokens;
 pub mod users;
 // Workflow: approvals, expense claims, notifications.
 pub mod approvals;
+pub mod calendars;
 pub mod expense_claims;
 pub mod notifications;
 
@@ -54,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .merge(approvals::delegations_router())
         .merge(expense_claims::router())
         .merge(notifications::router())
+        .merge(calendars::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

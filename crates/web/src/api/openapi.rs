@@ -36,6 +36,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::approvals::list_delegations, super::approvals::create_delegation, super::approvals::revoke_delegation,
         super::expense_claims::list, super::expense_claims::create, super::expense_claims::read, super::expense_claims::update, super::expense_claims::submit, super::expense_claims::history,
         super::notifications::list, super::notifications::unread, super::notifications::read_all, super::notifications::read_one,
+        super::calendars::read_hours, super::calendars::set_hours, super::calendars::clear_hours,
+        super::calendars::list_days, super::calendars::create_day, super::calendars::delete_day, super::calendars::load_preset,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),
