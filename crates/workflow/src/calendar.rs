@@ -252,7 +252,11 @@ struct BranchLink {
 
 impl FromRow for BranchLink {
     fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
-        Ok(BranchLink { parent_id: row.get("parent_id")?, time_zone: row.get("time_zone")?, region: row.get("region")? })
+        Ok(BranchLink {
+            parent_id: row.get("parent_id")?,
+            time_zone: row.get("time_zone")?,
+            region: row.get("region")?,
+        })
     }
 }
 
@@ -317,8 +321,9 @@ fn effective_hours(tx: &mut Tx<'_>, chain: &[Id]) -> Result<(Week, Option<Id>)> 
 pub fn for_branch(tx: &mut Tx<'_>, branch: Id) -> Result<Calendar> {
     let chain = chain(tx, branch)?;
     let (week, _) = effective_hours(tx, &chain.all)?;
-    let days =
-        effective_days(tx, &chain.same_region, None)?.into_iter().filter_map(|d| Some((d.day, DayKind::parse(&d.kind)?)));
+    let days = effective_days(tx, &chain.same_region, None)?
+        .into_iter()
+        .filter_map(|d| Some((d.day, DayKind::parse(&d.kind)?)));
     Ok(Calendar { tz: chain.tz, week, days: days.collect() })
 }
 
@@ -376,7 +381,13 @@ pub fn hours(tx: &mut Tx<'_>, who: &Principal, branch: Id) -> Result<BranchHours
 }
 
 /// Sets a branch's own working hours (its child branches without their own inherit them).
-pub fn set_hours(tx: &mut Tx<'_>, who: &Principal, branch: Id, input: HoursInput, now: DateTime<Utc>) -> Result<BranchHours> {
+pub fn set_hours(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    branch: Id,
+    input: HoursInput,
+    now: DateTime<Utc>,
+) -> Result<BranchHours> {
     who.require("workflow.processes.manage")?;
     existing_branch(tx, branch, "")?;
     let week = Week::parse(&input.week)?;
@@ -393,7 +404,8 @@ pub fn set_hours(tx: &mut Tx<'_>, who: &Principal, branch: Id, input: HoursInput
         )?;
     }
     let after = hours(tx, who, branch)?;
-    let changes = Changes::new().field("week", &before.week, &after.week).field("source", &before.source, &after.source);
+    let changes =
+        Changes::new().field("week", &before.week, &after.week).field("source", &before.source, &after.source);
     audit::record(tx, who, "update", "approval_working_hours", Some(branch), &changes)?;
     Ok(after)
 }
@@ -653,7 +665,13 @@ pub fn load_preset(tx: &mut Tx<'_>, who: &Principal, input: PresetInput) -> Resu
     let Some(days) = days else { return Err(Error::field("year", "is required")) };
     let mut report = PresetReport { added: 0, skipped: 0 };
     for (day, kind, name) in days {
-        let d = CalendarDay { id: Id::new(), branch_id: input.branch_id, day, kind: kind.as_str().into(), name: name.into() };
+        let d = CalendarDay {
+            id: Id::new(),
+            branch_id: input.branch_id,
+            day,
+            kind: kind.as_str().into(),
+            name: name.into(),
+        };
         if insert_day(tx, &d)? {
             report.added += 1;
         } else {

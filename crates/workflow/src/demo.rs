@@ -175,7 +175,8 @@ pub fn load_holidays(tx: &mut Tx<'_>) -> Result<()> {
     )?;
     for b in branches.iter().filter(|b| b.parent_region.as_deref() != Some(b.region.as_str())) {
         for year in calendar::presets::years(&b.region) {
-            let input = calendar::PresetInput { country: Some(b.region.clone()), year: Some(year), branch_id: Some(b.id) };
+            let input =
+                calendar::PresetInput { country: Some(b.region.clone()), year: Some(year), branch_id: Some(b.id) };
             calendar::load_preset(tx, &system, input)?;
         }
     }

@@ -183,7 +183,10 @@ fn days_apply_by_nearest_calendar_and_bad_days_are_refused() {
         // Deleting one of its own days; an unknown id is 404.
         w.db.write_blocking(|tx| calendar::delete_day(tx, &w.admin, own.id)).unwrap();
         assert_eq!(listed(Some(w.store))[1].branch_id, None);
-        assert!(matches!(w.db.write_blocking(|tx| calendar::delete_day(tx, &w.admin, own.id)), Err(Error::NotFound(_))));
+        assert!(matches!(
+            w.db.write_blocking(|tx| calendar::delete_day(tx, &w.admin, own.id)),
+            Err(Error::NotFound(_))
+        ));
         assert!(matches!(
             w.db.write_blocking(|tx| calendar::add_day(tx, &w.rep, day(None, "2026-01-01", "holiday", "x"))),
             Err(Error::Forbidden(_))
@@ -213,6 +216,29 @@ fn presets_load_once_and_keep_what_the_calendar_has() {
         assert_eq!(east.days.get(&date("2026-10-01")), Some(&DayKind::Working));
         assert_eq!(east.days.get(&date("2026-02-14")), Some(&DayKind::Working));
         assert_eq!(east.days.get(&date("2026-02-17")), Some(&DayKind::Holiday));
+        // A Korean branch under East keeps East's hours but not China's holidays; the
+        // Chinese store below East has them.
+        let seoul =
+            w.db.write_blocking(|tx| {
+                let input = branches::NewBranch {
+                    name: "Seoul".into(),
+                    parent_id: Some(w.east),
+                    region: Some("KR".into()),
+                    time_zone: Some("Asia/Seoul".into()),
+                    ..Default::default()
+                };
+                branches::create(tx, &w.admin, input)
+            })
+            .unwrap()
+            .id;
+        let seoul_cal = w.db.read_blocking(|tx| calendar::for_branch(tx, seoul)).unwrap();
+        assert!(seoul_cal.days.is_empty(), "{:?}", seoul_cal.days);
+        assert_eq!(seoul_cal.tz, chrono_tz::Asia::Seoul);
+        let store = w.db.read_blocking(|tx| calendar::for_branch(tx, w.store)).unwrap();
+        assert_eq!(store.days.get(&date("2026-02-17")), Some(&DayKind::Holiday));
+        assert_eq!(load("KR", 2026, Some(seoul)).unwrap().skipped, 0);
+        let listed = w.db.read_blocking(|tx| calendar::days(tx, &w.admin, Some(seoul), Some(2026))).unwrap();
+        assert!(listed.iter().all(|d| d.branch_id == Some(seoul)) && listed.len() > 15);
         // Korea for every branch: the head office gets it, East keeps its own entries.
         let kr = load("KR", 2027, None).unwrap();
         assert_eq!(kr.skipped, 0);
@@ -260,7 +286,8 @@ fn a_reminder_is_due_on_the_branchs_own_hours() {
         let id = w.db.write_blocking(|tx| expenses::create(tx, &w.rep, claim)).unwrap().id;
         w.db.write_blocking(|tx| expenses::submit(tx, &w.rep, &registry, id)).unwrap();
         let page = kernel::paging::PageRequest::parse(Some(100), None).unwrap();
-        let task = w.db.read_blocking(|tx| engine::list_mine(tx, &w.manager, "pending", &page)).unwrap().items[0].clone();
+        let task =
+            w.db.read_blocking(|tx| engine::list_mine(tx, &w.manager, "pending", &page)).unwrap().items[0].clone();
         let created = task.created_at;
         let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
         let cal = w.db.read_blocking(|tx| calendar::for_branch(tx, w.east)).unwrap();
@@ -273,5 +300,38 @@ fn a_reminder_is_due_on_the_branchs_own_hours() {
         assert_eq!(tick(due - chrono::Duration::seconds(1)).reminded, 0);
         assert_eq!(tick(due).reminded, 1);
         assert_eq!(tick(due + chrono::Duration::hours(30)).reminded, 0);
+    }
+}
+
+#[test]
+fn the_demo_loads_each_regions_holidays_where_the_region_starts() {
+    for w in worlds() {
+        let seoul =
+            w.db.write_blocking(|tx| {
+                let input = branches::NewBranch {
+                    name: "서울지사".into(),
+                    parent_id: Some(w.hq),
+                    region: Some("KR".into()),
+                    ..Default::default()
+                };
+                branches::create(tx, &w.admin, input)
+            })
+            .unwrap()
+            .id;
+        w.db.write_blocking(workflow::demo::load_holidays).unwrap();
+        let own = |b: Id| count(&w.db, &format!("approval_holidays WHERE branch_id = {b}"));
+        assert_eq!(own(w.hq), calendar::presets::days("CN", 2026).unwrap().len() as i64);
+        assert_eq!(own(w.east) + own(w.store), 0, "inherited from the head office");
+        let kr = (calendar::presets::days("KR", 2026).unwrap().len()
+            + calendar::presets::days("KR", 2027).unwrap().len()) as i64;
+        assert_eq!(own(seoul), kr);
+        let store = w.db.read_blocking(|tx| calendar::for_branch(tx, w.store)).unwrap();
+        assert_eq!(store.days.get(&date("2026-02-14")), Some(&DayKind::Working));
+        let seoul_cal = w.db.read_blocking(|tx| calendar::for_branch(tx, seoul)).unwrap();
+        assert_eq!(seoul_cal.days.get(&date("2026-02-14")), None);
+        assert_eq!(seoul_cal.days.get(&date("2027-02-09")), Some(&DayKind::Holiday));
+        // Seeding again adds nothing.
+        w.db.write_blocking(workflow::demo::load_holidays).unwrap();
+        assert_eq!(own(w.hq), calendar::presets::days("CN", 2026).unwrap().len() as i64);
     }
 }

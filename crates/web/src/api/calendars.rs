@@ -26,7 +26,11 @@ pub fn router() -> Router<AppState> {
 /// (Monday–Friday 09:00–18:00).
 #[utoipa::path(get, path = "/api/v1/branches/{id}/working-hours", tag = "workflow", params(("id" = String, Path)),
     responses((status = 200, body = BranchHours)))]
-pub async fn read_hours(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<axum::Json<BranchHours>> {
+pub async fn read_hours(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+) -> ApiResult<axum::Json<BranchHours>> {
     Ok(axum::Json(state.read(creds, move |tx, who| calendar::hours(tx, who, id)).await?))
 }
 
@@ -48,7 +52,11 @@ pub async fn set_hours(
 /// Drops a branch's own working hours: it inherits its parent's again.
 #[utoipa::path(delete, path = "/api/v1/branches/{id}/working-hours", tag = "workflow", params(("id" = String, Path)),
     responses((status = 200, body = BranchHours)))]
-pub async fn clear_hours(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<axum::Json<BranchHours>> {
+pub async fn clear_hours(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+) -> ApiResult<axum::Json<BranchHours>> {
     Ok(axum::Json(state.write(creds, move |tx, who| calendar::clear_hours(tx, who, id)).await?))
 }
 
@@ -73,7 +81,9 @@ pub async fn list_days(
 ) -> ApiResult<axum::Json<Vec<CalendarDay>>> {
     let branch = match p.branch_id.as_deref().filter(|b| !b.is_empty()) {
         None => None,
-        Some(b) => Some(b.parse::<i64>().map(kernel::Id).map_err(|_| kernel::Error::field("branch_id", "is not an id"))?),
+        Some(b) => {
+            Some(b.parse::<i64>().map(kernel::Id).map_err(|_| kernel::Error::field("branch_id", "is not an id"))?)
+        }
     };
     let year = match p.year.as_deref().filter(|y| !y.is_empty()) {
         None => None,
@@ -86,7 +96,11 @@ pub async fn list_days(
 /// or (no `branch_id`) every branch's. A date the calendar has already is 422.
 #[utoipa::path(post, path = "/api/v1/calendar-days", tag = "workflow", request_body = NewCalendarDay,
     responses((status = 201, body = CalendarDay)))]
-pub async fn create_day(State(state): State<AppState>, creds: Credentials, Json(input): Json<NewCalendarDay>) -> ApiResult<Response> {
+pub async fn create_day(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Json(input): Json<NewCalendarDay>,
+) -> ApiResult<Response> {
     let d = state.write(creds, move |tx, who| calendar::add_day(tx, who, input)).await?;
     Ok(versioned(StatusCode::CREATED, 1, Some(format!("/api/v1/calendar-days/{}", d.id)), &d))
 }
@@ -94,7 +108,11 @@ pub async fn create_day(State(state): State<AppState>, creds: Credentials, Json(
 /// Removes a holiday or working day.
 #[utoipa::path(delete, path = "/api/v1/calendar-days/{id}", tag = "workflow", params(("id" = String, Path)),
     responses((status = 204)))]
-pub async fn delete_day(State(state): State<AppState>, creds: Credentials, PathId(id): PathId) -> ApiResult<StatusCode> {
+pub async fn delete_day(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
     state.write(creds, move |tx, who| calendar::delete_day(tx, who, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -104,6 +122,10 @@ pub async fn delete_day(State(state): State<AppState>, creds: Credentials, PathI
 /// calendar has already are kept (`skipped`).
 #[utoipa::path(post, path = "/api/v1/calendar-days/presets", tag = "workflow", request_body = PresetInput,
     responses((status = 200, body = PresetReport)))]
-pub async fn load_preset(State(state): State<AppState>, creds: Credentials, Json(input): Json<PresetInput>) -> ApiResult<axum::Json<PresetReport>> {
+pub async fn load_preset(
+    State(state): State<AppState>,
+    creds: Credentials,
+    Json(input): Json<PresetInput>,
+) -> ApiResult<axum::Json<PresetReport>> {
     Ok(axum::Json(state.write(creds, move |tx, who| calendar::load_preset(tx, who, input)).await?))
 }

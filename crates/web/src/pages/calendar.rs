@@ -17,7 +17,7 @@ use super::admin::{Opt, branch_options};
 use crate::error::ApiError;
 use crate::extract::{PathId, Query};
 use crate::pages::{
-    ConfirmPage, Ctx, CsrfForm, FormErrors, PageError, PageResult, WithErrors, load, non_empty, opt_id, refused_in,
+    ConfirmPage, CsrfForm, Ctx, FormErrors, PageError, PageResult, WithErrors, load, non_empty, opt_id, refused_in,
     render, see_other,
 };
 use crate::state::{AppState, Credentials};
@@ -137,7 +137,9 @@ async fn page(state: &AppState, creds: Credentials, branch: Option<Id>, year: i3
                     value: h
                         .week
                         .get(*key)
-                        .map(|list| list.iter().map(|i| format!("{}-{}", i.start, i.end)).collect::<Vec<_>>().join(", "))
+                        .map(|list| {
+                            list.iter().map(|i| format!("{}-{}", i.start, i.end)).collect::<Vec<_>>().join(", ")
+                        })
                         .unwrap_or_default(),
                     error: None,
                 })
@@ -218,11 +220,8 @@ async fn save_hours(State(state): State<AppState>, creds: Credentials, Form(form
     let branch = opt_id(&form.branch).ok_or_else(|| ApiError::from(kernel::Error::field("branch", "is required")))?;
     let year = year_of(&form.year);
     let texts = [&form.mon, &form.tue, &form.wed, &form.thu, &form.fri, &form.sat, &form.sun];
-    let week: BTreeMap<String, Vec<Interval>> = WEEKDAYS
-        .iter()
-        .zip(texts)
-        .map(|(k, t)| ((*k).to_owned(), intervals(t.as_deref().unwrap_or(""))))
-        .collect();
+    let week: BTreeMap<String, Vec<Interval>> =
+        WEEKDAYS.iter().zip(texts).map(|(k, t)| ((*k).to_owned(), intervals(t.as_deref().unwrap_or("")))).collect();
     let now = chrono::Utc::now();
     let input = HoursInput { week };
     match state.write(creds.clone(), move |tx, who| calendar::set_hours(tx, who, branch, input, now)).await {
@@ -307,7 +306,12 @@ async fn confirm_delete(State(state): State<AppState>, creds: Credentials, PathI
     }))
 }
 
-async fn delete_day(State(state): State<AppState>, creds: Credentials, PathId(id): PathId, Form(form): Form<CsrfForm>) -> PageResult {
+async fn delete_day(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
     let creds = creds.with_csrf(form.csrf_token);
     let d = state.write(creds, move |tx, who| calendar::delete_day(tx, who, id)).await?;
     Ok(see_other(&format!("{}&notice=saved", url(d.branch_id, d.day.year()))))

@@ -14,7 +14,9 @@ use workflow::delegations::{self, NewDelegation};
 use super::admin::Opt;
 use crate::error::ApiError;
 use crate::extract::PathId;
-use crate::pages::{ConfirmPage, Ctx, CsrfForm, FormErrors, PageResult, WithErrors, act, load, opt_id, refused, render};
+use crate::pages::{
+    ConfirmPage, CsrfForm, Ctx, FormErrors, PageResult, WithErrors, act, load, opt_id, refused, render,
+};
 use crate::state::{AppState, Credentials};
 
 pub fn router() -> Router<AppState> {
@@ -63,7 +65,11 @@ pub struct DelegationForm {
     ends_at: Option<String>,
 }
 
-async fn page(state: &AppState, creds: Credentials, picked: Option<Id>) -> Result<DelegationsPage, crate::pages::PageError> {
+async fn page(
+    state: &AppState,
+    creds: Credentials,
+    picked: Option<Id>,
+) -> Result<DelegationsPage, crate::pages::PageError> {
     let now = Utc::now();
     let (ctx, (list, people, names)) = load(state, creds, "/delegations", move |tx, who| {
         let list = delegations::list(tx, who)?;
@@ -105,8 +111,10 @@ async fn page(state: &AppState, creds: Credentials, picked: Option<Id>) -> Resul
         .filter(|d| Some(d.delegate_id) == me && d.revoked_at.is_none() && d.ends_at > now)
         .map(|d| Row { can_revoke: false, ..row(d, d.user_id) })
         .collect();
-    let people =
-        people.iter().map(|p| Opt::new(p.id.to_string(), format!("{} <{}>", p.name, p.email), Some(p.id) == picked)).collect();
+    let people = people
+        .iter()
+        .map(|p| Opt::new(p.id.to_string(), format!("{} <{}>", p.name, p.email), Some(p.id) == picked))
+        .collect();
     Ok(DelegationsPage {
         ctx,
         given,
@@ -173,7 +181,12 @@ async fn confirm_revoke(State(state): State<AppState>, creds: Credentials, PathI
     }))
 }
 
-async fn revoke(State(state): State<AppState>, creds: Credentials, PathId(id): PathId, Form(form): Form<CsrfForm>) -> PageResult {
+async fn revoke(
+    State(state): State<AppState>,
+    creds: Credentials,
+    PathId(id): PathId,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
     let now = Utc::now();
     act(&state, creds, form, "/delegations", move |tx, who| delegations::revoke(tx, who, id, now)).await
 }

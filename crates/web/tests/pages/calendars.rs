@@ -40,9 +40,11 @@ async fn a_delegation_is_named_and_revoked_from_the_page() {
         let confirm = send(&app, get(&format!("/delegations/{id}/revoke"), Some(&boss))).await;
         assert_eq!(confirm.status, StatusCode::OK);
         assert!(confirm.body.contains("Revoke this delegation now?"));
-        let reply =
-            send(&app, post_form(&format!("/delegations/{id}/revoke"), Some(&boss), &format!("csrf_token={}", enc(&csrf))))
-                .await;
+        let reply = send(
+            &app,
+            post_form(&format!("/delegations/{id}/revoke"), Some(&boss), &format!("csrf_token={}", enc(&csrf))),
+        )
+        .await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER);
         let page = send(&app, get("/delegations", Some(&boss))).await;
         assert!(page.body.contains("Revoked") && !page.body.contains(&format!("/delegations/{id}/revoke")));
@@ -80,13 +82,18 @@ async fn the_working_calendar_page_loads_presets_edits_hours_and_deletes_a_day()
         let reply = send(&app, post_form("/working-calendar/hours", Some(&admin), &bad)).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(reply.body.contains("overlaps 09:00–12:00"), "{}", reply.body);
-        let good = format!("csrf_token={c}&branch={hq}&year=2026&mon={}&sat={}", enc("09:00-12:00, 13:00-18:00"), enc("9:00-12:00"));
+        let good = format!(
+            "csrf_token={c}&branch={hq}&year=2026&mon={}&sat={}",
+            enc("09:00-12:00, 13:00-18:00"),
+            enc("9:00-12:00")
+        );
         let reply = send(&app, post_form("/working-calendar/hours", Some(&admin), &good)).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER);
         let page = send(&app, get(&location(&reply), Some(&admin))).await;
         assert!(page.body.contains("09:00-12:00, 13:00-18:00") && page.body.contains("own hours"), "{}", page.body);
         // A day of the branch's own, deleted after a confirmation.
-        let add = format!("csrf_token={c}&branch={hq}&year=2026&day=2026-11-11&kind=holiday&name={}", enc("Founders' day"));
+        let add =
+            format!("csrf_token={c}&branch={hq}&year=2026&day=2026-11-11&kind=holiday&name={}", enc("Founders' day"));
         let reply = send(&app, post_form("/working-calendar/days", Some(&admin), &add)).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER);
         let page = send(&app, get(&location(&reply), Some(&admin))).await;
@@ -95,9 +102,11 @@ async fn the_working_calendar_page_loads_presets_edits_hours_and_deletes_a_day()
         let id = page.body[start..].split('/').next().unwrap().to_owned();
         let confirm = send(&app, get(&format!("/working-calendar/days/{id}/delete"), Some(&admin))).await;
         assert!(confirm.body.contains("Delete this day"));
-        let reply =
-            send(&app, post_form(&format!("/working-calendar/days/{id}/delete"), Some(&admin), &format!("csrf_token={c}")))
-                .await;
+        let reply = send(
+            &app,
+            post_form(&format!("/working-calendar/days/{id}/delete"), Some(&admin), &format!("csrf_token={c}")),
+        )
+        .await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER);
         let page = send(&app, get(&location(&reply), Some(&admin))).await;
         assert!(!page.body.contains("Founders"));
