@@ -63,7 +63,7 @@ async fn the_working_calendar_page_loads_presets_edits_hours_and_deletes_a_day()
         let rep = session(&app, "rep@example.com").await;
         assert_eq!(send(&app, get("/working-calendar", Some(&rep))).await.status, StatusCode::FORBIDDEN);
         let admin = session(&app, "admin@example.com").await;
-        let hq = db.read(|tx| kernel::setup::head_office(tx)).await.unwrap();
+        let hq = db.read(kernel::setup::head_office).await.unwrap();
         let page = send(&app, get(&format!("/working-calendar?branch={hq}&year=2026"), Some(&admin))).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert!(page.body.contains("09:00-18:00") && page.body.contains("default hours"), "{}", page.body);
