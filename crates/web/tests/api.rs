@@ -2303,3 +2303,87 @@ async fn people_id(w: &World, email: &str) -> String {
     let email = email.to_owned();
     w.db.read(move |tx| users::find_by_email(tx, &email)).await.unwrap().unwrap().id.to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn working_calendars_over_http() {
+    for db in test_databases() {
+        let w = world(db);
+        let (admin, sales) = (w.token("admin"), w.token("sales"));
+        let hours = format!("/api/v1/branches/{}/working-hours", w.east);
+        let (s, body, _) = call(&w.app, Method::GET, &hours, Some(admin), None, &[]).await;
+        assert_eq!((s, body["source"].as_str()), (StatusCode::OK, Some("default")), "{body}");
+        // Bad hours: 422 naming each field, nothing written.
+        let before = count(&w.db, "approval_working_hours").await;
+        let bad = json!({"week": {
+            "mon": [{"start": "09:00", "end": "12:00"}, {"start": "11:00", "end": "13:00"}],
+            "tue": [{"start": "12:00", "end": "08:00"}],
+            "xyz": [],
+            "wed": [{"start": "25:00", "end": "26:00"}],
+        }});
+        let (s, problem, _) = call(&w.app, Method::PUT, &hours, Some(admin), Some(bad), &[]).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(error_fields(&problem), ["week.mon[1].start", "week.tue[0].end", "week.wed[0].start", "week.xyz"]);
+        assert_eq!(count(&w.db, "approval_working_hours").await, before);
+        let good = json!({"week": {"mon": [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "18:00"}],
+            "sat": [{"start": "09:00", "end": "12:00"}]}});
+        let (s, _, _) = call(&w.app, Method::PUT, &hours, Some(sales), Some(good.clone()), &[]).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, body, _) = call(&w.app, Method::PUT, &hours, Some(admin), Some(good), &[]).await;
+        assert_eq!((s, body["source"].as_str()), (StatusCode::OK, Some("own")), "{body}");
+        assert_eq!(body["week"]["mon"][1], json!({"start": "13:00", "end": "18:00"}));
+        let (_, body, _) = call(&w.app, Method::DELETE, &hours, Some(admin), None, &[]).await;
+        assert_eq!(body["source"].as_str(), Some("default"));
+        // Days: bad date and kind are 422; a good one is 201; the same date again 422.
+        let (s, problem, _) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/calendar-days",
+            Some(admin),
+            Some(json!({"day": "2026-13-01", "kind": "siesta", "name": "x"})),
+            &[],
+        )
+        .await;
+        assert_eq!((s, error_fields(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["day".into(), "kind".into()]));
+        let day = json!({"branch_id": w.east.to_string(), "day": "2026-10-10", "kind": "working", "name": "调休"});
+        let (s, created, _) =
+            call(&w.app, Method::POST, "/api/v1/calendar-days", Some(admin), Some(day.clone()), &[]).await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        let (s, problem, _) = call(&w.app, Method::POST, "/api/v1/calendar-days", Some(admin), Some(day), &[]).await;
+        assert_eq!((s, error_fields(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["day".into()]));
+        // Presets: loaded once, then all skipped.
+        let preset = json!({"country": "CN", "year": 2026});
+        let (s, first, _) =
+            call(&w.app, Method::POST, "/api/v1/calendar-days/presets", Some(admin), Some(preset.clone()), &[]).await;
+        assert_eq!(s, StatusCode::OK, "{first}");
+        assert!(first["added"].as_u64().unwrap() > 30);
+        let (_, again, _) =
+            call(&w.app, Method::POST, "/api/v1/calendar-days/presets", Some(admin), Some(preset), &[]).await;
+        assert_eq!((again["added"].as_u64(), again["skipped"].as_u64()), (Some(0), first["added"].as_u64()));
+        let (s, problem, _) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/calendar-days/presets",
+            Some(admin),
+            Some(json!({"country": "CN", "year": 2031})),
+            &[],
+        )
+        .await;
+        assert_eq!((s, error_fields(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["year".into()]));
+        // East's list for 2026: its own working day beats nothing; every branch's days too.
+        let uri = format!("/api/v1/calendar-days?branch_id={}&year=2026", w.east);
+        let (s, list, _) = call(&w.app, Method::GET, &uri, Some(admin), None, &[]).await;
+        assert_eq!(s, StatusCode::OK);
+        let oct10 = list.as_array().unwrap().iter().find(|d| d["day"] == "2026-10-10").unwrap();
+        assert_eq!(oct10["branch_id"], json!(w.east.to_string()));
+        let (s, problem, _) =
+            call(&w.app, Method::GET, "/api/v1/calendar-days?year=twenty", Some(admin), None, &[]).await;
+        assert_eq!((s, error_fields(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["year".into()]));
+        let id = created["id"].as_str().unwrap();
+        let (s, _, _) =
+            call(&w.app, Method::DELETE, &format!("/api/v1/calendar-days/{id}"), Some(admin), None, &[]).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _, _) =
+            call(&w.app, Method::DELETE, &format!("/api/v1/calendar-days/{id}"), Some(admin), None, &[]).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+}

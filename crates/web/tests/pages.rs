@@ -13,6 +13,10 @@ use web::{AppState, Config};
 #[path = "pages/customers.rs"]
 mod customers;
 
+/// The working-calendar and delegation pages.
+#[path = "pages/calendars.rs"]
+mod calendars;
+
 const PASSWORD: &str = "correct-horse-1";
 
 async fn create_user(db: &Db, email: &str, role: &str) -> Id {
@@ -1197,6 +1201,10 @@ async fn account_page_sets_notification_preferences_with_one_button() {
         let rows: Vec<i64> =
             db.read(|tx| tx.query_sql::<i64>("SELECT COUNT(*) FROM notification_preferences", &[])).await.unwrap();
         assert_eq!(rows[0], 2);
+    }
+}
+
+#[tokio::test]
 async fn receipts_are_added_shown_to_the_approver_and_passed_on_with_the_picker() {
     for test in test_databases() {
         let db = test.db();

@@ -144,3 +144,26 @@ pub fn revoke(tx: &mut Tx<'_>, who: &Principal, id: Id, now: DateTime<Utc>) -> R
     }
     audit::record(tx, who, "revoke", "approval_delegation", Some(id), &Changes::new())
 }
+
+/// A colleague the caller may name as delegate (for pickers).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Colleague {
+    pub id: Id,
+    pub name: String,
+    pub email: String,
+}
+
+impl FromRow for Colleague {
+    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
+        Ok(Colleague { id: row.get("id")?, name: row.get("name")?, email: row.get("email")? })
+    }
+}
+
+/// The active users other than the caller, by name (at most 1000), for the delegate picker.
+pub fn colleagues(tx: &mut Tx<'_>, who: &Principal) -> Result<Vec<Colleague>> {
+    who.require("workflow.approvals.decide")?;
+    Ok(tx.query_sql(
+        "SELECT id, name, email FROM users WHERE active = $1 AND deleted_at IS NULL AND id <> $2 ORDER BY name, id LIMIT 1000",
+        &[true.into(), who.user_id.into()],
+    )?)
+}

@@ -7,6 +7,7 @@ use kernel::{Channel, Error, Id, Principal, Result, Tx};
 use serde_json::json;
 
 use crate::amount::Money;
+use crate::calendar;
 use crate::engine::{self, Decision};
 use crate::expenses::{self, NewClaim};
 use crate::processes::{self, Condition, NewProcess, StepInput};
@@ -153,6 +154,37 @@ pub fn seed(tx: &mut Tx<'_>, password_hash: &str, requesters: &[&str], manager: 
     expenses::submit(tx, &other, &registry, id)?;
     let t = task_of(tx, &directors[0], id)?;
     engine::decide(tx, &directors[0], &registry, t, Decision::Approve, Some("同意".into()))?;
+    load_holidays(tx)
+}
+
+struct DemoBranch {
+    id: Id,
+    parent_region: Option<String>,
+    region: String,
+}
+
+impl kernel::db::FromRow for DemoBranch {
+    fn from_row(row: &kernel::db::Row<'_>) -> std::result::Result<Self, kernel::db::DbError> {
+        Ok(DemoBranch { id: row.get("id")?, parent_region: row.get("parent_region")?, region: row.get("region")? })
+    }
+}
+
+/// The built-in public holidays of each branch's region, loaded where the region starts
+/// (the root, or a branch of another region than its parent); the branches below inherit them.
+pub fn load_holidays(tx: &mut Tx<'_>) -> Result<()> {
+    let system = Principal::system(Channel::Cli);
+    let branches: Vec<DemoBranch> = tx.query_sql(
+        "SELECT b.id, b.region, p.region AS parent_region FROM branches b LEFT JOIN branches p ON p.id = b.parent_id \
+         WHERE b.deleted_at IS NULL ORDER BY b.id",
+        &[],
+    )?;
+    for b in branches.iter().filter(|b| b.parent_region.as_deref() != Some(b.region.as_str())) {
+        for year in calendar::presets::years(&b.region) {
+            let input =
+                calendar::PresetInput { country: Some(b.region.clone()), year: Some(year), branch_id: Some(b.id) };
+            calendar::load_preset(tx, &system, input)?;
+        }
+    }
     Ok(())
 }
 

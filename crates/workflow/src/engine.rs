@@ -804,7 +804,6 @@ struct Waiting {
     process_id: Id,
     process_number: i64,
     branch_id: Id,
-    time_zone: String,
 }
 
 impl FromRow for Waiting {
@@ -821,7 +820,6 @@ impl FromRow for Waiting {
             process_id: row.get("process_id")?,
             process_number: row.get("process_number")?,
             branch_id: row.get("branch_id")?,
-            time_zone: row.get("time_zone")?,
         })
     }
 }
@@ -843,7 +841,7 @@ pub fn tick(tx: &mut Tx<'_>, registry: &Registry, now: DateTime<Utc>) -> Result<
     let system = Principal::system(kernel::Channel::Job);
     let waiting: Vec<Waiting> = tx.query_sql(
         "SELECT t.id, t.approver_id, t.created_at, t.reminded_at, t.escalated_at, t.step_id, s.number AS step_number, \
-         i.id AS instance_id, i.process_id, i.process_number, i.branch_id, b.time_zone \
+         i.id AS instance_id, i.process_id, i.process_number, i.branch_id \
          FROM approval_tasks t JOIN approval_steps s ON s.id = t.step_id \
          JOIN approval_instances i ON i.id = t.instance_id JOIN branches b ON b.id = i.branch_id \
          WHERE t.status = 'pending' AND i.status = 'running' ORDER BY t.id LIMIT 500",
@@ -855,9 +853,7 @@ pub fn tick(tx: &mut Tx<'_>, registry: &Registry, now: DateTime<Utc>) -> Result<
         let Some(timeouts) = process.steps.get((w.step_number - 1) as usize).and_then(|s| s.timeouts.clone()) else {
             continue;
         };
-        let tz: chrono_tz::Tz = w.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
-        let holidays = crate::calendar::holidays(tx, w.branch_id)?;
-        let worked = crate::calendar::working_seconds(w.created_at, now, tz, &holidays);
+        let worked = crate::calendar::for_branch(tx, w.branch_id)?.working_seconds(w.created_at, now);
         let due = |hours: Option<u32>| hours.is_some_and(|h| worked >= i64::from(h) * 3600);
         if due(timeouts.auto_after_hours) {
             let decision =

@@ -21,6 +21,7 @@ pub mod users;
 // Workflow: approvals, expense claims, notifications.
 pub mod approvals;
 pub mod attachments;
+pub mod calendars;
 pub mod expense_claims;
 pub mod notifications;
 
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .merge(expense_claims::router())
         .merge(notifications::router())
         .merge(attachments::router())
+        .merge(calendars::router())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .fallback(not_found)
 }

@@ -39,6 +39,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::notifications::preferences, super::notifications::set_preferences,
         super::attachments::list_claim, super::attachments::upload_claim, super::attachments::download, super::attachments::remove,
         super::approvals::pass_candidates,
+        super::calendars::read_hours, super::calendars::set_hours, super::calendars::clear_hours,
+        super::calendars::list_days, super::calendars::create_day, super::calendars::delete_day, super::calendars::load_preset,
     ),
     modifiers(&Security, &Problems),
     security(("bearer" = [])),

@@ -2,7 +2,9 @@
 //! enhances (live search); forms are plain POSTs that redirect after success (303).
 pub mod account;
 pub mod admin;
+pub mod calendar;
 pub mod customers;
+pub mod delegations;
 pub mod fmt;
 pub mod home;
 pub mod imports;
@@ -37,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .merge(imports::router())
         .merge(workflow::router())
         .merge(workflow::admin_router())
+        .merge(calendar::router())
+        .merge(delegations::router())
 }
 
 /// The cookie remembering a language chosen before logging in.
@@ -77,6 +81,8 @@ const NAV: &[(&str, &str, &str)] = &[
     ("workflow.expenses.read", "/expenses", "nav-expenses"),
     ("", "/notifications", "nav-notifications"),
     ("workflow.processes.manage", "/approval-processes", "nav-processes"),
+    ("workflow.processes.manage", "/working-calendar", "nav-working-calendar"),
+    ("workflow.approvals.read", "/delegations", "nav-delegations"),
     ("", "/jobs", "nav-jobs"),
     ("", "/account", "nav-account"),
 ];
