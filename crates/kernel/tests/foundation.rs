@@ -76,7 +76,9 @@ fn both_backends_have_the_same_tables_and_columns() {
             })
             .unwrap();
         let mut by_table: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (t, c) in columns {
+        // The one table built differently by design (docs/search.md): an FTS5 table (and
+        // its shadow tables) on SQLite, a table with a GIN index on PostgreSQL.
+        for (t, c) in columns.into_iter().filter(|(t, _)| !t.starts_with("search_index")) {
             by_table.entry(t).or_default().push(c);
         }
         shapes.push(by_table);
