@@ -594,21 +594,52 @@ pub(crate) fn insert_values(c: &Contact) -> Vec<sea_query::Value> {
 /// per batch) and generated demo data. The records must be checked already (as
 /// `create` checks them); a card number already taken fails the whole batch.
 pub fn insert_many(tx: &mut Tx<'_>, list: &[&Contact]) -> Result<()> {
+    let prepared = list.iter().map(|c| prepare_insert(c)).collect();
+    insert_prepared(tx, list, prepared)
+}
+
+/// Everything the bulk insert of one new contact writes but its tags, worked out ahead:
+/// an import does this on its checking thread while the writer writes the previous batch.
+pub(crate) struct PreparedInsert {
+    values: Vec<sea_query::Value>,
+    document: String,
+    keys: Vec<Vec<sea_query::Value>>,
+}
+
+pub(crate) fn prepare_insert(c: &Contact) -> PreparedInsert {
+    PreparedInsert {
+        values: insert_values(c),
+        document: search::document_text(RecordType::Contact, &search_document(c)),
+        keys: crate::duplicates::key_rows_of(
+            RecordType::Contact,
+            c.id,
+            &c.name,
+            c.email.as_deref(),
+            c.phone.as_deref(),
+        ),
+    }
+}
+
+/// Inserts new contacts with what [`prepare_insert`] worked out for each, in order: the
+/// rows, tags, search documents and duplicate keys.
+pub(crate) fn insert_prepared(tx: &mut Tx<'_>, list: &[&Contact], prepared: Vec<PreparedInsert>) -> Result<()> {
     if list.is_empty() {
         return Ok(());
     }
-    let rows: Vec<Vec<sea_query::Value>> = list.iter().map(|c| insert_values(c)).collect();
+    let mut rows = Vec::with_capacity(list.len());
+    let mut documents = Vec::with_capacity(list.len());
+    let mut keys = Vec::with_capacity(list.len() * 3);
+    for (c, p) in list.iter().zip(prepared) {
+        rows.push(p.values);
+        documents.push((c.id, p.document));
+        keys.extend(p.keys);
+    }
     tx.insert_rows("contacts", &INSERT_COLUMNS, &rows).map_err(|e| card_clash(e.into()))?;
     drop(rows);
-    let indexed = list.iter().map(|c| record::Indexed {
-        id: c.id,
-        tags: &c.tags,
-        document: search_document(c),
-        name: &c.name,
-        email: c.email.as_deref(),
-        phone: c.phone.as_deref(),
-    });
-    record::insert_indexes(tx, RecordType::Contact, indexed.collect())
+    let tags: Vec<(Id, &[String])> = list.iter().map(|c| (c.id, c.tags.as_slice())).collect();
+    crate::details::insert_tags(tx, RecordType::Contact, &tags)?;
+    search::insert_document_texts(tx, documents)?;
+    crate::duplicates::insert_key_rows(tx, &keys)
 }
 
 /// Live contacts in the caller's scope whose `column` (`email`, compared lower-cased, or

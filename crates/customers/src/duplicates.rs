@@ -156,7 +156,23 @@ pub(crate) fn insert_keys(
     kind: RecordType,
     records: &[(Id, &str, Option<&str>, Option<&str>)],
 ) -> Result<()> {
-    tx.insert_rows("dedupe_keys", &KEY_COLUMNS, &rows_for(kind, records.iter().copied()))?;
+    insert_key_rows(tx, &rows_for(kind, records.iter().copied()))
+}
+
+/// The `dedupe_keys` rows of one new record, for [`insert_key_rows`].
+pub(crate) fn key_rows_of(
+    kind: RecordType,
+    id: Id,
+    name: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> Vec<Vec<Value>> {
+    rows_for(kind, std::iter::once((id, name, email, phone)))
+}
+
+/// Writes key rows cut ahead by [`key_rows_of`].
+pub(crate) fn insert_key_rows(tx: &mut Tx<'_>, rows: &[Vec<Value>]) -> Result<()> {
+    tx.insert_rows("dedupe_keys", &KEY_COLUMNS, rows)?;
     Ok(())
 }
 

@@ -276,7 +276,7 @@ fn push_token(out: &mut String, kind: RecordType, term: &str) {
 }
 
 /// A record's document: its tokens, separated by spaces.
-fn document(kind: RecordType, doc: &Document<'_>) -> String {
+pub(crate) fn document_text(kind: RecordType, doc: &Document<'_>) -> String {
     let mut out = String::with_capacity(512);
     for term in terms(doc) {
         if !out.is_empty() {
@@ -688,12 +688,23 @@ const DOCUMENTS_PER_INSERT: usize = 5_000;
 /// removed theirs), in bulk: the path for imports and large loads, which must not pay a
 /// round trip per record.
 pub fn insert_documents(tx: &mut Tx<'_>, kind: RecordType, docs: &[(Id, Document<'_>)]) -> Result<()> {
+    let texts: Vec<(Id, String)> = docs.iter().map(|(id, doc)| (*id, document_text(kind, doc))).collect();
+    insert_document_texts(tx, texts)
+}
+
+/// Writes documents already cut by [`document_text`] (an import cuts them on its checking
+/// thread, off the writer's).
+pub(crate) fn insert_document_texts(tx: &mut Tx<'_>, docs: Vec<(Id, String)>) -> Result<()> {
     let columns = [id_column(tx.backend()), "terms"];
-    for chunk in docs.chunks(DOCUMENTS_PER_INSERT) {
-        let rows: Vec<Vec<Value>> =
-            chunk.iter().map(|(id, doc)| vec![id.get().into(), document(kind, doc).into()]).collect();
-        tx.insert_rows("search_index", &columns, &rows)?;
+    let mut rows: Vec<Vec<Value>> = Vec::with_capacity(docs.len().min(DOCUMENTS_PER_INSERT));
+    for (id, text) in docs {
+        rows.push(vec![id.get().into(), text.into()]);
+        if rows.len() == DOCUMENTS_PER_INSERT {
+            tx.insert_rows("search_index", &columns, &rows)?;
+            rows.clear();
+        }
     }
+    tx.insert_rows("search_index", &columns, &rows)?;
     Ok(())
 }
 

@@ -257,7 +257,7 @@ fn card_numbers_extra_phones_and_titles_are_found_and_survive_reindex() {
         };
         check("after the writes");
         // A rebuild cuts the same terms as the write paths.
-        let count = |w: &World| -> i64 { w.db.read_blocking(|tx| search::document_count(tx)).unwrap() };
+        let count = |w: &World| -> i64 { w.db.read_blocking(search::document_count).unwrap() };
         let before = count(&w);
         let n = w.db.write_blocking(search::reindex_all).unwrap();
         assert_eq!(n, 3);

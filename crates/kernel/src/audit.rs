@@ -92,14 +92,15 @@ pub struct Entry<'a> {
     pub action: &'a str,
     pub record_type: &'a str,
     pub record_id: Id,
-    pub changes: &'a Changes,
+    /// The [`Changes`] as JSON text (`serde_json::to_string(&changes)`), which bulk writers
+    /// may work out on another thread.
+    pub changes: String,
 }
 
 /// Appends many entries by `who` at one instant in one bulk insert (imports).
-pub fn record_many(tx: &mut Tx<'_>, who: &Principal, at: DateTime<Utc>, entries: &[Entry<'_>]) -> Result<()> {
+pub fn record_many(tx: &mut Tx<'_>, who: &Principal, at: DateTime<Utc>, entries: Vec<Entry<'_>>) -> Result<()> {
     let mut rows: Vec<Vec<Value>> = Vec::with_capacity(entries.len());
     for e in entries {
-        let changes = serde_json::to_string(e.changes).map_err(|err| crate::Error::Internal(err.to_string()))?;
         rows.push(vec![
             Id::new().into(),
             at.into(),
@@ -111,7 +112,7 @@ pub fn record_many(tx: &mut Tx<'_>, who: &Principal, at: DateTime<Utc>, entries:
             e.record_type.into(),
             e.record_id.into(),
             // Text: SQLite stores JSON as text, and PostgreSQL's COPY reads jsonb from it.
-            Value::String(Some(changes)),
+            Value::String(Some(e.changes)),
         ]);
     }
     tx.insert_rows(

@@ -1027,6 +1027,25 @@ fn process(
 struct CheckedBatch {
     good: Vec<(usize, Checked)>,
     outcome: BatchOutcome,
+    /// What inserting each good contact writes, worked out on the checking thread (by id).
+    ready: HashMap<Id, Ready>,
+}
+
+/// A new contact's rows and audit entry, ready to write as they are (unless a later row
+/// of the batch merges into it).
+struct Ready {
+    insert: contacts::PreparedInsert,
+    audit: String,
+}
+
+/// A new record's audit entry as JSON text: its fields and the import that created it.
+fn created_audit(record: &Checked, import_id: &str) -> String {
+    audit_text(record.changes(None), import_id)
+}
+
+fn audit_text(changes: Changes, import_id: &str) -> String {
+    let changes = changes.created("import_id", &import_id);
+    serde_json::to_string(&changes).unwrap_or_default()
 }
 
 /// Maps, validates and normalises a batch of rows. Reads only what the rows refer to
@@ -1040,6 +1059,7 @@ fn check_rows(
 ) -> Result<CheckedBatch> {
     let mut out = BatchOutcome::default();
     let mut good: Vec<(usize, Checked)> = Vec::new();
+    let mut ready: HashMap<Id, Ready> = HashMap::new();
     for (index, row) in rows {
         let fields = match row {
             Ok(f) => f,
@@ -1060,7 +1080,13 @@ fn check_rows(
             RecordType::Account => check_account(tx, plan, &c)?.map(|a| Checked::Account(Box::new(a))),
         };
         match checked {
-            Ok(record) => good.push((*index, record)),
+            Ok(record) => {
+                if let Checked::Contact(c) = &record {
+                    let audit = created_audit(&record, &plan.import_id.to_string());
+                    ready.insert(c.id, Ready { insert: contacts::prepare_insert(c), audit });
+                }
+                good.push((*index, record));
+            }
             Err(problems) => {
                 out.counts.failed += 1;
                 for (field, message) in problems {
@@ -1074,13 +1100,13 @@ fn check_rows(
             }
         }
     }
-    Ok(CheckedBatch { good, outcome: out })
+    Ok(CheckedBatch { good, outcome: out, ready })
 }
 
 /// Applies a checked batch: one look-up of existing records by the upsert key, then each
 /// record created, updated or skipped, and (unless `dry`) written.
 fn apply(tx: &mut Tx<'_>, plan: &Plan<'_>, batch: CheckedBatch, dry: bool) -> Result<BatchOutcome> {
-    let CheckedBatch { good, outcome: mut out } = batch;
+    let CheckedBatch { good, outcome: mut out, mut ready } = batch;
     let column = match plan.match_on.as_str() {
         "phone" => "phone_e164",
         other => other,
@@ -1126,6 +1152,7 @@ fn apply(tx: &mut Tx<'_>, plan: &Plan<'_>, batch: CheckedBatch, dry: bool) -> Re
                 out.counts.skipped += 1;
             } else {
                 let merged = inserts[i].merged(&record);
+                ready.remove(&merged.id());
                 inserts[i] = merged;
                 out.counts.updated += 1;
             }
@@ -1163,27 +1190,44 @@ fn apply(tx: &mut Tx<'_>, plan: &Plan<'_>, batch: CheckedBatch, dry: bool) -> Re
     if dry {
         return Ok(out);
     }
-    write(tx, plan, inserts, updates, at)?;
+    write(tx, plan, inserts, ready, updates, at)?;
     Ok(out)
 }
 
-/// Writes a batch: new records in bulk (rows, search terms, audit entries), updates one by
-/// one through the same versioned write as the API.
+/// Writes a batch: new records in bulk (rows, search documents, duplicate keys, audit
+/// entries; for contacts as the checking thread prepared them), updates one by one through
+/// the same versioned write as the API.
 fn write(
     tx: &mut Tx<'_>,
     plan: &Plan<'_>,
     inserts: Vec<Checked>,
+    mut ready: HashMap<Id, Ready>,
     updates: Vec<(i64, Checked, Checked)>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let mut audit: Vec<(Id, &str, Changes)> = Vec::new();
+    let import_id = plan.import_id.to_string();
+    let mut audit: Vec<kernel::audit::Entry<'_>> = Vec::with_capacity(inserts.len() + updates.len());
+    let kind = plan.kind.as_str();
     match plan.kind {
         RecordType::Contact => {
-            let list: Vec<&Contact> = inserts
-                .iter()
-                .filter_map(|r| if let Checked::Contact(c) = r { Some(c.as_ref()) } else { None })
-                .collect();
-            contacts::insert_many(tx, &list)?;
+            let mut list: Vec<&Contact> = Vec::with_capacity(inserts.len());
+            let mut prepared = Vec::with_capacity(inserts.len());
+            for r in &inserts {
+                let Checked::Contact(c) = r else { continue };
+                let Ready { insert, audit: text } = match ready.remove(&c.id) {
+                    Some(done) => done,
+                    None => Ready { insert: contacts::prepare_insert(c), audit: created_audit(r, &import_id) },
+                };
+                list.push(c.as_ref());
+                prepared.push(insert);
+                audit.push(kernel::audit::Entry {
+                    action: "create",
+                    record_type: kind,
+                    record_id: c.id,
+                    changes: text,
+                });
+            }
+            contacts::insert_prepared(tx, &list, prepared)?;
         }
         RecordType::Account => {
             let list: Vec<&Account> = inserts
@@ -1191,10 +1235,11 @@ fn write(
                 .filter_map(|r| if let Checked::Account(a) = r { Some(a.as_ref()) } else { None })
                 .collect();
             accounts::insert_many(tx, &list)?;
+            for r in &inserts {
+                let changes = created_audit(r, &import_id);
+                audit.push(kernel::audit::Entry { action: "create", record_type: kind, record_id: r.id(), changes });
+            }
         }
-    }
-    for r in &inserts {
-        audit.push((r.id(), "create", r.changes(None)));
     }
     for (version, old, mut new) in updates {
         new.bump(at);
@@ -1202,21 +1247,10 @@ fn write(
             Checked::Contact(c) => contacts::write_update(tx, version, c, false)?,
             Checked::Account(a) => accounts::write_update(tx, version, a, false)?,
         }
-        audit.push((new.id(), "update", new.changes(Some(&old))));
+        let changes = audit_text(new.changes(Some(&old)), &import_id);
+        audit.push(kernel::audit::Entry { action: "update", record_type: kind, record_id: new.id(), changes });
     }
-    let import_id = plan.import_id.to_string();
-    let audit: Vec<(Id, &str, Changes)> =
-        audit.into_iter().map(|(id, action, changes)| (id, action, changes.created("import_id", &import_id))).collect();
-    let entries: Vec<kernel::audit::Entry<'_>> = audit
-        .iter()
-        .map(|(id, action, changes)| kernel::audit::Entry {
-            action,
-            record_type: plan.kind.as_str(),
-            record_id: *id,
-            changes,
-        })
-        .collect();
-    kernel::audit::record_many(tx, plan.who, at, &entries)
+    kernel::audit::record_many(tx, plan.who, at, audit)
 }
 
 fn store_errors(tx: &mut Tx<'_>, import_id: Id, phase: &str, errors: &[RowError]) -> Result<()> {
