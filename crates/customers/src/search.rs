@@ -298,8 +298,9 @@ fn id_column(backend: Backend) -> &'static str {
 
 /// The condition on `search_index` selecting the documents that carry every token.
 /// Tokens go in as literals (see [`token`]): PostgreSQL then plans each look-up for its
-/// own term, walking the primary key backwards for a common term and reading the GIN
-/// index for a rare one, where a prepared statement's generic plan would pick one for all.
+/// own term from its statistics, walking the primary key backwards for a common term and
+/// reading the GIN index for a rare one (migration 0017 says why `search_tokens` costs
+/// what it does), where a prepared statement's generic plan would pick one for all.
 fn holds_all(backend: Backend, tokens: &[String], table: &str) -> String {
     match backend {
         Backend::Sqlite => {
@@ -308,7 +309,7 @@ fn holds_all(backend: Backend, tokens: &[String], table: &str) -> String {
         }
         Backend::Postgres => {
             let list: Vec<String> = tokens.iter().map(|t| format!("'{t}'")).collect();
-            format!("string_to_array({table}.terms, ' ') @> ARRAY[{}]::text[]", list.join(", "))
+            format!("search_tokens({table}.terms) @> ARRAY[{}]::text[]", list.join(", "))
         }
     }
 }
@@ -321,6 +322,21 @@ fn postings_sql(backend: Backend, tokens: &[String]) -> String {
         cond = holds_all(backend, tokens, "search_index")
     )
 }
+
+/// PostgreSQL: the condition that one document (of `table`) carries every token, as a
+/// plain substring search of its text. Where a document is checked on its own (a probe by
+/// id, a window of the newest), this is far cheaper than splitting it with
+/// `search_tokens`, which is kept for the GIN index.
+fn holds_all_text(tokens: &[String], table: &str) -> String {
+    let each: Vec<String> =
+        tokens.iter().map(|t| format!("strpos(' ' || {table}.terms || ' ', ' {t} ') > 0")).collect();
+    each.join(" AND ")
+}
+
+/// PostgreSQL: how many of the newest documents a look-up first checks one by one.
+const RECENT_WINDOW: u64 = 4_096;
+/// PostgreSQL: matches in that window from which a term counts as common.
+const COMMON_IN_WINDOW: i64 = 64;
 
 struct Count(i64);
 
@@ -346,18 +362,57 @@ impl FromRow for Posting {
 }
 
 /// The ids of at most `limit` records carrying `token` with ids below `before`, newest
-/// first: one ordered read of the index (FTS5 walks its doclists from the end; PostgreSQL
-/// chooses between the primary key and the GIN index).
+/// first. SQLite: one ordered read of the FTS5 index (it walks its doclists from the end).
+/// PostgreSQL: first the newest [`RECENT_WINDOW`] documents by the primary key, checked
+/// one by one and stopping at `limit` (all a common term needs, and bounded for any
+/// term); then, below that window, the GIN index. Both plans are chosen here, not by the
+/// planner: its estimate of a term's frequency comes from a sample, and a walk down the
+/// primary key for a term rarer than estimated read every document (2.6 s at 1M).
 fn postings(tx: &mut Tx<'_>, token: &str, before: Option<i64>, limit: u64) -> Result<Vec<i64>> {
-    let backend = tx.backend();
-    let id = id_column(backend);
-    let below = before.map(|b| format!(" AND {id} < {b}")).unwrap_or_default();
-    let sql = format!(
-        "SELECT {id} AS record_id FROM search_index WHERE {cond}{below} ORDER BY {id} DESC LIMIT {limit}",
-        cond = holds_all(backend, &[token.to_owned()], "search_index")
-    );
-    let rows: Vec<Posting> = tx.query_sql(&sql, &[])?;
-    Ok(rows.into_iter().map(|p| p.0).collect())
+    let tokens = [token.to_owned()];
+    match tx.backend() {
+        Backend::Sqlite => {
+            let below = before.map(|b| format!(" AND rowid < {b}")).unwrap_or_default();
+            let sql = format!(
+                "SELECT rowid AS record_id FROM search_index WHERE {cond}{below} ORDER BY rowid DESC LIMIT {limit}",
+                cond = holds_all(Backend::Sqlite, &tokens, "search_index")
+            );
+            let rows: Vec<Posting> = tx.query_sql(&sql, &[])?;
+            Ok(rows.into_iter().map(|p| p.0).collect())
+        }
+        Backend::Postgres => {
+            let below = before.map(|b| format!("WHERE record_id < {b}")).unwrap_or_default();
+            let recent = format!(
+                "SELECT record_id FROM (SELECT record_id, terms FROM search_index {below} \
+                 ORDER BY record_id DESC LIMIT {RECENT_WINDOW}) recent \
+                 WHERE {cond} ORDER BY record_id DESC LIMIT {limit}",
+                cond = holds_all_text(&tokens, "recent")
+            );
+            let rows: Vec<Posting> = tx.query_sql(&recent, &[])?;
+            let mut ids: Vec<i64> = rows.into_iter().map(|p| p.0).collect();
+            if ids.len() as u64 >= limit {
+                return Ok(ids);
+            }
+            let floor = format!(
+                "SELECT record_id FROM search_index {below} ORDER BY record_id DESC OFFSET {} LIMIT 1",
+                RECENT_WINDOW - 1
+            );
+            let Some(floor) = tx.query_opt_sql::<Posting>(&floor, &[])? else {
+                return Ok(ids); // the window held every document below `before`
+            };
+            // `record_id + 0`: the order must not tempt the planner into the primary key.
+            let older = format!(
+                "SELECT record_id FROM search_index WHERE {cond} AND record_id < {floor} \
+                 ORDER BY record_id + 0 DESC LIMIT {rest}",
+                cond = holds_all(Backend::Postgres, &tokens, "search_index"),
+                floor = floor.0,
+                rest = limit - ids.len() as u64
+            );
+            let rows: Vec<Posting> = tx.query_sql(&older, &[])?;
+            ids.extend(rows.into_iter().map(|p| p.0));
+            Ok(ids)
+        }
+    }
 }
 
 fn like_contains(s: &str) -> String {
@@ -375,24 +430,43 @@ fn condition(tx: &mut Tx<'_>, kind: RecordType, parsed: &Parsed) -> Result<Optio
     if tokens.is_empty() {
         return Ok(None);
     }
-    let n = frequency(tx, &tokens)?;
-    if n == 0 {
-        return Ok(None);
-    }
-    let backend = tx.backend();
     let record_id = format!("\"{}\".\"id\"", kind.table_name());
-    let matches = if n >= COUNT_CAP {
-        // Common terms: probe each candidate row's own document by its id (`EXISTS`), so
-        // a list in id order stops after a page instead of first gathering every
-        // matching id (SQLite built the whole `IN` set: 150k ids for `gome` at 1M
-        // contacts, 48 ms).
-        format!(
-            "EXISTS (SELECT 1 FROM search_index WHERE {id} = {record_id} AND {cond})",
-            id = id_column(backend),
-            cond = holds_all(backend, &tokens, "search_index")
-        )
-    } else {
-        format!("{record_id} IN ({})", postings_sql(backend, &tokens))
+    // Common terms: probe each candidate row's own document by its id (`EXISTS`), so a
+    // list in id order stops after a page instead of first gathering every matching id
+    // (SQLite built the whole `IN` set: 150k ids for `gome` at 1M contacts, 48 ms).
+    let matches = match tx.backend() {
+        Backend::Sqlite => {
+            let n = frequency(tx, &tokens)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if n >= COUNT_CAP {
+                format!(
+                    "EXISTS (SELECT 1 FROM search_index WHERE rowid = {record_id} AND {cond})",
+                    cond = holds_all(Backend::Sqlite, &tokens, "search_index")
+                )
+            } else {
+                format!("{record_id} IN ({})", postings_sql(Backend::Sqlite, &tokens))
+            }
+        }
+        Backend::Postgres => {
+            // How common, from the newest documents: a bounded read, where counting
+            // through the index could be planned as a scan of every document.
+            let sql = format!(
+                "SELECT count(*) AS n FROM (SELECT terms FROM search_index ORDER BY record_id DESC \
+                 LIMIT {RECENT_WINDOW}) recent WHERE {cond}",
+                cond = holds_all_text(&tokens, "recent")
+            );
+            let n = tx.query_sql::<Count>(&sql, &[])?.first().map_or(0, |c| c.0);
+            if n >= COMMON_IN_WINDOW {
+                format!(
+                    "EXISTS (SELECT 1 FROM search_index WHERE record_id = {record_id} AND {cond})",
+                    cond = holds_all_text(&tokens, "search_index")
+                )
+            } else {
+                format!("{record_id} IN ({})", postings_sql(Backend::Postgres, &tokens))
+            }
+        }
     };
     let cond = Condition::all().add(Expr::cust(matches));
     Ok(Some(confirmations(cond, kind, parsed)))

@@ -346,6 +346,9 @@ fn common_terms_filter_lists_by_probing_rows() {
 
     for w in test_databases().into_iter().map(build) {
         let (admin, rep) = (w.admin.clone(), w.rep.clone());
+        // Older than every record below: PostgreSQL finds it past the window of newest
+        // documents it checks one by one, through the GIN index.
+        let rare = contact(&w, &admin, "稀有客户", Some("rare@old.example"), None, None);
         // More records than the frequency count's cap carry `王` and `gome`.
         let n = 5_100;
         let ids: Vec<Id> = (0..n).map(|_| Id::new()).collect();
@@ -407,6 +410,19 @@ fn common_terms_filter_lists_by_probing_rows() {
         );
         w.db.write_blocking(|tx| contacts::delete(tx, &admin, ids[0])).unwrap();
         assert_eq!(list(&admin, "王 gome", &first).items[0].id, ids[1], "deleted rows drop out");
+        let scored = |q: &str| -> Vec<(Id, i64)> {
+            w.db.read_blocking(|tx| search::search(tx, &admin, q, None))
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.id, h.score))
+                .collect()
+        };
+        assert_eq!(scored("稀有客户"), [(rare, 3)], "exact name, past the window");
+        assert_eq!(scored("稀有"), [(rare, 2)], "name start, past the window");
+        assert_eq!(scored("客户"), [(rare, 1)], "any match, past the window");
+        assert_eq!(scored("old"), [(rare, 1)]);
+        assert_eq!(list(&admin, "稀有", &first).items.iter().map(|c| c.id).collect::<Vec<_>>(), [rare]);
+        assert_eq!(list(&admin, "王 稀有", &first).items.len(), 0);
     }
 }
 

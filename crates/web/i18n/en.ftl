@@ -641,6 +641,7 @@ calendar-day-thu = Thursday
 calendar-day-fri = Friday
 calendar-day-sat = Saturday
 calendar-day-sun = Sunday
+calendar-day-name = Name
 delegations-title = Delegation
 delegations-help = While you are away, a colleague you name can decide your approvals; their decisions show they were made on your behalf.
 delegations-standing-in = You stand in for

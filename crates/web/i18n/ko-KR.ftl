@@ -641,6 +641,7 @@ calendar-day-thu = 목요일
 calendar-day-fri = 금요일
 calendar-day-sat = 토요일
 calendar-day-sun = 일요일
+calendar-day-name = 명칭
 delegations-title = 위임
 delegations-help = 자리를 비운 동안 지정한 동료가 대신 결재할 수 있습니다. 그 결정에는 대리 결재임이 표시됩니다.
 delegations-standing-in = 대신 결재 중

@@ -641,6 +641,7 @@ calendar-day-thu = 星期四
 calendar-day-fri = 星期五
 calendar-day-sat = 星期六
 calendar-day-sun = 星期日
+calendar-day-name = 名称
 delegations-title = 委托
 delegations-help = 您不在时，您指定的同事可以代您审批；其决定会注明是代您做出的。
 delegations-standing-in = 您正在代理

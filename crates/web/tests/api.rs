@@ -1778,13 +1778,7 @@ async fn approvals_and_expense_claims_over_http() {
         let (admin, sales, manager, finance) =
             (w.token("admin"), w.token("sales"), w.token("manager"), w.token("finance"));
         let east = w.east;
-        let manager_id =
-            w.db.read(move |tx| users::find_by_email(tx, &format!("manager.{east}@example.com")))
-                .await
-                .unwrap()
-                .unwrap()
-                .id
-                .to_string();
+        let manager_id = people_id(&w, &format!("manager.{east}@example.com")).await;
         // Bad definitions: each refused naming the problem, nothing written.
         let before = count(&w.db, "approval_processes").await;
         let one = json!([{"kind": "sequential", "approvers": [{"kind": "manager"}]}]);
@@ -2037,13 +2031,7 @@ async fn expense_claim_receipts_over_http() {
             (w.token("admin"), w.token("sales"), w.token("viewer"), w.west_sales.clone());
         let west = w.west;
         // The approver is the west manager: outside the claim's (east) scope.
-        let approver_id =
-            w.db.read(move |tx| users::find_by_email(tx, &format!("manager.{west}@example.com")))
-                .await
-                .unwrap()
-                .unwrap()
-                .id
-                .to_string();
+        let approver_id = people_id(&w, &format!("manager.{west}@example.com")).await;
         let (status, _, _) = post(
             &w.app,
             "/api/v1/approval-processes",
@@ -2225,13 +2213,7 @@ async fn relay_pass_candidates_over_http() {
         let (admin, sales, manager, finance) =
             (w.token("admin"), w.token("sales"), w.token("manager"), w.token("finance"));
         let east = w.east;
-        let manager_id =
-            w.db.read(move |tx| users::find_by_email(tx, &format!("manager.{east}@example.com")))
-                .await
-                .unwrap()
-                .unwrap()
-                .id
-                .to_string();
+        let manager_id = people_id(&w, &format!("manager.{east}@example.com")).await;
         let (status, _, _) = post(
             &w.app,
             "/api/v1/approval-processes",

@@ -1335,6 +1335,9 @@ impl Default for RunOptions {
     }
 }
 
+/// Records an import must create before it refreshes PostgreSQL's statistics.
+const STATISTICS_AFTER: i64 = 10_000;
+
 /// Runs (or resumes) an import from its checkpoint to the end, one transaction per batch;
 /// `progress` hears after each batch (an error from it stops the run, resumable).
 pub fn run(
@@ -1364,6 +1367,12 @@ pub fn run(
     let mut after_batch = |current: &Import, last: bool| -> Result<bool> {
         progress(current).map_err(Error::Internal)?;
         batches += 1;
+        if last && current.created >= STATISTICS_AFTER && db.backend() == kernel::Backend::Postgres {
+            // PostgreSQL chooses how to read the search index from its statistics of
+            // which terms are common; a large import changes them before autovacuum
+            // would notice (docs/search.md).
+            db.read_blocking(|tx| tx.batch("ANALYZE search_index"))?;
+        }
         Ok(last || options.stop_after_batches.is_some_and(|n| batches >= n))
     };
     if plan.kind != RecordType::Contact {
