@@ -105,8 +105,10 @@ impl Sink<'_> {
 fn sink(format: ExportFormat, out: &mut Vec<u8>) -> Sink<'_> {
     match format {
         ExportFormat::Xlsx => {
+            // Rows stream to a temporary file as they are written (they are, in order), so
+            // a large export holds the finished file in memory, not every cell.
             let mut book = Workbook::new();
-            book.add_worksheet();
+            book.add_worksheet_with_constant_memory();
             Sink::Xlsx(Box::new(book), 0)
         }
         _ => {
