@@ -988,25 +988,7 @@ async fn expense_claims_are_filed_submitted_and_decided_from_the_pages() {
         let db = test.db();
         create_user(&db, "sales@example.com", "sales").await;
         let manager = create_user(&db, "manager@example.com", "manager").await;
-        db.write(move |tx| {
-            workflow::processes::create(
-                tx,
-                &Principal::system(Channel::Cli),
-                &workflow::Registry::standard(),
-                workflow::processes::NewProcess {
-                    name: "Expense claims".into(),
-                    record_type: "expense_claim".into(),
-                    steps: vec![workflow::processes::StepInput {
-                        kind: "sequential".into(),
-                        approvers: vec![serde_json::json!({"kind": "user", "user_id": manager})],
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                },
-            )
-        })
-        .await
-        .unwrap();
+        claim_process(&db, "Expense claims", "sequential", manager).await;
         let app = web::app(AppState::new(db.clone(), Config::default()));
         let sales = session(&app, "sales@example.com").await;
         let form = send(&app, get("/expenses/new", Some(&sales))).await;
@@ -1211,25 +1193,7 @@ async fn receipts_are_added_shown_to_the_approver_and_passed_on_with_the_picker(
         create_user(&db, "sales@example.com", "sales").await;
         let manager = create_user(&db, "manager@example.com", "manager").await;
         create_user(&db, "li.na@example.com", "finance").await;
-        db.write(move |tx| {
-            workflow::processes::create(
-                tx,
-                &Principal::system(Channel::Cli),
-                &workflow::Registry::standard(),
-                workflow::processes::NewProcess {
-                    name: "Relay claims".into(),
-                    record_type: "expense_claim".into(),
-                    steps: vec![workflow::processes::StepInput {
-                        kind: "relay".into(),
-                        approvers: vec![serde_json::json!({"kind": "user", "user_id": manager})],
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                },
-            )
-        })
-        .await
-        .unwrap();
+        claim_process(&db, "Relay claims", "relay", manager).await;
         let app = web::app(AppState::new(db.clone(), Config::default()));
         let sales = session(&app, "sales@example.com").await;
         let form = send(&app, get("/expenses/new", Some(&sales))).await;
@@ -1319,4 +1283,28 @@ async fn receipts_are_added_shown_to_the_approver_and_passed_on_with_the_picker(
         let img = send(&app, get(&format!("/api/v1/attachments/{rid}"), Some(&finance))).await;
         assert_eq!(img.status, StatusCode::OK);
     }
+}
+
+/// An expense-claim process of one step of `kind` decided by `approver`.
+async fn claim_process(db: &Db, name: &str, kind: &str, approver: Id) {
+    let (name, kind) = (name.to_owned(), kind.to_owned());
+    db.write(move |tx| {
+        workflow::processes::create(
+            tx,
+            &Principal::system(Channel::Cli),
+            &workflow::Registry::standard(),
+            workflow::processes::NewProcess {
+                name,
+                record_type: "expense_claim".into(),
+                steps: vec![workflow::processes::StepInput {
+                    kind,
+                    approvers: vec![serde_json::json!({"kind": "user", "user_id": approver})],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )
+    })
+    .await
+    .unwrap();
 }
