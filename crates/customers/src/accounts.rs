@@ -673,15 +673,14 @@ pub fn insert_many(tx: &mut Tx<'_>, list: &[&Account]) -> Result<()> {
     let rows: Vec<Vec<sea_query::Value>> = list.iter().map(|a| insert_values(a)).collect();
     tx.insert_rows("accounts", &INSERT_COLUMNS, &rows)?;
     drop(rows);
-    let indexed = list.iter().map(|a| record::Indexed {
-        id: a.id,
-        tags: &a.tags,
-        document: search_document(a),
-        name: &a.name,
-        email: a.email.as_deref(),
-        phone: a.phone.as_deref(),
-    });
-    record::insert_indexes(tx, RecordType::Account, indexed.collect())
+    let tags: Vec<(Id, &[String])> = list.iter().map(|a| (a.id, a.tags.as_slice())).collect();
+    let indexed = list
+        .iter()
+        .map(|a| {
+            record::Indexed::new(RecordType::Account, a.id, &search_document(a), a.email.as_deref(), a.phone.as_deref())
+        })
+        .collect();
+    record::insert_indexes(tx, RecordType::Account, &tags, indexed)
 }
 
 /// Live accounts in the caller's scope whose `column` (`email`, compared lower-cased,

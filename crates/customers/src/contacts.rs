@@ -602,18 +602,16 @@ pub fn insert_many(tx: &mut Tx<'_>, list: &[&Contact]) -> Result<()> {
 /// an import does this on its checking thread while the writer writes the previous batch.
 pub(crate) struct PreparedInsert {
     values: Vec<sea_query::Value>,
-    document: String,
-    keys: Vec<Vec<sea_query::Value>>,
+    indexed: record::Indexed,
 }
 
 pub(crate) fn prepare_insert(c: &Contact) -> PreparedInsert {
     PreparedInsert {
         values: insert_values(c),
-        document: search::document_text(RecordType::Contact, &search_document(c)),
-        keys: crate::duplicates::key_rows_of(
+        indexed: record::Indexed::new(
             RecordType::Contact,
             c.id,
-            &c.name,
+            &search_document(c),
             c.email.as_deref(),
             c.phone.as_deref(),
         ),
@@ -626,20 +624,11 @@ pub(crate) fn insert_prepared(tx: &mut Tx<'_>, list: &[&Contact], prepared: Vec<
     if list.is_empty() {
         return Ok(());
     }
-    let mut rows = Vec::with_capacity(list.len());
-    let mut documents = Vec::with_capacity(list.len());
-    let mut keys = Vec::with_capacity(list.len() * 3);
-    for (c, p) in list.iter().zip(prepared) {
-        rows.push(p.values);
-        documents.push((c.id, p.document));
-        keys.extend(p.keys);
-    }
+    let (rows, indexed): (Vec<_>, Vec<_>) = prepared.into_iter().map(|p| (p.values, p.indexed)).unzip();
     tx.insert_rows("contacts", &INSERT_COLUMNS, &rows).map_err(|e| card_clash(e.into()))?;
     drop(rows);
     let tags: Vec<(Id, &[String])> = list.iter().map(|c| (c.id, c.tags.as_slice())).collect();
-    crate::details::insert_tags(tx, RecordType::Contact, &tags)?;
-    search::insert_document_texts(tx, documents)?;
-    crate::duplicates::insert_key_rows(tx, &keys)
+    record::insert_indexes(tx, RecordType::Contact, &tags, indexed)
 }
 
 /// Live contacts in the caller's scope whose `column` (`email`, compared lower-cased, or

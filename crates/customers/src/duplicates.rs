@@ -149,16 +149,6 @@ pub fn sync(tx: &mut Tx<'_>, kind: RecordType, id: Id) -> Result<()> {
     Ok(())
 }
 
-/// Writes the grouping keys of new records (id, name, e-mail, phone) in bulk: the path for
-/// imports, which must not pay [`sync`]'s round trips per record.
-pub(crate) fn insert_keys(
-    tx: &mut Tx<'_>,
-    kind: RecordType,
-    records: &[(Id, &str, Option<&str>, Option<&str>)],
-) -> Result<()> {
-    insert_key_rows(tx, &rows_for(kind, records.iter().copied()))
-}
-
 /// The `dedupe_keys` rows of one new record, for [`insert_key_rows`].
 pub(crate) fn key_rows_of(
     kind: RecordType,

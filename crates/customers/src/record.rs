@@ -307,25 +307,48 @@ pub(crate) fn restore(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, id: Id
     audit::record(tx, who, "restore", kind.as_str(), Some(id), &Changes::new())
 }
 
-/// A new account or contact as its bulk insert indexes it.
-pub(crate) struct Indexed<'a> {
-    pub id: Id,
-    pub tags: &'a [String],
-    pub document: crate::search::Document<'a>,
-    pub name: &'a str,
-    pub email: Option<&'a str>,
-    pub phone: Option<&'a str>,
+/// What a bulk insert writes for a new account or contact beside its row and tags: its
+/// search document and its duplicate keys, cut ahead of the write (an import does this on
+/// its checking thread).
+pub(crate) struct Indexed {
+    id: Id,
+    document: String,
+    keys: Vec<Vec<sea_query::Value>>,
+}
+
+impl Indexed {
+    pub(crate) fn new(
+        kind: RecordType,
+        id: Id,
+        document: &crate::search::Document<'_>,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Indexed {
+        Indexed {
+            id,
+            document: crate::search::document_text(kind, document),
+            keys: crate::duplicates::key_rows_of(kind, id, document.name, email, phone),
+        }
+    }
 }
 
 /// What a bulk insert writes beside the rows, as a create does: the tag rows, the search
-/// terms and the duplicate keys of `records`.
-pub(crate) fn insert_indexes(tx: &mut Tx<'_>, kind: RecordType, records: Vec<Indexed<'_>>) -> Result<()> {
-    let tags: Vec<(Id, &[String])> = records.iter().map(|r| (r.id, r.tags)).collect();
-    let keys: Vec<_> = records.iter().map(|r| (r.id, r.name, r.email, r.phone)).collect();
-    let docs: Vec<(Id, crate::search::Document<'_>)> = records.into_iter().map(|r| (r.id, r.document)).collect();
-    crate::details::insert_tags(tx, kind, &tags)?;
-    crate::search::insert_documents(tx, kind, &docs)?;
-    crate::duplicates::insert_keys(tx, kind, &keys)
+/// documents and the duplicate keys.
+pub(crate) fn insert_indexes(
+    tx: &mut Tx<'_>,
+    kind: RecordType,
+    tags: &[(Id, &[String])],
+    records: Vec<Indexed>,
+) -> Result<()> {
+    crate::details::insert_tags(tx, kind, tags)?;
+    let mut documents = Vec::with_capacity(records.len());
+    let mut keys = Vec::with_capacity(records.len() * 3);
+    for r in records {
+        documents.push((r.id, r.document));
+        keys.extend(r.keys);
+    }
+    crate::search::insert_document_texts(tx, documents)?;
+    crate::duplicates::insert_key_rows(tx, &keys)
 }
 
 #[cfg(test)]
