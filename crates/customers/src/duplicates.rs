@@ -2,11 +2,12 @@
 //! share a normalised e-mail, an E.164 phone or a normalised name, ranked by how much they
 //! share.
 //!
-//! The scan never compares every record with every other. Each record's *grouping keys*
-//! live in `dedupe_keys`, rewritten by [`sync`] from every write path (create, update,
-//! delete, restore, merge, erase). The scan groups that table by key on its index, keeps
-//! the groups of 2..=[`MAX_GROUP`] (names: [`MAX_NAME_GROUP`]) live records the caller can see, and scores only the
-//! pairs inside those groups.
+//! The scan never compares every record with every other. It groups records that share a
+//! key, keeps the groups of 2..=[`MAX_GROUP`] (names: [`MAX_NAME_GROUP`]) live records the
+//! caller can see, and scores only the pairs inside those groups. E-mail and phone groups
+//! are read from the records' own indexes (`lower(email)`, `phone_e164`); the name keys,
+//! which no column holds, live in `dedupe_keys`, rewritten by [`sync`] from every write
+//! path (create, update, delete, restore, merge, erase).
 use std::collections::{BTreeMap, BTreeSet};
 
 use kernel::db::{DbError, FromRow, Row};
@@ -122,13 +123,16 @@ fn key_rows(kind: RecordType, sources: &[Source]) -> Vec<Vec<Value>> {
     rows_for(kind, sources.iter().map(|s| (s.id, s.name.as_str(), s.email.as_deref(), s.phone.as_deref())))
 }
 
+/// The `dedupe_keys` rows of records: their name keys. (Their e-mail and phone keys are
+/// columns of the records themselves, indexed there; storing them again cost an import
+/// two random index writes per contact.)
 fn rows_for<'a>(
     kind: RecordType,
     records: impl IntoIterator<Item = (Id, &'a str, Option<&'a str>, Option<&'a str>)>,
 ) -> Vec<Vec<Value>> {
     let mut rows = Vec::new();
-    for (id, name, email, phone) in records {
-        for (k, key) in keys(name, email, phone) {
+    for (id, name, _, _) in records {
+        for (k, key) in keys(name, None, None) {
             rows.push(vec![kind.as_str().into(), id.get().into(), k.into(), key.into()]);
         }
     }
@@ -252,17 +256,6 @@ fn compare(a: &Source, b: &Source) -> (u32, Vec<String>) {
     (Ord::min(score, 100u32), reasons)
 }
 
-struct GroupKey {
-    kind: String,
-    key: String,
-}
-
-impl FromRow for GroupKey {
-    fn from_row(row: &Row<'_>) -> Result<Self, DbError> {
-        Ok(GroupKey { kind: row.get("kind")?, key: row.get("key")? })
-    }
-}
-
 struct Member {
     kind: String,
     key: String,
@@ -283,20 +276,84 @@ fn key_col(name: &str) -> (Alias, Alias) {
     (keys_table(), Alias::new(name))
 }
 
-/// `dedupe_keys` joined to the live records of `kind` the caller sees.
-fn visible_keys(who: &Principal, kind: RecordType) -> sea_query::SelectStatement {
-    let mut q = Query::select()
-        .from(keys_table())
-        .inner_join(kind.table(), Expr::col(kind.col("id")).equals(key_col("record_id")))
-        .and_where(Expr::col(key_col("record_type")).eq(kind.as_str()))
+/// The live records of `kind` the caller sees (`query` reads from their table).
+fn visible(mut query: sea_query::SelectStatement, who: &Principal, kind: RecordType) -> sea_query::SelectStatement {
+    query
         .and_where(Expr::col(kind.col("deleted_at")).is_null())
         .and_where(Expr::col(kind.col("merged_into")).is_null())
-        .cond_where(kind.scope(who))
-        .to_owned();
+        .cond_where(kind.scope(who));
     if kind == RecordType::Contact {
-        q.and_where(Expr::col(kind.col("erased_at")).is_null());
+        query.and_where(Expr::col(kind.col("erased_at")).is_null());
     }
-    q
+    query
+}
+
+/// Where the scan reads one kind of grouping key.
+#[derive(Clone, Copy)]
+enum KeySource {
+    /// `email` (compared lower-cased) or `phone` (`phone_e164`): the record's own column,
+    /// read through its index.
+    Column(&'static str),
+    /// `name` or `name_tokens`: `dedupe_keys`.
+    Names(&'static str),
+}
+
+impl KeySource {
+    fn kind(self) -> &'static str {
+        match self {
+            KeySource::Column(k) | KeySource::Names(k) => k,
+        }
+    }
+
+    /// The key as an expression, and the query that reads it for the visible records.
+    fn select(self, who: &Principal, kind: RecordType) -> (sea_query::SimpleExpr, sea_query::SelectStatement) {
+        match self {
+            KeySource::Column(column) => {
+                let key: sea_query::SimpleExpr = match column {
+                    "email" => sea_query::Func::lower(Expr::col(kind.col("email"))).into(),
+                    _ => Expr::col(kind.col("phone_e164")),
+                };
+                let q = Query::select().from(kind.table()).and_where(key.clone().is_not_null()).to_owned();
+                (key, visible(q, who, kind))
+            }
+            KeySource::Names(name_kind) => {
+                let q = Query::select()
+                    .from(keys_table())
+                    .inner_join(kind.table(), Expr::col(kind.col("id")).equals(key_col("record_id")))
+                    .and_where(Expr::col(key_col("record_type")).eq(kind.as_str()))
+                    .and_where(Expr::col(key_col("kind")).eq(name_kind))
+                    .to_owned();
+                (Expr::col(key_col("key")), visible(q, who, kind))
+            }
+        }
+    }
+
+    /// Keys shared by 2..=MAX_GROUP (names: MAX_NAME_GROUP) visible records: one pass over
+    /// the key's index, at most MAX_GROUPS.
+    fn groups(self, who: &Principal, kind: RecordType) -> sea_query::SelectStatement {
+        let most = match self {
+            KeySource::Column(_) => MAX_GROUP,
+            KeySource::Names(_) => MAX_NAME_GROUP,
+        };
+        let (key, q) = self.select(who, kind);
+        q.to_owned()
+            .expr_as(key.clone(), Alias::new("key"))
+            .add_group_by([key])
+            .and_having(Expr::cust(format!("COUNT(*) BETWEEN 2 AND {most}")))
+            .limit(MAX_GROUPS)
+            .to_owned()
+    }
+
+    /// The visible records holding one of `keys`.
+    fn members(self, who: &Principal, kind: RecordType, keys: &[String]) -> sea_query::SelectStatement {
+        let (key, q) = self.select(who, kind);
+        q.to_owned()
+            .expr_as(Expr::val(self.kind()), Alias::new("kind"))
+            .expr_as(key.clone(), Alias::new("key"))
+            .expr_as(Expr::col(kind.col("id")), Alias::new("record_id"))
+            .and_where(key.is_in(keys.iter().map(String::as_str)))
+            .to_owned()
+    }
 }
 
 /// Candidate duplicate pairs among the records of `kind` the caller can see, best first
@@ -304,37 +361,22 @@ fn visible_keys(who: &Principal, kind: RecordType) -> sea_query::SelectStatement
 pub fn scan(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, limit: Option<usize>) -> Result<Vec<Candidate>> {
     who.require(kind.read_permission())?;
     let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    // 1. Keys shared by 2..=MAX_GROUP visible records: one pass over the key index.
-    let groups_q = visible_keys(who, kind)
-        .columns([key_col("kind"), key_col("key")])
-        .group_by_col(key_col("kind"))
-        .group_by_col(key_col("key"))
-        .and_having(Expr::cust("COUNT(*) > 1"))
-        .and_having(Expr::cust(format!(
-            "COUNT(*) <= CASE WHEN dedupe_keys.kind IN ('email', 'phone') THEN {MAX_GROUP} ELSE {MAX_NAME_GROUP} END"
-        )))
-        .limit(MAX_GROUPS)
-        .to_owned();
-    let groups: Vec<GroupKey> = tx.fetch_all(&groups_q)?;
-    let mut by_kind: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for g in groups {
-        by_kind.entry(g.kind).or_default().push(g.key);
-    }
-    // 2. Their members, kind by kind in batches of keys.
+    // 1. and 2. Keys shared by 2..=MAX_GROUP visible records, then those records.
     let mut members: BTreeMap<(String, String), Vec<Id>> = BTreeMap::new();
-    for (k, keys) in &by_kind {
-        for chunk in keys.chunks(BATCH) {
-            let q = visible_keys(who, kind)
-                .columns([key_col("kind"), key_col("key"), key_col("record_id")])
-                .and_where(Expr::col(key_col("kind")).eq(k.as_str()))
-                .and_where(Expr::col(key_col("key")).is_in(chunk.iter().map(String::as_str)))
-                .to_owned();
-            let rows: Vec<Member> = tx.fetch_all(&q)?;
+    let mut groups_of = |tx: &mut Tx<'_>, source: KeySource| -> Result<()> {
+        let groups: Vec<String> = tx.fetch_all(&source.groups(who, kind))?;
+        for chunk in groups.chunks(BATCH) {
+            let rows: Vec<Member> = tx.fetch_all(&source.members(who, kind, chunk))?;
             for m in rows {
                 members.entry((m.kind, m.key)).or_default().push(m.record_id);
             }
         }
-    }
+        Ok(())
+    };
+    groups_of(tx, KeySource::Column("email"))?;
+    groups_of(tx, KeySource::Column("phone"))?;
+    groups_of(tx, KeySource::Names("name"))?;
+    groups_of(tx, KeySource::Names("name_tokens"))?;
     // 3. Pairs within each group, then the records they name.
     let mut pairs: BTreeSet<(Id, Id)> = BTreeSet::new();
     for ids in members.values_mut() {

@@ -48,9 +48,21 @@ impl Changes {
         self
     }
 
-    /// Records a field of a newly created record (old is null).
+    /// Records a field of a newly created record (old is null). An empty value (null, "",
+    /// [] or {}) says nothing about a new record and is left out: a bulk import writes one
+    /// entry per record, and the empty fields made up most of each.
     pub fn created<T: Serialize>(mut self, field: &str, new: &T) -> Self {
-        self.0.insert(field.to_owned(), (Json::Null, json!(new)));
+        let new = json!(new);
+        let empty = match &new {
+            Json::Null => true,
+            Json::String(s) => s.is_empty(),
+            Json::Array(a) => a.is_empty(),
+            Json::Object(o) => o.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            self.0.insert(field.to_owned(), (Json::Null, new));
+        }
         self
     }
 
