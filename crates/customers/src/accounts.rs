@@ -686,17 +686,7 @@ pub fn insert_many(tx: &mut Tx<'_>, list: &[&Account]) -> Result<()> {
 /// Live accounts in the caller's scope whose `column` (`email`, compared lower-cased,
 /// `phone_e164` or `external_id`) is one of `keys`: the upsert look-up of imports.
 pub(crate) fn find_by(tx: &mut Tx<'_>, who: &Principal, column: &str, keys: &[String]) -> Result<Vec<Account>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let col = Expr::col((Accounts::Table, sea_query::Alias::new(column)));
-    let cond = if column == "email" {
-        sea_query::Func::lower(col).is_in(keys.iter().cloned())
-    } else {
-        col.is_in(keys.iter().cloned())
-    };
-    let q = scoped(who).and_where(cond).order_by((Accounts::Table, Accounts::Id), sea_query::Order::Asc).to_owned();
-    Ok(tx.fetch_all(&q)?)
+    record::find_by_keys(tx, RecordType::Account, scoped(who), column, keys)
 }
 
 /// A live account in the caller's scope by exact name or external id (an import's

@@ -634,17 +634,7 @@ pub(crate) fn insert_prepared(tx: &mut Tx<'_>, list: &[&Contact], prepared: Vec<
 /// Live contacts in the caller's scope whose `column` (`email`, compared lower-cased, or
 /// `phone_e164`) is one of `keys`: the upsert look-up of imports, one query per batch.
 pub(crate) fn find_by(tx: &mut Tx<'_>, who: &Principal, column: &str, keys: &[String]) -> Result<Vec<Contact>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let col = Expr::col((Contacts::Table, sea_query::Alias::new(column)));
-    let cond = if column == "email" {
-        sea_query::Func::lower(col).is_in(keys.iter().cloned())
-    } else {
-        col.is_in(keys.iter().cloned())
-    };
-    let q = scoped(who).and_where(cond).order_by((Contacts::Table, Contacts::Id), Order::Asc).to_owned();
-    Ok(tx.fetch_all(&q)?)
+    record::find_by_keys(tx, RecordType::Contact, scoped(who), column, keys)
 }
 
 /// What search indexes of a contact: the one function the write paths, imports and

@@ -307,6 +307,38 @@ pub(crate) fn restore(tx: &mut Tx<'_>, who: &Principal, kind: RecordType, id: Id
     audit::record(tx, who, "restore", kind.as_str(), Some(id), &Changes::new())
 }
 
+/// The records of `scoped` (a select of one record type's columns, already limited to the
+/// caller's scope) whose `column` (`email`, compared lower-cased, or another indexed
+/// column) is one of `keys`, in id order: the upsert look-up of imports, one query per
+/// batch of up to 1,000 keys.
+///
+/// On PostgreSQL the look-up runs with sequential scans off. An import writes into a table
+/// whose statistics lag far behind it (a table never analysed has none): planned with
+/// default selectivities, 1,000 keys looked like most of the table, and every batch read
+/// every row, computing `lower(email)` for each: a quadratic import.
+pub(crate) fn find_by_keys<T: FromRow>(
+    tx: &mut Tx<'_>,
+    kind: RecordType,
+    scoped: sea_query::SelectStatement,
+    column: &str,
+    keys: &[String],
+) -> Result<Vec<T>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = Expr::col(kind.col(column));
+    let cond =
+        if column == "email" { Func::lower(col).is_in(keys.iter().cloned()) } else { col.is_in(keys.iter().cloned()) };
+    let q = scoped.to_owned().and_where(cond).order_by(kind.col("id"), sea_query::Order::Asc).to_owned();
+    if tx.backend() != kernel::Backend::Postgres {
+        return Ok(tx.fetch_all(&q)?);
+    }
+    tx.batch("SET LOCAL enable_seqscan = off")?;
+    let found = tx.fetch_all(&q)?;
+    tx.batch("SET LOCAL enable_seqscan = on")?;
+    Ok(found)
+}
+
 /// What a bulk insert writes for a new account or contact beside its row and tags: its
 /// search document and its duplicate keys, cut ahead of the write (an import does this on
 /// its checking thread).
