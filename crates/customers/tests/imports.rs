@@ -547,3 +547,35 @@ fn a_contact_of_an_account_sits_in_its_branch_and_its_phone_is_read_there() {
         assert_eq!(got[1].phone.as_deref(), Some("+8613900139000"), "no account: the head office's CN");
     }
 }
+
+#[test]
+fn a_key_repeated_in_a_later_batch_updates_the_record_an_earlier_batch_created() {
+    // Batches of 4 rows: two new e-mails, then the two of the batch before (one in other
+    // case, with a phone). On PostgreSQL neighbouring batches are written at once
+    // (imports/pipeline.rs); a batch must still see the records the one before created.
+    for db in test_databases() {
+        let who = admin();
+        let mut csv = String::from("name,email,phone\n");
+        for b in 0..20 {
+            csv.push_str(&format!("客户{},c{}@x.cn,\n客户{},c{}@x.cn,\n", 2 * b, 2 * b, 2 * b + 1, 2 * b + 1));
+            if b > 0 {
+                let (x, y) = (2 * b - 2, 2 * b - 1);
+                csv.push_str(&format!("客户{x},C{x}@X.CN,1380013{x:04}\n客户{y},c{y}@x.cn,1380013{y:04}\n"));
+            }
+        }
+        let up = db.write_blocking(|tx| imports::create(tx, &who, "contact", "r.csv", csv.as_bytes())).unwrap();
+        let mut reported = Vec::new();
+        let options = RunOptions { batch_rows: 4, stop_after_batches: None };
+        let done = imports::run(&db, &who, up.id, options, &mut |i| {
+            reported.push(i.processed_rows);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((done.status.as_str(), done.created, done.updated, done.failed), ("done", 40, 38, 0));
+        assert_eq!(count(&db, "contacts"), 40, "no second record for a repeated e-mail");
+        let expected: Vec<i64> = (1..=20).map(|b| (b * 4).min(78)).collect();
+        assert_eq!(reported, expected, "every batch reported once, in file order");
+        let with_phone = all_contacts(&db).into_iter().filter(|c| c.phone.is_some()).count();
+        assert_eq!(with_phone, 38);
+    }
+}

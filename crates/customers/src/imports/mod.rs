@@ -15,6 +15,7 @@
 //! Every row goes through the same checks as the API's create (`contacts::check_fields`,
 //! `accounts::check_fields`): names, lower-cased valid e-mails, E.164 phones in the
 //! branch's region, custom values against the category's definitions, required fields.
+mod pipeline;
 pub mod read;
 
 use std::collections::{BTreeMap, HashMap};
@@ -1393,43 +1394,13 @@ pub fn run(
             }
         }
     }
-    // Contacts refer only to records outside the file (accounts, categories), so one
-    // thread reads and checks the next batch on a read transaction while this one writes
-    // the previous: the writer, the one SQLite writer or a PostgreSQL connection, never
-    // waits on parsing and validation.
-    let writer_plan = plan.clone();
-    std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<(usize, bool, CheckedBatch)>>(2);
-        let parsed = &parsed;
-        scope.spawn(move || {
-            let mut rows = parsed.rows().enumerate().skip(start);
-            loop {
-                let batch: Vec<(usize, RowResult)> = rows.by_ref().take(batch_rows).collect();
-                let last = batch.len() < batch_rows;
-                let checked = db.read_blocking(|tx| check_rows(tx, &mut plan, headers, &batch));
-                let stop = last || checked.is_err();
-                // A closed channel means the writer stopped (an error, or stop_after_batches).
-                if sender.send(checked.map(|c| (batch.len(), last, c))).is_err() || stop {
-                    return;
-                }
-            }
-        });
-        loop {
-            let (len, last, checked) =
-                receiver.recv().map_err(|_| Error::Internal("the import's reader stopped".into()))??;
-            let from = next;
-            next += len;
-            let current = db.write_blocking(|tx| commit_batch(tx, &writer_plan, checked, from, next, last))?;
-            if after_batch(&current, last)? {
-                return Ok(current);
-            }
-        }
-    })
+    // Contacts refer only to records outside the file (accounts, categories), so they are
+    // checked on another thread while earlier batches are written (imports/pipeline.rs).
+    pipeline::write_contacts(db, plan, &parsed, start, batch_rows, options.stop_after_batches, &mut after_batch)
 }
 
 /// Writes a checked batch and moves the import's checkpoint from `from` to `next` in the
-/// same transaction; the `next_row` guard makes a second runner of the same import fail
-/// instead of writing the batch twice.
+/// same transaction.
 fn commit_batch(
     tx: &mut Tx<'_>,
     plan: &Plan<'_>,
@@ -1438,9 +1409,28 @@ fn commit_batch(
     next: usize,
     last: bool,
 ) -> Result<Import> {
+    let counts = write_batch(tx, plan, checked)?;
+    move_checkpoint(tx, plan, counts, from, next, last)
+}
+
+/// Writes a checked batch's records and its bad rows' errors; says what it did.
+fn write_batch(tx: &mut Tx<'_>, plan: &Plan<'_>, checked: CheckedBatch) -> Result<Counts> {
     let outcome = apply(tx, plan, checked, false)?;
     store_errors(tx, plan.import_id, "run", &outcome.errors)?;
-    let c = outcome.counts;
+    Ok(outcome.counts)
+}
+
+/// Moves the import's checkpoint from `from` to `next` and adds a batch's counts; the
+/// `next_row` guard makes a second runner of the same import fail instead of writing the
+/// batch twice.
+fn move_checkpoint(
+    tx: &mut Tx<'_>,
+    plan: &Plan<'_>,
+    c: Counts,
+    from: usize,
+    next: usize,
+    last: bool,
+) -> Result<Import> {
     let moved = tx.execute_sql(
         "UPDATE imports SET next_row = $1, created = created + $2, updated = updated + $3, \
          skipped = skipped + $4, failed = failed + $5, status = $6, updated_at = $7 \
