@@ -60,16 +60,22 @@ impl Tx<'_> {
     }
 }
 
+/// Appends `text` with COPY's four special characters escaped, copying the runs between
+/// them whole (a character-by-character copy was the import's busiest function on the
+/// client side).
 fn escape_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
+    let mut rest = text;
+    while let Some(at) = rest.find(['\\', '\t', '\n', '\r']) {
+        out.push_str(&rest[..at]);
+        out.push_str(match rest.as_bytes()[at] {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            _ => "\\r",
+        });
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
 }
 
 /// One value in COPY's text format.
@@ -117,4 +123,19 @@ fn copy_text(value: &Value, out: &mut String) -> Result<(), DbError> {
         }
     };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_into;
+
+    #[test]
+    fn copy_escapes_its_special_characters_and_keeps_the_rest() {
+        let mut out = String::new();
+        escape_into("王芳\tKim\\Min\njun\r", &mut out);
+        assert_eq!(out, "王芳\\tKim\\\\Min\\njun\\r");
+        out.clear();
+        escape_into("plain 김민준", &mut out);
+        assert_eq!(out, "plain 김민준");
+    }
 }
