@@ -1387,7 +1387,8 @@ pub fn run(
             next += batch.len();
             let current = db.write_blocking(|tx| {
                 let checked = check_rows(tx, &mut plan, headers, &batch)?;
-                commit_batch(tx, &plan, checked, from, next, last)
+                let counts = write_batch(tx, &plan, checked)?;
+                move_checkpoint(tx, &plan, counts, from, next, last)
             })?;
             if after_batch(&current, last)? {
                 return Ok(current);
@@ -1397,20 +1398,6 @@ pub fn run(
     // Contacts refer only to records outside the file (accounts, categories), so they are
     // checked on another thread while earlier batches are written (imports/pipeline.rs).
     pipeline::write_contacts(db, plan, &parsed, start, batch_rows, options.stop_after_batches, &mut after_batch)
-}
-
-/// Writes a checked batch and moves the import's checkpoint from `from` to `next` in the
-/// same transaction.
-fn commit_batch(
-    tx: &mut Tx<'_>,
-    plan: &Plan<'_>,
-    checked: CheckedBatch,
-    from: usize,
-    next: usize,
-    last: bool,
-) -> Result<Import> {
-    let counts = write_batch(tx, plan, checked)?;
-    move_checkpoint(tx, plan, counts, from, next, last)
 }
 
 /// Writes a checked batch's records and its bad rows' errors; says what it did.
