@@ -674,12 +674,7 @@ pub fn insert_many(tx: &mut Tx<'_>, list: &[&Account]) -> Result<()> {
     tx.insert_rows("accounts", &INSERT_COLUMNS, &rows)?;
     drop(rows);
     let tags: Vec<(Id, &[String])> = list.iter().map(|a| (a.id, a.tags.as_slice())).collect();
-    let indexed = list
-        .iter()
-        .map(|a| {
-            record::Indexed::new(RecordType::Account, a.id, &search_document(a), a.email.as_deref(), a.phone.as_deref())
-        })
-        .collect();
+    let indexed = list.iter().map(|a| record::Indexed::new(RecordType::Account, a.id, &search_document(a))).collect();
     record::insert_indexes(tx, RecordType::Account, &tags, indexed)
 }
 

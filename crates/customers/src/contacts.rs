@@ -608,13 +608,7 @@ pub(crate) struct PreparedInsert {
 pub(crate) fn prepare_insert(c: &Contact) -> PreparedInsert {
     PreparedInsert {
         values: insert_values(c),
-        indexed: record::Indexed::new(
-            RecordType::Contact,
-            c.id,
-            &search_document(c),
-            c.email.as_deref(),
-            c.phone.as_deref(),
-        ),
+        indexed: record::Indexed::new(RecordType::Contact, c.id, &search_document(c)),
     }
 }
 

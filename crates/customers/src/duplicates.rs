@@ -120,18 +120,15 @@ fn live_sources(kind: RecordType) -> sea_query::SelectStatement {
 const KEY_COLUMNS: [&str; 4] = ["record_type", "record_id", "kind", "key"];
 
 fn key_rows(kind: RecordType, sources: &[Source]) -> Vec<Vec<Value>> {
-    rows_for(kind, sources.iter().map(|s| (s.id, s.name.as_str(), s.email.as_deref(), s.phone.as_deref())))
+    rows_for(kind, sources.iter().map(|s| (s.id, s.name.as_str())))
 }
 
 /// The `dedupe_keys` rows of records: their name keys. (Their e-mail and phone keys are
 /// columns of the records themselves, indexed there; storing them again cost an import
 /// two random index writes per contact.)
-fn rows_for<'a>(
-    kind: RecordType,
-    records: impl IntoIterator<Item = (Id, &'a str, Option<&'a str>, Option<&'a str>)>,
-) -> Vec<Vec<Value>> {
+fn rows_for<'a>(kind: RecordType, records: impl IntoIterator<Item = (Id, &'a str)>) -> Vec<Vec<Value>> {
     let mut rows = Vec::new();
-    for (id, name, _, _) in records {
+    for (id, name) in records {
         for (k, key) in keys(name, None, None) {
             rows.push(vec![kind.as_str().into(), id.get().into(), k.into(), key.into()]);
         }
@@ -154,14 +151,8 @@ pub fn sync(tx: &mut Tx<'_>, kind: RecordType, id: Id) -> Result<()> {
 }
 
 /// The `dedupe_keys` rows of one new record, for [`insert_key_rows`].
-pub(crate) fn key_rows_of(
-    kind: RecordType,
-    id: Id,
-    name: &str,
-    email: Option<&str>,
-    phone: Option<&str>,
-) -> Vec<Vec<Value>> {
-    rows_for(kind, std::iter::once((id, name, email, phone)))
+pub(crate) fn key_rows_of(kind: RecordType, id: Id, name: &str) -> Vec<Vec<Value>> {
+    rows_for(kind, std::iter::once((id, name)))
 }
 
 /// Writes key rows cut ahead by [`key_rows_of`].

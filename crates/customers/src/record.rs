@@ -349,17 +349,11 @@ pub(crate) struct Indexed {
 }
 
 impl Indexed {
-    pub(crate) fn new(
-        kind: RecordType,
-        id: Id,
-        document: &crate::search::Document<'_>,
-        email: Option<&str>,
-        phone: Option<&str>,
-    ) -> Indexed {
+    pub(crate) fn new(kind: RecordType, id: Id, document: &crate::search::Document<'_>) -> Indexed {
         Indexed {
             id,
             document: crate::search::document_text(kind, document),
-            keys: crate::duplicates::key_rows_of(kind, id, document.name, email, phone),
+            keys: crate::duplicates::key_rows_of(kind, id, document.name),
         }
     }
 }
